@@ -1,0 +1,242 @@
+"""The database schema: every entity of SPEC section 1, plus businesses, users and imports.
+
+Money columns end in `_micros` and hold integer millionths of the currency unit (see money.py),
+so sums are exact integers on SQLite and PostgreSQL alike. Quantities are NUMERIC(18, 3).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+CUSTOMER_TYPES = ("retail", "wholesale")
+SALE_STATUSES = ("draft", "completed", "void", "refunded")
+PAYMENT_METHODS = ("cash", "card", "bank_transfer", "mobile", "credit_note")
+ROLES = ("admin", "manager", "staff")
+
+
+def Quantity() -> Numeric[float]:  # noqa: N802 - reads like a column type
+    """Quantities: exact NUMERIC(18, 3) in the database, floats in Python."""
+    return Numeric(18, 3, asdecimal=False)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class Business(Base):
+    """A tenant. `data_version` goes up by one with every successful import or demo load."""
+
+    __tablename__ = "businesses"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    data_version: Mapped[int] = mapped_column(Integer, default=0)
+    data_updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id", ondelete="CASCADE"))
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    email: Mapped[str] = mapped_column(String(254), default="")
+    password_hash: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(20))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+    __table_args__ = (UniqueConstraint("business_id", "customer_code"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id", ondelete="CASCADE"))
+    customer_code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    customer_type: Mapped[str] = mapped_column(String(20))
+    region: Mapped[str] = mapped_column(String(100))
+    credit_limit_micros: Mapped[int] = mapped_column(BigInteger, default=0)
+    email: Mapped[str] = mapped_column(String(254), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Product(Base):
+    __tablename__ = "products"
+    __table_args__ = (UniqueConstraint("business_id", "sku"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id", ondelete="CASCADE"))
+    sku: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str] = mapped_column(String(100))
+    unit_cost_micros: Mapped[int] = mapped_column(BigInteger)
+    unit_price_micros: Mapped[int] = mapped_column(BigInteger)
+    reorder_level: Mapped[float] = mapped_column(Quantity(), default=0)
+
+
+class Storefront(Base):
+    __tablename__ = "storefronts"
+    __table_args__ = (UniqueConstraint("business_id", "code"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    region: Mapped[str] = mapped_column(String(100))
+
+
+class Sale(Base):
+    """An order. `net_micros`/`cost_micros` are the sums of its lines, kept current on import."""
+
+    __tablename__ = "sales"
+    __table_args__ = (
+        UniqueConstraint("business_id", "order_id"),
+        Index("ix_sales_business_date", "business_id", "order_date"),
+        Index("ix_sales_customer", "customer_id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id", ondelete="CASCADE"))
+    order_id: Mapped[str] = mapped_column(String(64))
+    order_date: Mapped[dt.date] = mapped_column(Date)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    storefront_id: Mapped[int | None] = mapped_column(ForeignKey("storefronts.id"), nullable=True)
+    sales_rep: Mapped[str] = mapped_column(String(100), default="")
+    status: Mapped[str] = mapped_column(String(20))
+    net_micros: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost_micros: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class SaleLine(Base):
+    """One line of an order; natural key (order, product). Net and cost are stored exactly."""
+
+    __tablename__ = "sale_lines"
+    __table_args__ = (
+        UniqueConstraint("sale_id", "product_id"),
+        Index("ix_sale_lines_business", "business_id"),
+        Index("ix_sale_lines_product", "product_id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id", ondelete="CASCADE"))
+    sale_id: Mapped[int] = mapped_column(ForeignKey("sales.id", ondelete="CASCADE"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    quantity: Mapped[float] = mapped_column(Quantity())
+    unit_price_micros: Mapped[int] = mapped_column(BigInteger)
+    unit_cost_micros: Mapped[int] = mapped_column(BigInteger)
+    discount: Mapped[float] = mapped_column(Numeric(9, 6, asdecimal=False), default=0)
+    net_micros: Mapped[int] = mapped_column(BigInteger)
+    cost_micros: Mapped[int] = mapped_column(BigInteger)
+
+
+class Payment(Base):
+    __tablename__ = "payments"
+    __table_args__ = (
+        UniqueConstraint("business_id", "payment_id"),
+        Index("ix_payments_business_paid", "business_id", "paid_at"),
+        Index("ix_payments_sale", "sale_id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id", ondelete="CASCADE"))
+    payment_id: Mapped[str] = mapped_column(String(64))
+    sale_id: Mapped[int] = mapped_column(ForeignKey("sales.id", ondelete="CASCADE"))
+    paid_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    amount_micros: Mapped[int] = mapped_column(BigInteger)
+    method: Mapped[str] = mapped_column(String(20))
+
+
+class Forecast(Base):
+    """One forecast submission; the latest submitted_at per (cycle, customer, product) counts."""
+
+    __tablename__ = "forecasts"
+    __table_args__ = (
+        UniqueConstraint("business_id", "cycle", "customer_id", "product_id", "submitted_at"),
+        Index("ix_forecasts_business_cycle", "business_id", "cycle"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id", ondelete="CASCADE"))
+    cycle: Mapped[str] = mapped_column(String(7))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    sales_rep: Mapped[str] = mapped_column(String(100), default="")
+    quantity: Mapped[float] = mapped_column(Quantity())
+    submitted_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class InventoryLevel(Base):
+    """Stock of a product at a storefront as of a date; the latest as_of counts."""
+
+    __tablename__ = "inventory"
+    __table_args__ = (UniqueConstraint("business_id", "storefront_id", "product_id", "as_of"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id", ondelete="CASCADE"))
+    storefront_id: Mapped[int] = mapped_column(ForeignKey("storefronts.id"))
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    quantity: Mapped[float] = mapped_column(Quantity())
+    as_of: Mapped[dt.date] = mapped_column(Date)
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_business_at", "business_id", "at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id", ondelete="CASCADE"))
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+    user: Mapped[str] = mapped_column(String(80), default="")
+    event_type: Mapped[str] = mapped_column(String(60))
+    entity: Mapped[str] = mapped_column(String(60), default="")
+    entity_id: Mapped[str] = mapped_column(String(100), default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    ip: Mapped[str] = mapped_column(String(64), default="")
+
+
+class ImportBatch(Base):
+    """One accepted or rejected import file: the Data page's import history."""
+
+    __tablename__ = "import_batches"
+    __table_args__ = (Index("ix_import_batches_business_at", "business_id", "created_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id", ondelete="CASCADE"))
+    entity: Mapped[str] = mapped_column(String(20))
+    filename: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64), default="")
+    status: Mapped[str] = mapped_column(String(20))
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+    inserted: Mapped[int] = mapped_column(Integer, default=0)
+    updated: Mapped[int] = mapped_column(Integer, default=0)
+    unchanged: Mapped[int] = mapped_column(Integer, default=0)
+    error_count: Mapped[int] = mapped_column(Integer, default=0)
+    message: Mapped[str] = mapped_column(Text, default="")
+    username: Mapped[str] = mapped_column(String(80), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now, server_default=func.now())

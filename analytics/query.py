@@ -1,0 +1,157 @@
+"""What a report builder works with: the context (scoped business + DuckDB snapshot) and SQL helpers."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import duckdb
+import pandas as pd
+from sqlalchemy.orm import Session
+
+from analytics.models import Business
+from analytics.money import from_micros
+from analytics.periods import Period
+from analytics.report import ChartSpec, Kpi, ParamError, Report, ReportParams, Scope, Table
+
+# Snapshot column behind each dimension filter (lines, sales, payments and forecasts share them).
+FILTER_COLUMNS: dict[str, str] = {
+    "region": "region",
+    "category": "category",
+    "storefront": "storefront_code",
+    "customer_type": "customer_type",
+    "sales_rep": "sales_rep",
+    "customer": "customer_code",
+    "product": "sku",
+}
+PRODUCT_DIMENSIONS = frozenset({"category", "product"})
+SALE_DIMENSIONS = frozenset(FILTER_COLUMNS) - PRODUCT_DIMENSIONS
+
+
+@dataclass
+class ReportContext:
+    """Everything a builder may touch: the caller's business, the ORM session, the snapshot."""
+
+    session: Session
+    business: Business
+    scope: Scope
+    db: duckdb.DuckDBPyConnection
+
+    def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        return self.db.execute(sql, dict(params or {})).fetchall()
+
+    def one(self, sql: str, params: Mapping[str, Any] | None = None) -> tuple[Any, ...]:
+        row = self.db.execute(sql, dict(params or {})).fetchone()
+        assert row is not None, "aggregate query returned no row"
+        return row
+
+    def frame(
+        self,
+        sql: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        money: Sequence[str] = (),
+    ) -> pd.DataFrame:
+        """Run `sql`; columns named in `money` hold integer micros and become exact Decimals."""
+        cur = self.db.execute(sql, dict(params or {}))
+        names = [d[0] for d in cur.description or []]
+        data = cur.fetchall()
+        frame = pd.DataFrame.from_records(data, columns=names)
+        for col in money:
+            frame[col] = pd.Series([from_micros(v) for v in frame[col]], index=frame.index, dtype=object)
+        return frame
+
+
+def filter_sql(
+    filters: Mapping[str, Sequence[str]],
+    alias: str = "",
+    *,
+    dims: frozenset[str] = frozenset(FILTER_COLUMNS),
+    prefix: str = "f",
+) -> tuple[str, dict[str, Any]]:
+    """` AND ...` conditions for the filters among `dims`, with their bound parameters."""
+    parts: list[str] = []
+    params: dict[str, Any] = {}
+    dot = f"{alias}." if alias else ""
+    for dim, values in sorted(filters.items()):
+        if dim not in dims or not values:
+            continue
+        name = f"{prefix}_{dim}"
+        parts.append(f" AND list_contains(${name}, {dot}{FILTER_COLUMNS[dim]})")
+        params[name] = list(values)
+    return "".join(parts), params
+
+
+def sale_filter_sql(
+    filters: Mapping[str, Sequence[str]], alias: str = "", *, prefix: str = "f"
+) -> tuple[str, dict[str, Any]]:
+    """Filters for a per-sale table: product dimensions become 'the sale has such a line'."""
+    sql, params = filter_sql(filters, alias, dims=SALE_DIMENSIONS, prefix=prefix)
+    line_sql, line_params = filter_sql(filters, "", dims=PRODUCT_DIMENSIONS, prefix=prefix)
+    if line_sql:
+        dot = f"{alias}." if alias else ""
+        sql += f" AND {dot}sale_id IN (SELECT sale_id FROM lines WHERE TRUE{line_sql})"
+        params.update(line_params)
+    return sql, params
+
+
+def period_params(period: Period, prefix: str = "") -> dict[str, dt.date]:
+    return {f"{prefix}start": period.start, f"{prefix}end": period.end}
+
+
+def check_filters(params: ReportParams, allowed: Sequence[str], slug: str) -> None:
+    for dim in params.filters:
+        if dim not in allowed:
+            raise ParamError(
+                f"Report {slug!r} cannot be filtered by {dim!r}; its filters are: "
+                f"{', '.join(allowed) or 'none'}."
+            )
+
+
+def ratio(numerator: Decimal | int | float | None, denominator: Decimal | int | float | None) -> float | None:
+    """numerator / denominator as a float fraction; None when the denominator is 0 or missing."""
+    if numerator is None or denominator is None or denominator == 0:
+        return None
+    return float(Decimal(numerator) / Decimal(denominator))
+
+
+def change(current: Decimal | int | float | None, before: Decimal | int | float | None) -> float | None:
+    """Relative change (current - before) / before; None when there is nothing to compare with."""
+    if current is None or before is None or before == 0:
+        return None
+    return float((Decimal(current) - Decimal(before)) / abs(Decimal(before)))
+
+
+def make_report(
+    ctx: ReportContext,
+    slug: str,
+    title: str,
+    params: ReportParams,
+    period: Period | None,
+    kpis: list[Kpi],
+    tables: list[Table],
+    charts: list[ChartSpec] | None = None,
+    notes: list[str] | None = None,
+) -> Report:
+    """Assemble a Report with the common fields (business, parameters, generation time)."""
+    parameters = params.to_dict()
+    if period is not None:
+        parameters["start"] = period.start.isoformat()
+        parameters["end"] = period.end.isoformat()
+    return Report(
+        slug=slug,
+        title=title,
+        business_code=ctx.business.code,
+        business_name=ctx.business.name,
+        currency=ctx.business.currency,
+        parameters=parameters,
+        generated_at=dt.datetime.now(dt.UTC).replace(microsecond=0),
+        period=period,
+        kpis=kpis,
+        tables={t.name: t for t in tables},
+        charts=charts or [],
+        notes=notes or [],
+    )

@@ -1,0 +1,60 @@
+"""The one list of reports, looked up by slug, and `generate`: scope + params in, Report out."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from analytics.definition import ReportDefinition
+from analytics.models import Business
+from analytics.query import ReportContext
+from analytics.report import ParamError, Report, ReportParams, Scope
+from analytics.sales import KPI_DASHBOARD, SALES_SUMMARY
+from analytics.snapshot import SnapshotStore
+
+REPORTS: tuple[ReportDefinition, ...] = (
+    KPI_DASHBOARD,
+    SALES_SUMMARY,
+)
+
+REGISTRY: dict[str, ReportDefinition] = {r.slug: r for r in REPORTS}
+
+
+class NotFound(LookupError):
+    """The thing asked for does not exist for this caller (missing and foreign look the same)."""
+
+
+def definition(slug: str) -> ReportDefinition:
+    try:
+        return REGISTRY[slug]
+    except KeyError:
+        raise ParamError(f"Unknown report {slug!r}; reports are: {', '.join(REGISTRY)}.") from None
+
+
+def generate(session: Session, store: SnapshotStore, scope: Scope, slug: str, params: ReportParams) -> Report:
+    """Build report `slug` for the caller's business, then apply the column choice."""
+    defn = definition(slug)
+    business = session.get(Business, scope.business_id)
+    if business is None:
+        raise NotFound("No such business.")
+    for dim in params.filters:
+        if dim not in defn.filters:
+            raise ParamError(
+                f"Report {slug!r} cannot be filtered by {dim!r}; its filters are: "
+                f"{', '.join(defn.filters) or 'none'}."
+            )
+    known = {o.name: o for o in defn.options}
+    for name, value in params.options.items():
+        if name not in known:
+            raise ParamError(
+                f"Report {slug!r} has no parameter {name!r}; it takes: "
+                f"{', '.join(['period', 'start', 'end', 'tz', *known, *defn.filters])}."
+            )
+        if known[name].choices and value not in known[name].choices:
+            raise ParamError(f"{name} must be one of {', '.join(known[name].choices)}, not {value!r}.")
+    snapshot = store.current(business.id)
+    db = snapshot.connect()
+    try:
+        report = defn.build(ReportContext(session, business, scope, db), params)
+    finally:
+        db.close()
+    return report.with_columns(params.columns)

@@ -1,0 +1,320 @@
+"""The Report object every front door renders, and the parameters a report is built from."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+import pandas as pd
+
+from analytics.periods import RELATIVE_PERIODS, Period, PeriodError, parse_date, resolve, zone
+
+ColumnKind = Literal["text", "int", "quantity", "number", "money", "pct", "date", "month", "datetime"]
+ChartKind = Literal["line", "bar", "stacked_bar", "pie", "pareto"]
+
+# Dimension filters a report may accept, and what their values are.
+DIMENSIONS: dict[str, str] = {
+    "region": "customer region names",
+    "category": "product category names",
+    "storefront": "storefront codes",
+    "customer_type": "retail or wholesale",
+    "sales_rep": "sales rep names",
+    "customer": "customer codes",
+    "product": "product SKUs",
+}
+
+
+class ParamError(ValueError):
+    """A report parameter a user got wrong; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Who is asking: every report and data function is limited to this business."""
+
+    business_id: int
+    user: str = ""
+    role: str = "admin"
+
+
+@dataclass(frozen=True)
+class ReportParams:
+    """Everything a report is built from. `now` is an aware instant (tests pin it)."""
+
+    period: str | None = None
+    start: dt.date | None = None
+    end: dt.date | None = None
+    tz: str = "UTC"
+    now: dt.datetime | None = None
+    filters: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    columns: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    options: Mapping[str, str] = field(default_factory=dict)
+
+    def instant(self) -> dt.datetime:
+        now = self.now or dt.datetime.now(dt.UTC)
+        return now if now.tzinfo else now.replace(tzinfo=dt.UTC)
+
+    def resolve_period(self, default: str = "last_month") -> Period:
+        """The inclusive period: explicit start/end win, else the relative name, else `default`."""
+        if self.start or self.end:
+            if not (self.start and self.end):
+                raise ParamError("Give both start and end dates, or a relative period.")
+            return Period(self.start, self.end)
+        return resolve(self.period or default, self.instant(), self.tz)
+
+    def option(self, name: str, default: str) -> str:
+        return self.options.get(name, default) or default
+
+    def to_dict(self) -> dict[str, Any]:
+        """Canonical JSON-able form (stable key order: used in files and cache keys)."""
+        out: dict[str, Any] = {}
+        if self.period:
+            out["period"] = self.period
+        if self.start:
+            out["start"] = self.start.isoformat()
+        if self.end:
+            out["end"] = self.end.isoformat()
+        out["tz"] = self.tz
+        if self.filters:
+            out["filters"] = {k: list(v) for k, v in sorted(self.filters.items()) if v}
+        if self.columns:
+            out["columns"] = {k: list(v) for k, v in sorted(self.columns.items())}
+        if self.options:
+            out["options"] = dict(sorted(self.options.items()))
+        return out
+
+    @classmethod
+    def from_pairs(cls, pairs: Sequence[str], now: dt.datetime | None = None) -> ReportParams:
+        """Parse CLI-style KEY=VALUE pairs.
+
+        period=last_month | start=YYYY-MM-DD end=YYYY-MM-DD | tz=Europe/Berlin |
+        now=ISO instant | <dimension>=a,b | columns.<table>=c1,c2 | any other key = report option.
+        """
+        values: dict[str, str] = {}
+        for pair in pairs:
+            key, sep, value = pair.partition("=")
+            key = key.strip()
+            if not sep or not key:
+                raise ParamError(f"Parameter {pair!r} must look like KEY=VALUE.")
+            values[key] = value.strip()
+        return cls.from_mapping(values, now=now)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], now: dt.datetime | None = None) -> ReportParams:
+        """Build from a flat mapping (CLI pairs, saved report JSON, form fields)."""
+        filters: dict[str, tuple[str, ...]] = {}
+        columns: dict[str, tuple[str, ...]] = {}
+        options: dict[str, str] = {}
+        period = start = end = None
+        tz = "UTC"
+        for key, raw in values.items():
+            if key == "filters" and isinstance(raw, Mapping):
+                for dim, vals in raw.items():
+                    filters[_check_dimension(dim)] = _as_tuple(vals)
+            elif key == "columns" and isinstance(raw, Mapping):
+                for table, cols in raw.items():
+                    columns[str(table)] = _as_tuple(cols)
+            elif key == "options" and isinstance(raw, Mapping):
+                options.update({str(k): str(v) for k, v in raw.items()})
+            elif key == "period":
+                period = str(raw) if raw else None
+                if period and period not in RELATIVE_PERIODS:
+                    raise ParamError(
+                        f"Unknown period {period!r}; choose one of: {', '.join(RELATIVE_PERIODS)}."
+                    )
+            elif key == "start":
+                start = _date_value(raw, "start date")
+            elif key == "end":
+                end = _date_value(raw, "end date")
+            elif key == "tz":
+                tz = str(raw)
+                zone(tz)
+            elif key == "now":
+                now = _instant(raw)
+            elif key.startswith("columns."):
+                columns[key.removeprefix("columns.")] = _as_tuple(raw)
+            elif key in DIMENSIONS:
+                filters[key] = _as_tuple(raw)
+            else:
+                options[key] = str(raw)
+        try:
+            params = cls(
+                period=period,
+                start=start,
+                end=end,
+                tz=tz,
+                now=now,
+                filters={k: v for k, v in filters.items() if v},
+                columns=columns,
+                options=options,
+            )
+            if start or end:
+                params.resolve_period()
+        except PeriodError as exc:
+            raise ParamError(str(exc)) from exc
+        return params
+
+
+def _check_dimension(name: str) -> str:
+    if name not in DIMENSIONS:
+        raise ParamError(f"Unknown filter {name!r}; filters are: {', '.join(DIMENSIONS)}.")
+    return name
+
+
+def _as_tuple(raw: Any) -> tuple[str, ...]:
+    if isinstance(raw, str):
+        return tuple(v.strip() for v in raw.split(",") if v.strip())
+    return tuple(str(v) for v in raw)
+
+
+def _date_value(raw: Any, what: str) -> dt.date:
+    if isinstance(raw, dt.date):
+        return raw
+    try:
+        return parse_date(str(raw), what)
+    except PeriodError as exc:
+        raise ParamError(str(exc)) from exc
+
+
+def _instant(raw: Any) -> dt.datetime:
+    if isinstance(raw, dt.datetime):
+        value = raw
+    else:
+        try:
+            value = dt.datetime.fromisoformat(str(raw))
+        except ValueError as exc:
+            raise ParamError(f"now={raw!r} is not an ISO 8601 date-time.") from exc
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True)
+class Column:
+    """A table column: `key` in the data, `label` for people, `kind` for formatting."""
+
+    key: str
+    label: str
+    kind: ColumnKind = "text"
+
+
+@dataclass(frozen=True)
+class Highlight:
+    """A row flag exporters and pages colour: rows where `column` `op` `value` (abs_gt, gt, lt, eq)."""
+
+    column: str
+    op: Literal["abs_gt", "gt", "lt", "eq"]
+    value: float | str
+    meaning: str
+
+
+@dataclass
+class Table:
+    """A named table of a report; money columns hold exact Decimals."""
+
+    name: str
+    title: str
+    columns: list[Column]
+    frame: pd.DataFrame
+    highlights: list[Highlight] = field(default_factory=list)
+
+    def column(self, key: str) -> Column:
+        for col in self.columns:
+            if col.key == key:
+                return col
+        raise KeyError(key)
+
+    def records(self) -> list[dict[str, Any]]:
+        keys = [c.key for c in self.columns]
+        return [dict(zip(keys, row, strict=True)) for row in self.frame[keys].itertuples(index=False)]
+
+    def select(self, keys: Sequence[str]) -> Table:
+        """A copy with only `keys`, in that order (the user's column choice)."""
+        known = [c.key for c in self.columns]
+        unknown = [k for k in keys if k not in known]
+        if unknown:
+            raise ParamError(
+                f"Table {self.name!r} has no column {unknown[0]!r}; its columns are: {', '.join(known)}."
+            )
+        cols = [self.column(k) for k in keys]
+        return Table(self.name, self.title, cols, self.frame[list(keys)].copy(), self.highlights)
+
+
+@dataclass(frozen=True)
+class Kpi:
+    key: str
+    label: str
+    value: Decimal | int | float | str | None
+    kind: ColumnKind = "number"
+
+
+@dataclass(frozen=True)
+class ChartSpec:
+    """A chart declared once and drawn by plotly, Excel and matplotlib alike."""
+
+    key: str
+    title: str
+    kind: ChartKind
+    table: str
+    x: str
+    y: tuple[str, ...]
+    y_kind: ColumnKind = "money"
+
+
+@dataclass
+class Report:
+    """What a report builder returns and every renderer consumes."""
+
+    slug: str
+    title: str
+    business_code: str
+    business_name: str
+    currency: str
+    parameters: dict[str, Any]
+    generated_at: dt.datetime
+    period: Period | None
+    kpis: list[Kpi]
+    tables: dict[str, Table]
+    charts: list[ChartSpec] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def kpi(self, key: str) -> Kpi:
+        for k in self.kpis:
+            if k.key == key:
+                return k
+        raise KeyError(key)
+
+    @property
+    def is_empty(self) -> bool:
+        """True when no table has a row (the period holds no data)."""
+        return all(t.frame.empty for t in self.tables.values())
+
+    def period_label(self) -> str:
+        return self.period.label() if self.period else "all time"
+
+    def with_columns(self, choice: Mapping[str, Sequence[str]]) -> Report:
+        """Apply a column choice {table: [columns]}; charts whose data was removed are dropped."""
+        for name in choice:
+            if name not in self.tables:
+                raise ParamError(
+                    f"Report {self.slug!r} has no table {name!r}; its tables are: {', '.join(self.tables)}."
+                )
+        tables = {
+            name: (t.select(choice[name]) if choice.get(name) else t) for name, t in self.tables.items()
+        }
+        charts = [c for c in self.charts if {c.x, *c.y} <= {col.key for col in tables[c.table].columns}]
+        return Report(
+            self.slug,
+            self.title,
+            self.business_code,
+            self.business_name,
+            self.currency,
+            self.parameters,
+            self.generated_at,
+            self.period,
+            self.kpis,
+            tables,
+            charts,
+            self.notes,
+        )

@@ -1,0 +1,82 @@
+"""Shared fixtures: a real, migrated database (SQLite file, or PostgreSQL when TEST_DATABASE_URL is set).
+
+Every test gets its own business, so tests never see each other's rows even though they share
+one database per test session (and per xdist worker).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+from analytics.db import make_engine, make_sessionmaker, migrate
+from analytics.models import Business
+from analytics.settings import Settings
+
+SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
+TINY_DIR = SHARED / "examples" / "tiny"
+
+
+def _worker() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("data")
+
+
+@pytest.fixture(scope="session")
+def engine(data_dir: Path) -> Iterator[Engine]:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        schema = f"tb_test_{_worker()}"
+        admin = make_engine(url)
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        admin.dispose()
+        eng = make_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+    else:
+        eng = make_engine(f"sqlite:///{data_dir / 'test.db'}")
+    migrate(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def settings(engine: Engine, data_dir: Path) -> Settings:
+    return Settings(database_url=str(engine.url), data_dir=data_dir)
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    s = make_sessionmaker(engine)()
+    try:
+        yield s
+    finally:
+        s.rollback()
+        s.close()
+
+
+def new_business(engine: Engine, name: str = "Test Business", **fields: object) -> Business:
+    """A fresh business with a unique code, committed."""
+    code = f"t{uuid.uuid4().hex[:10]}"
+    with make_sessionmaker(engine)() as s:
+        business = Business(code=code, name=name, **fields)
+        s.add(business)
+        s.commit()
+        s.refresh(business)
+        s.expunge(business)
+        return business
+
+
+@pytest.fixture
+def business(engine: Engine) -> Business:
+    return new_business(engine)
