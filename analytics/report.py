@@ -131,7 +131,10 @@ class ReportParams:
                 end = _date_value(raw, "end date")
             elif key == "tz":
                 tz = str(raw)
-                zone(tz)
+                try:
+                    zone(tz)
+                except PeriodError as exc:
+                    raise ParamError(str(exc)) from exc
             elif key == "now":
                 now = _instant(raw)
             elif key.startswith("columns."):

@@ -22,7 +22,7 @@ from analytics.query import (
     make_report,
     ratio,
 )
-from analytics.report import ChartSpec, Column, Kpi, ParamError, Report, ReportParams, Table
+from analytics.report import ChartSpec, Column, ColumnKind, Kpi, ParamError, Report, ReportParams, Table
 from analytics.submissions import cycles_in, submission_frame, submission_rate
 
 ALL_FILTERS = ("region", "category", "storefront", "customer_type", "sales_rep", "customer", "product")
@@ -237,7 +237,7 @@ def build_kpi_dashboard(ctx: ReportContext, params: ReportParams) -> Report:
         "avg_order_value": "Average order value",
     }
     for key, label in labels.items():
-        kind = "int" if key == "orders" else "money"
+        kind: ColumnKind = "int" if key == "orders" else "money"
         for ref, ref_label, suffix in (
             ("prev", "previous period", "change_pct"),
             ("yago", "a year before", "yoy_pct"),

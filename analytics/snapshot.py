@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -45,7 +46,7 @@ _TS = pa.timestamp("us")
 _BOOL = pa.bool_()
 
 
-def _customer_cols() -> list[object]:
+def _customer_cols() -> list[Any]:
     return [
         Customer.customer_code,
         Customer.name.label("customer_name"),
@@ -54,7 +55,7 @@ def _customer_cols() -> list[object]:
     ]
 
 
-def _queries(business_id: int) -> dict[str, tuple[Select[tuple[object, ...]], pa.Schema]]:
+def _queries(business_id: int) -> dict[str, tuple[Select[Any], pa.Schema]]:
     """Each snapshot table: the portable SELECT that fills it and its Arrow schema."""
     c, p, s, st = Customer, Product, Sale, Storefront
     lines = (
@@ -411,13 +412,13 @@ def _data_version(conn: Connection, business_id: int) -> int:
 
 
 def _write_parquet(
-    conn: Connection, query: Select[tuple[object, ...]], schema: pa.Schema, path: Path
+    conn: Connection, query: Select[Any], schema: pa.Schema, path: Path
 ) -> None:
     result = conn.execution_options(yield_per=BATCH_ROWS).execute(query)
     with pq.ParquetWriter(path, schema, compression="zstd") as writer:
         wrote = False
         for rows in result.partitions():
-            columns = list(zip(*rows, strict=True)) if rows else [[] for _ in schema]
+            columns: list[Any] = list(zip(*rows, strict=True)) if rows else [[] for _ in schema]
             arrays = [pa.array(col, type=f.type) for col, f in zip(columns, schema, strict=True)]
             writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
             wrote = True

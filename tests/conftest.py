@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, make_url, text
 from sqlalchemy.orm import Session
 
 from analytics.db import make_engine, make_sessionmaker, migrate
@@ -42,7 +42,8 @@ def engine(data_dir: Path) -> Iterator[Engine]:
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
         admin.dispose()
-        eng = make_engine(url, connect_args={"options": f"-csearch_path={schema}"})
+        scoped = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
+        eng = make_engine(scoped.render_as_string(hide_password=False))
     else:
         eng = make_engine(f"sqlite:///{data_dir / 'test.db'}")
     migrate(eng)
@@ -52,7 +53,15 @@ def engine(data_dir: Path) -> Iterator[Engine]:
 
 @pytest.fixture(scope="session")
 def settings(engine: Engine, data_dir: Path) -> Settings:
-    return Settings(database_url=str(engine.url), data_dir=data_dir)
+    return Settings(database_url=engine.url.render_as_string(hide_password=False), data_dir=data_dir)
+
+
+@pytest.fixture
+def cli_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """Point manage.py (run in-process or as a subprocess) at the test database and data folder."""
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("TALLYBOARD_DATA_DIR", str(settings.data_dir))
+    return settings
 
 
 @pytest.fixture

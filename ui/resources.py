@@ -1,0 +1,25 @@
+"""Process-wide resources for the Streamlit app: settings, engine and snapshot store (created once)."""
+
+from __future__ import annotations
+
+import streamlit as st
+from sqlalchemy import Engine
+
+from analytics.db import make_engine
+from analytics.settings import Settings
+from analytics.snapshot import SnapshotStore
+
+
+@st.cache_resource
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+@st.cache_resource
+def engine() -> Engine:
+    return make_engine(settings().database_url)
+
+
+@st.cache_resource
+def snapshot_store() -> SnapshotStore:
+    return SnapshotStore(engine(), settings().snapshot_dir)
