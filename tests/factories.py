@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from analytics.db import make_engine, session_scope
 from analytics.models import (
@@ -89,7 +89,9 @@ def insert_tiny(engine: Engine, business_id: int, folder: Path = TINY_DIR) -> No
                 s.add(sale)
                 s.flush()
                 sales[r["order_id"]] = sale
-            q, price, cost, disc = (Decimal(r[k]) for k in ("quantity", "unit_price", "unit_cost", "discount"))
+            q, price, cost, disc = (
+                Decimal(r[k]) for k in ("quantity", "unit_price", "unit_cost", "discount")
+            )
             net, line_cost = line_net_micros(q, price, disc), line_cost_micros(q, cost)
             s.add(
                 SaleLine(
@@ -153,7 +155,8 @@ def raw_frames(engine: Engine, business_id: int) -> dict[str, pd.DataFrame]:
     b = {"b": business_id}
     with engine.connect() as conn:
         lines = pd.read_sql(
-            """
+            text(
+                """
             SELECT l.id AS line_id, s.id AS sale_id, s.order_id, s.order_date, s.status, s.sales_rep,
                    c.customer_code, c.name AS customer_name, c.customer_type, c.region,
                    st.code AS storefront_code, st.name AS storefront_name,
@@ -164,7 +167,8 @@ def raw_frames(engine: Engine, business_id: int) -> dict[str, pd.DataFrame]:
             JOIN customers c ON c.id = s.customer_id JOIN products p ON p.id = l.product_id
             LEFT JOIN storefronts st ON st.id = s.storefront_id
             WHERE l.business_id = :b
-            """,
+            """
+            ),
             conn,
             params=b,
         )
@@ -185,7 +189,7 @@ def raw_frames(engine: Engine, business_id: int) -> dict[str, pd.DataFrame]:
             "JOIN storefronts st ON st.id = i.storefront_id JOIN products p ON p.id = i.product_id "
             "WHERE i.business_id = :b",
         }.items():
-            tables[name] = pd.read_sql(sql, conn, params=b)
+            tables[name] = pd.read_sql(text(sql), conn, params=b)
     for frame in tables.values():
         for col in frame.columns:
             if col in ("order_date", "as_of"):
