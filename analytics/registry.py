@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from analytics.audit import AUDIT_LOG
+from analytics.credit import CREDIT_AGING
+from analytics.customers import CUSTOMER_PERFORMANCE
 from analytics.definition import ReportDefinition
+from analytics.forecast import FORECAST_ACCURACY, FORECAST_VS_ACTUAL, SUBMISSION_STATUS
+from analytics.inventory import INVENTORY_VALUATION
 from analytics.models import Business
+from analytics.payments import PAYMENTS
+from analytics.products import PRODUCT_ANALYSIS
+from analytics.profit import GROSS_PROFIT
 from analytics.query import ReportContext
 from analytics.report import ParamError, Report, ReportParams, Scope
 from analytics.sales import KPI_DASHBOARD, SALES_SUMMARY
@@ -14,6 +22,16 @@ from analytics.snapshot import SnapshotStore
 REPORTS: tuple[ReportDefinition, ...] = (
     KPI_DASHBOARD,
     SALES_SUMMARY,
+    FORECAST_VS_ACTUAL,
+    FORECAST_ACCURACY,
+    CUSTOMER_PERFORMANCE,
+    PRODUCT_ANALYSIS,
+    GROSS_PROFIT,
+    PAYMENTS,
+    CREDIT_AGING,
+    INVENTORY_VALUATION,
+    SUBMISSION_STATUS,
+    AUDIT_LOG,
 )
 
 REGISTRY: dict[str, ReportDefinition] = {r.slug: r for r in REPORTS}
