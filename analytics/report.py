@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Literal
@@ -212,15 +212,40 @@ class Highlight:
     meaning: str
 
 
+# Produces the rows of a streamed table, in batches of tuples, for the given column keys in order.
+RowBatches = Callable[[Sequence[str]], Iterator[Sequence[tuple[Any, ...]]]]
+
+
 @dataclass
 class Table:
-    """A named table of a report; money columns hold exact Decimals."""
+    """A named table of a report; money columns hold exact Decimals.
+
+    Small tables live in `frame`. A table too large to hold in memory (millions of sales lines)
+    has `stream` instead: a function yielding batches of row tuples, with `stream_rows` rows in
+    all; its `frame` is then only a preview. Renderers read every table through `batches()`.
+    """
 
     name: str
     title: str
     columns: list[Column]
     frame: pd.DataFrame
     highlights: list[Highlight] = field(default_factory=list)
+    stream: RowBatches | None = None
+    stream_rows: int = 0
+
+    @property
+    def row_count(self) -> int:
+        return self.stream_rows if self.stream is not None else len(self.frame)
+
+    def batches(self, size: int = 10_000) -> Iterator[Sequence[tuple[Any, ...]]]:
+        """Every row as tuples in column order, a batch at a time (constant memory when streamed)."""
+        keys = [c.key for c in self.columns]
+        if self.stream is not None:
+            yield from self.stream(keys)
+            return
+        frame = self.frame[keys]
+        for start in range(0, len(frame), size):
+            yield list(frame.iloc[start : start + size].itertuples(index=False, name=None))
 
     def column(self, key: str) -> Column:
         for col in self.columns:
@@ -241,7 +266,9 @@ class Table:
                 f"Table {self.name!r} has no column {unknown[0]!r}; its columns are: {', '.join(known)}."
             )
         cols = [self.column(k) for k in keys]
-        return Table(self.name, self.title, cols, self.frame[list(keys)].copy(), self.highlights)
+        preview = self.frame[[k for k in keys if k in self.frame.columns]].copy()
+        kept = [h for h in self.highlights if h.column in keys]
+        return Table(self.name, self.title, cols, preview, kept, self.stream, self.stream_rows)
 
 
 @dataclass(frozen=True)
@@ -291,7 +318,7 @@ class Report:
     @property
     def is_empty(self) -> bool:
         """True when no table has a row (the period holds no data)."""
-        return all(t.frame.empty for t in self.tables.values())
+        return all(t.row_count == 0 for t in self.tables.values())
 
     def period_label(self) -> str:
         return self.period.label() if self.period else "all time"

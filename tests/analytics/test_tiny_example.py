@@ -48,7 +48,9 @@ def test_sales_summary_by_month_and_region(engine: Engine, settings: Settings, t
         for key, value in figures.items():
             assert money(by_month[month][key]) == money(value), (month, key)
     regions = {r["region"]: r["revenue"] for r in tables["by_region"]}
-    assert {k: money(v) for k, v in regions.items()} == {k: money(v) for k, v in EXPECTED["by_region"].items()}
+    assert {k: money(v) for k, v in regions.items()} == {
+        k: money(v) for k, v in EXPECTED["by_region"].items()
+    }
     customers = [(r["customer_code"], money(r["revenue"])) for r in tables["by_customer"]]
     assert customers == [(k, money(v)) for k, v in EXPECTED["top_customers"].items()]
 
