@@ -1,9 +1,15 @@
 """Forecast submission status: which (cycle, rep, customer) forecasts were due, on time, late or missing.
 
-A rep owes a forecast for cycle YYYY-MM for every customer they had a completed sale with in
-the three months before the cycle starts. A forecast is on time when its first submission for
+A rep's forecast portfolio is the customers they forecast: a rep owes a forecast for cycle YYYY-MM
+for every customer they submitted a forecast for (any product, any submission, superseded or not)
+in any of the three cycles before it (M-3, M-2, M-1). Sales play no part: reps forecast their key
+accounts, not every customer they sell to. A forecast is on time when its first submission for
 that (cycle, rep, customer) is before 00:00 on the cycle's first day, late otherwise; days late
 count calendar days after the due date (the day before the cycle), so 00:00:00 on day 1 is 1 day.
+Submissions nobody owed (a customer new to the rep's portfolio) are "not due". Filters (customer
+and product attributes, rep) apply to the forecast rows on both sides: the lookback forecasts that
+make a forecast due and the cycle's submissions. Forecasts have no storefront, so a storefront
+filter does not apply.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from typing import Any
 import pandas as pd
 
 from analytics.periods import Period
-from analytics.query import FILTER_COLUMNS, ReportContext, filter_sql, sale_filter_sql
+from analytics.query import FILTER_COLUMNS, ReportContext, filter_sql
 
 LOOKBACK_MONTHS = 3
 
@@ -43,24 +49,25 @@ def submission_sql(filters: Mapping[str, Sequence[str]]) -> tuple[str, dict[str,
     Columns: cycle, sales_rep, customer_code, customer_name, expected, submitted,
     first_submitted_at, on_time, late, missing, days_late (NULL unless late). The flags on_time
     and late describe any submission, due or not; `expected` says whether it was due.
-    Storefront filters narrow the sales that make a forecast due (forecasts have no storefront).
+    Storefront filters are ignored (forecasts have no storefront).
     """
-    sale_sql, sale_params = sale_filter_sql(filters, "s", prefix="e")
-    fc_sql, fc_params = filter_sql(filters, "f", dims=FORECAST_DIMENSIONS, prefix="s")
+    # The same forecast-row filters narrow the lookback forecasts (what is due) and the submissions.
+    fc_sql, params = filter_sql(filters, "f", dims=FORECAST_DIMENSIONS, prefix="s")
+    # Cycles are YYYY-MM text (validated on import), so string order is month order.
     sql = f"""
         WITH cycles AS (
-            SELECT strftime(m, '%Y-%m') AS cycle, CAST(m AS DATE) AS cycle_start
+            SELECT strftime(m, '%Y-%m') AS cycle, CAST(m AS DATE) AS cycle_start,
+                   strftime(m - INTERVAL {LOOKBACK_MONTHS} MONTH, '%Y-%m') AS lookback_cycle
             FROM generate_series(CAST($first_cycle_start AS DATE), CAST($last_cycle_start AS DATE),
                                  INTERVAL 1 MONTH) AS t(m)
         ),
         expected AS (
-            SELECT DISTINCT c.cycle, c.cycle_start, s.sales_rep, s.customer_code, s.customer_name
+            SELECT c.cycle, any_value(c.cycle_start) AS cycle_start, f.sales_rep, f.customer_code,
+                   any_value(f.customer_name) AS customer_name
             FROM cycles c
-            JOIN sales s
-              ON s.status = 'completed'
-             AND s.order_date >= c.cycle_start - INTERVAL {LOOKBACK_MONTHS} MONTH
-             AND s.order_date < c.cycle_start
-            WHERE s.sales_rep <> ''{sale_sql}
+            JOIN forecasts f ON f.cycle >= c.lookback_cycle AND f.cycle < c.cycle
+            WHERE TRUE{fc_sql}
+            GROUP BY c.cycle, f.sales_rep, f.customer_code
         ),
         submitted AS (
             SELECT f.cycle, any_value(c.cycle_start) AS cycle_start, f.sales_rep, f.customer_code,
@@ -92,7 +99,7 @@ def submission_sql(filters: Mapping[str, Sequence[str]]) -> tuple[str, dict[str,
                END AS days_late
         FROM joined
     """
-    return sql, {**sale_params, **fc_params}
+    return sql, params
 
 
 def submission_frame(

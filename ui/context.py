@@ -1,0 +1,92 @@
+"""The guard every page calls first: who is logged in (re-read from the database) and may they be here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import streamlit as st
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from analytics.db import make_sessionmaker
+from analytics.models import Business, User
+from analytics.report import Scope
+from analytics.settings import Settings
+from analytics.snapshot import SnapshotStore
+from ui import resources
+from ui.navigation import PAGE_BY_KEY
+
+
+@dataclass(frozen=True)
+class PageContext:
+    """The caller of a page: user, role and business, plus the shared resources."""
+
+    settings: Settings
+    engine: Engine
+    store: SnapshotStore
+    user_id: int
+    username: str
+    name: str
+    role: str
+    business_id: int
+    business_code: str
+    business_name: str
+    currency: str
+    timezone: str
+
+    @property
+    def scope(self) -> Scope:
+        return Scope(self.business_id, self.username, self.role)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with make_sessionmaker(self.engine)() as session:
+            yield session
+
+
+def current_user() -> tuple[User, Business] | None:
+    """The logged-in user and business, re-read from the database on every run (None if absent)."""
+    username = st.session_state.get("username")
+    if not username or st.session_state.get("authentication_status") is not True:
+        return None
+    with make_sessionmaker(resources.engine())() as session:
+        row = session.execute(
+            select(User, Business).join(Business, Business.id == User.business_id).where(User.username == username)
+        ).first()
+        if row is None:
+            return None
+        user, business = row
+        session.expunge_all()
+        return user, business
+
+
+def page_context(key: str) -> PageContext:
+    """Call first on every page: stops the page unless an active user whose role may open `key` is logged in."""
+    found = current_user()
+    if found is None:
+        st.error("Please log in to see this page.")
+        st.stop()
+    user, business = found
+    if not user.active:
+        st.error("Your account is disabled. Ask an administrator to enable it.")
+        st.stop()
+    spec = PAGE_BY_KEY[key]
+    if user.role not in spec.roles:
+        st.error(f"You do not have access to {spec.title}.")
+        st.stop()
+    return PageContext(
+        settings=resources.settings(),
+        engine=resources.engine(),
+        store=resources.snapshot_store(),
+        user_id=user.id,
+        username=user.username,
+        name=user.name,
+        role=user.role,
+        business_id=business.id,
+        business_code=business.code,
+        business_name=business.name,
+        currency=business.currency,
+        timezone=business.timezone,
+    )
