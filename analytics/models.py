@@ -280,7 +280,9 @@ class Run(Base):
     data_version: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(20), default="pending")
     cached: Mapped[bool] = mapped_column(Boolean, default=False)
-    source_run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"), nullable=True)
+    source_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("runs.id", ondelete="SET NULL"), nullable=True
+    )
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
     username: Mapped[str] = mapped_column(String(80), default="")
     saved_report_id: Mapped[int | None] = mapped_column(
@@ -326,3 +328,134 @@ class LoginAttempt(Base):
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
     success: Mapped[bool] = mapped_column(Boolean, default=False)
     ip: Mapped[str] = mapped_column(String(64), default="")
+
+
+class Schedule(Base):
+    """A report emailed on a time rule, in the schedule's own IANA time zone.
+
+    `rule` holds the time rule as JSON, by `rule_kind`:
+    daily {"time": "HH:MM"}; weekly {"time", "weekdays": [0..6] (Monday = 0)};
+    monthly {"time", "day": 1..28 | "last"}; every_n_days {"time", "n", "start": "YYYY-MM-DD"};
+    cron {"expr": "m h dom mon dow"}.
+    """
+
+    __tablename__ = "schedules"
+    __table_args__ = (
+        Index("ix_schedules_business", "business_id"),
+        Index("ix_schedules_next_due", "active", "next_due_at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id", ondelete="CASCADE"))
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    name: Mapped[str] = mapped_column(String(120))
+    saved_report_id: Mapped[int | None] = mapped_column(
+        ForeignKey("saved_reports.id", ondelete="SET NULL"), nullable=True
+    )
+    report_slug: Mapped[str] = mapped_column(String(60))
+    parameters: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    formats: Mapped[str] = mapped_column(String(60), default="pdf")
+    recipients: Mapped[list[str]] = mapped_column(JSON, default=list)
+    subject: Mapped[str] = mapped_column(String(250), default="{report} for {period}")
+    message: Mapped[str] = mapped_column(Text, default="")
+    rule_kind: Mapped[str] = mapped_column(String(20))
+    rule: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    period: Mapped[str] = mapped_column(String(30), default="last_month")
+    skip_if_empty: Mapped[bool] = mapped_column(Boolean, default=False)
+    large_file_mode: Mapped[str] = mapped_column(String(10), default="link")
+    notify_success: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    next_due_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    last_due_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+
+
+class ScheduleRun(Base):
+    """One (schedule, due time) window. The unique key is what makes a claim happen exactly once."""
+
+    __tablename__ = "schedule_runs"
+    __table_args__ = (
+        UniqueConstraint("schedule_id", "due_at"),
+        Index("ix_schedule_runs_status_lease", "status", "lease_until"),
+        Index("ix_schedule_runs_business", "business_id", "due_at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    schedule_id: Mapped[int] = mapped_column(ForeignKey("schedules.id", ondelete="CASCADE"))
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id", ondelete="CASCADE"))
+    due_at: Mapped[dt.datetime] = mapped_column(DateTime)  # UTC
+    status: Mapped[str] = mapped_column(String(20), default="claimed")
+    claimed_by: Mapped[str] = mapped_column(String(120), default="")
+    lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"), nullable=True)
+    error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class OutboxMessage(Base):
+    """One email to one recipient; the Message-ID is fixed before the first attempt."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("message_id"),
+        Index("ix_outbox_status_next", "status", "next_attempt_at"),
+        Index("ix_outbox_schedule_run", "schedule_run_id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id", ondelete="CASCADE"))
+    schedule_run_id: Mapped[int | None] = mapped_column(
+        ForeignKey("schedule_runs.id", ondelete="CASCADE"), nullable=True
+    )
+    kind: Mapped[str] = mapped_column(String(30), default="report")
+    recipient: Mapped[str] = mapped_column(String(254))
+    message_id: Mapped[str] = mapped_column(String(250))
+    subject: Mapped[str] = mapped_column(String(250), default="")
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class DaemonHeartbeat(Base):
+    """A running scheduler daemon's last sign of life, shown in the app."""
+
+    __tablename__ = "daemon_heartbeats"
+    daemon_id: Mapped[str] = mapped_column(String(120), primary_key=True)
+    hostname: Mapped[str] = mapped_column(String(200), default="")
+    pid: Mapped[int] = mapped_column(Integer, default=0)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+    status: Mapped[str] = mapped_column(String(20), default="running")
+
+
+class SmtpSettings(Base):
+    """The installation's SMTP server (one row). The password is Fernet-encrypted."""
+
+    __tablename__ = "smtp_settings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    port: Mapped[int] = mapped_column(Integer, default=587)
+    security: Mapped[str] = mapped_column(String(10), default="starttls")
+    username: Mapped[str] = mapped_column(String(255), default="")
+    password_encrypted: Mapped[str] = mapped_column(Text, default="")
+    from_address: Mapped[str] = mapped_column(String(254))
+    from_name: Mapped[str] = mapped_column(String(200), default="Tallyboard")
+    reply_to: Mapped[str] = mapped_column(String(254), default="")
+    key_fingerprint: Mapped[str] = mapped_column(String(64), default="")
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+
+
+class AppSetting(Base):
+    """Installation-wide settings edited in Admin (retention days, grace hours, notices)."""
+
+    __tablename__ = "app_settings"
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
