@@ -1,0 +1,135 @@
+"""Fixtures for the jobs package: two businesses with the tiny data and a user of every role in each."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from analytics.db import make_sessionmaker
+from analytics.models import User
+from analytics.report import ReportParams, Scope
+from analytics.settings import Settings
+from analytics.snapshot import SnapshotStore
+from jobs.files import FileStore
+from jobs.runs import Progress, RunOutcome, Trigger, generate_run
+from tests.conftest import new_business
+from tests.factories import insert_tiny
+
+# The tiny example's sales run from December 2024 to April 2025: "last month" here is January 2025.
+NOW = dt.datetime(2025, 2, 10, 12, 0, tzinfo=dt.UTC)
+ROLES = ("admin", "manager", "staff", "staff2")
+
+
+@dataclass(frozen=True)
+class Tenant:
+    business_id: int
+    users: dict[str, tuple[int, str]]  # role key -> (user id, username)
+
+    def scope(self, who: str) -> Scope:
+        return Scope(self.business_id, self.users[who][1], "staff" if who.startswith("staff") else who)
+
+    def user_id(self, who: str) -> int:
+        return self.users[who][0]
+
+
+def make_tenant(engine: Engine, name: str) -> Tenant:
+    business = new_business(engine, name)
+    insert_tiny(engine, business.id)
+    users: dict[str, tuple[int, str]] = {}
+    with make_sessionmaker(engine)() as s:
+        for who in ROLES:
+            user = User(
+                business_id=business.id,
+                username=f"{who}-{uuid.uuid4().hex[:8]}",
+                name=who.title(),
+                password_hash="x",  # never logs in: these tests call the jobs functions directly
+                role="staff" if who.startswith("staff") else who,
+            )
+            s.add(user)
+            s.flush()
+            users[who] = (user.id, user.username)
+        s.commit()
+    return Tenant(business.id, users)
+
+
+@pytest.fixture
+def tenant(engine: Engine) -> Tenant:
+    return make_tenant(engine, "Alpha Trading")
+
+
+@pytest.fixture
+def other(engine: Engine) -> Tenant:
+    return make_tenant(engine, "Beta Wholesale")
+
+
+@pytest.fixture
+def jobs_settings(settings: Settings, tmp_path: Path) -> Settings:
+    return settings.with_changes(reports_dir=tmp_path / "reports")
+
+
+@pytest.fixture
+def files(jobs_settings: Settings) -> FileStore:
+    return FileStore.from_settings(jobs_settings)
+
+
+@pytest.fixture
+def store(engine: Engine, settings: Settings) -> SnapshotStore:
+    return SnapshotStore(engine, settings.snapshot_dir)
+
+
+def last_month(**extra: object) -> ReportParams:
+    return ReportParams.from_mapping({"period": "last_month", **extra})
+
+
+@dataclass
+class Jobs:
+    """The jobs functions bound to the test database, reports folder and snapshot store."""
+
+    engine: Engine
+    store: SnapshotStore
+    files: FileStore
+    settings: Settings
+
+    def session(self) -> Session:
+        return make_sessionmaker(self.engine)()
+
+    def generate(
+        self,
+        tenant: Tenant,
+        who: str = "admin",
+        slug: str = "sales_summary",
+        params: ReportParams | None = None,
+        formats: Sequence[str] = ("json",),
+        *,
+        now: dt.datetime = NOW,
+        settings: Settings | None = None,
+        trigger: Trigger = "builder",
+        progress: Progress | None = None,
+    ) -> RunOutcome:
+        with self.session() as s:
+            return generate_run(
+                s,
+                self.store,
+                self.files,
+                settings or self.settings,
+                tenant.scope(who),
+                tenant.user_id(who),
+                slug,
+                params or last_month(),
+                formats,
+                trigger=trigger,
+                now=now,
+                progress=progress,
+            )
+
+
+@pytest.fixture
+def jobs(engine: Engine, store: SnapshotStore, files: FileStore, jobs_settings: Settings) -> Jobs:
+    return Jobs(engine, store, files, jobs_settings)
