@@ -32,25 +32,56 @@ TOP_N = 10
 # --- shared building blocks (also used by other report modules) -------------------------------
 
 
+SALE_KEYS = frozenset(
+    {
+        "customer_id",
+        "customer_code",
+        "customer_name",
+        "customer_type",
+        "region",
+        "storefront_code",
+        "storefront_name",
+        "sales_rep",
+    }
+)
+PRODUCT_GRAIN_KEYS = frozenset({"sku", "product_id"})
+
+
+def fact_source(filters: Mapping[str, Sequence[str]], keys: Sequence[str] = ()) -> tuple[str, str]:
+    """The cheapest exact source for revenue grouped by `keys`: (FROM clause, orders expression).
+
+    Without product filters, sale-level groupings read the per-sale `sales` view (a quarter of
+    the rows, and an order is simply a row). Grouping by product counts lines, since an order
+    holds a product at most once. Anything else needs COUNT(DISTINCT sale_id) over lines.
+    """
+    if not PRODUCT_DIMENSIONS & set(filters) and set(keys) <= SALE_KEYS:
+        return "sales l", "COUNT(*)"
+    if PRODUCT_GRAIN_KEYS & set(keys):
+        return "lines l", "COUNT(*)"
+    return "lines l", "COUNT(DISTINCT l.sale_id)"
+
+
 def revenue_totals(
     ctx: ReportContext, periods: Mapping[str, Period], filters: Mapping[str, Sequence[str]]
 ) -> dict[str, dict[str, Any]]:
     """Revenue, cost, gross profit (exact Decimals) and orders for several periods in one scan."""
+    source, _ = fact_source(filters)
     fsql, params = filter_sql(filters, "l")
+    count = "COUNT(*)" if source.startswith("sales") else "COUNT(DISTINCT l.sale_id)"
     aggs = []
     for key, period in periods.items():
         cond = f"l.order_date BETWEEN ${key}_start AND ${key}_end"
         aggs.append(
             f"COALESCE(SUM(l.net_micros) FILTER (WHERE {cond}), 0), "
             f"COALESCE(SUM(l.cost_micros) FILTER (WHERE {cond}), 0), "
-            f"COUNT(DISTINCT l.sale_id) FILTER (WHERE {cond})"
+            f"{count} FILTER (WHERE {cond})"
         )
         params[f"{key}_start"] = period.start
         params[f"{key}_end"] = period.end
     params["lo"] = min(p.start for p in periods.values())
     params["hi"] = max(p.end for p in periods.values())
     row = ctx.one(
-        f"SELECT {', '.join(aggs)} FROM lines l "
+        f"SELECT {', '.join(aggs)} FROM {source} "
         f"WHERE l.status = 'completed' AND l.order_date BETWEEN $lo AND $hi{fsql}",
         params,
     )
@@ -120,16 +151,19 @@ def breakdown(
     extra: str = "",
 ) -> pd.DataFrame:
     """Revenue, gross profit, margin, orders, quantity and share of revenue grouped by `keys`."""
+    source, orders = fact_source(filters, keys)
+    if extra and source.startswith("sales"):  # extra columns may need line-level fields
+        source, orders = "lines l", "COUNT(DISTINCT l.sale_id)"
     fsql, params = filter_sql(filters, "l")
     group = ", ".join(keys)
     sql = f"""
         SELECT {group}{extra},
                SUM(net_micros) AS revenue,
                SUM(net_micros) - SUM(cost_micros) AS gross_profit,
-               COUNT(DISTINCT sale_id) AS orders,
+               {orders} AS orders,
                SUM(quantity) AS quantity,
                SUM(net_micros) / NULLIF(SUM(SUM(net_micros)) OVER (), 0) AS share_pct
-        FROM lines l
+        FROM {source}
         WHERE l.status = 'completed' AND l.order_date BETWEEN $start AND $end{fsql}
         GROUP BY {group}
         ORDER BY {order}, {group}
@@ -149,6 +183,7 @@ def time_series(
     """Revenue, gross profit and orders per day, week (Monday) or month; every bucket present."""
     if grain not in ("day", "week", "month"):
         raise ParamError(f"granularity must be day, week or month, not {grain!r}.")
+    source, orders = fact_source(filters)
     fsql, params = filter_sql(filters, "l")
     sql = f"""
         WITH buckets AS (
@@ -159,8 +194,8 @@ def time_series(
             SELECT CAST(date_trunc('{grain}', l.order_date) AS DATE) AS bucket,
                    SUM(net_micros) AS revenue,
                    SUM(net_micros) - SUM(cost_micros) AS gross_profit,
-                   COUNT(DISTINCT sale_id) AS orders
-            FROM lines l
+                   {orders} AS orders
+            FROM {source}
             WHERE l.status = 'completed' AND l.order_date BETWEEN $start AND $end{fsql}
             GROUP BY 1
         )
