@@ -1,0 +1,59 @@
+"""Forecast: forecast versus actual, accuracy by rep, customer and product, and submission status."""
+
+import streamlit as st
+
+from ui import report_view as view
+from ui.context import page_context
+from ui.filters import report_params
+
+ctx = page_context("forecast")
+
+st.title("Forecast")
+params = report_params(ctx, "forecast", ["forecast_vs_actual", "forecast_accuracy", "submission_status"])
+versus, accuracy, submissions = st.tabs(
+    ["Forecast vs actual", "Accuracy", "Submissions"], key="forecast_tab", on_change="rerun"
+)
+NO_FORECASTS = (
+    "No forecasts for this period — try Last quarter or a custom range that covers a forecast cycle."
+)
+
+if versus.open:
+    with versus:
+        view.show_report(
+            ctx,
+            "forecast_vs_actual",
+            params,
+            kpis=[
+                "forecast_qty",
+                "actual_qty",
+                "variance_pct",
+                "accuracy",
+                "exceptions",
+                "over_forecast",
+                "under_forecast",
+                "unforecast_revenue",
+            ],
+            table_names=["exceptions", "variance", "by_month"],
+            empty_kpi="rows",
+            empty_message=NO_FORECASTS,
+        )
+if accuracy.open:
+    with accuracy:
+        view.show_report(
+            ctx,
+            "forecast_accuracy",
+            params,
+            kpis=["accuracy", "wape", "mape", "bias", "mad", "rmse", "rows", "mape_excluded_rows"],
+            table_names=["by_rep", "by_customer", "by_product", "by_month"],
+            empty_kpi="rows",
+            empty_message=NO_FORECASTS,
+        )
+if submissions.open:
+    with submissions:
+        view.show_report(
+            ctx,
+            "submission_status",
+            params,
+            empty_kpi="expected",
+            empty_message="No forecasts were due in this period — try a longer period.",
+        )

@@ -1,0 +1,55 @@
+"""Overview: headline KPIs with comparisons, the revenue trend, breakdowns and the top 10s."""
+
+import streamlit as st
+
+from ui import report_view as view
+from ui.context import page_context
+from ui.filters import report_params
+
+ctx = page_context("overview")
+
+st.title("Overview")
+params = report_params(ctx, "overview", ["kpi_dashboard"])
+report = view.report_or_error(ctx, "kpi_dashboard", params)
+if report is None:
+    st.stop()
+
+view.header(report, params)
+view.kpi_cards(
+    report,
+    [
+        "revenue",
+        "gross_profit",
+        "margin_pct",
+        "orders",
+        "avg_order_value",
+        "cash_received",
+        "outstanding",
+        "forecast_submission_rate",
+    ],
+)
+view.ytd_line(report, ["revenue_ytd", "gross_profit_ytd", "orders_ytd"])
+if view.is_empty(report, "orders"):
+    view.empty_state("No sales in this period — try a longer period, such as Last month or Year to date.")
+    st.stop()
+
+view.chart(report, "trend")
+left, right = st.columns(2)
+with left:
+    view.chart(report, "by_category")
+    view.chart(report, "by_payment_method")
+with right:
+    view.chart(report, "by_region")
+    view.table(
+        report, "by_customer_type", columns=["customer_type", "revenue", "share_pct", "orders", "margin_pct"]
+    )
+left, right = st.columns(2)
+with left:
+    view.table(
+        report, "top_customers", columns=["customer_name", "revenue", "share_pct", "orders", "margin_pct"]
+    )
+with right:
+    view.table(
+        report, "top_products", columns=["product_name", "quantity", "revenue", "share_pct", "margin_pct"]
+    )
+view.downloads(report)

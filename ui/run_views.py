@@ -1,0 +1,182 @@
+"""Runs on screen: generate with a progress bar, a run's summary, its stored files as download buttons, run tables."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+import pandas as pd
+import streamlit as st
+from sqlalchemy.orm import Session
+
+from analytics.registry import NotFound
+from analytics.report import ParamError, ReportParams
+from jobs.access import sees_all_runs
+from jobs.clock import local
+from jobs.files import FileInfo, FileStore, format_bytes
+from jobs.history import RunInfo, get_run, rerun, runs_frame
+from jobs.runs import Progress, RateLimited, RunOutcome, generate_run
+from ui.context import PageContext
+
+
+def files_store(ctx: PageContext) -> FileStore:
+    return FileStore.from_settings(ctx.settings)
+
+
+def generate_with_progress(
+    ctx: PageContext,
+    slug: str,
+    params: ReportParams,
+    formats: Sequence[str],
+    *,
+    saved_report_id: int | None = None,
+) -> RunOutcome | None:
+    """Generate inside an st.status box with a progress bar; None when refused (rate limit, bad request)."""
+
+    def call(session: Session, progress: Progress) -> RunOutcome:
+        return generate_run(
+            session,
+            ctx.store,
+            files_store(ctx),
+            ctx.settings,
+            ctx.scope,
+            ctx.user_id,
+            slug,
+            params,
+            formats,
+            trigger="builder",
+            saved_report_id=saved_report_id,
+            progress=progress,
+        )
+
+    return _with_progress(ctx, call)
+
+
+def rerun_with_progress(ctx: PageContext, run_id: int) -> RunOutcome | None:
+    """Re-run a visible run (same report, parameters and formats) with the same progress box."""
+
+    def call(session: Session, progress: Progress) -> RunOutcome:
+        return rerun(
+            session,
+            ctx.store,
+            files_store(ctx),
+            ctx.settings,
+            ctx.scope,
+            ctx.user_id,
+            run_id,
+            progress=progress,
+        )
+
+    return _with_progress(ctx, call)
+
+
+def _with_progress(ctx: PageContext, call: Callable[[Session, Progress], RunOutcome]) -> RunOutcome | None:
+    with st.status("Generating the report…", expanded=True) as box:
+        bar = st.progress(0.0, text="Starting")
+
+        def progress(done: int, total: int, label: str) -> None:
+            bar.progress(done / max(total, 1), text=label)
+
+        try:
+            with ctx.session() as session:
+                outcome = call(session, progress)
+        except RateLimited as exc:
+            box.update(label="Not generated: hourly limit reached", state="error")
+            st.warning(str(exc), icon=":material/timer:")
+            return None
+        except (ParamError, NotFound) as exc:
+            box.update(label="Not generated", state="error")
+            st.error(str(exc))
+            return None
+        if outcome.ok:
+            box.update(
+                label="Reused a stored copy (cached)" if outcome.cached else "Report ready", state="complete"
+            )
+        else:
+            box.update(label="The report failed", state="error")
+    return outcome
+
+
+def run_summary(ctx: PageContext, run: RunInfo) -> None:
+    """One run: status line, numbers, error or 'cached', and download buttons for its files."""
+    if run.status == "failed":
+        st.error(f"Run #{run.id} failed: {run.error}", icon=":material/error:")
+        return
+    if run.status != "completed":
+        st.info(f"Run #{run.id} is {run.status}. Reload the page in a moment.")
+        return
+    when = local(run.created_at, ctx.timezone)
+    text = (
+        f"**{run.title}** · run #{run.id} · {run.rows:,} rows · {format_bytes(run.bytes)} · "
+        f"{run.duration_s:.1f} s · {when:%Y-%m-%d %H:%M}"
+    )
+    if run.cached:
+        # Staff may not see the source run (someone else's): name it only to those who can.
+        source = f" by run #{run.source_run_id}" if run.source_run_id and sees_all_runs(ctx.scope) else ""
+        st.success(
+            f"Cached: the data has not changed since this report was generated{source}, "
+            "so its stored files were reused.",
+            icon=":material/bolt:",
+        )
+    st.markdown(text)
+    file_buttons(ctx, run.available_files, key=f"run{run.id}")
+
+
+def file_buttons(ctx: PageContext, files: Sequence[FileInfo], key: str) -> None:
+    """Download buttons for stored files; each file is read (after the scope check) only when clicked."""
+    if not files:
+        st.caption("No stored files (they may have been removed after the retention period).")
+        return
+    cols = st.columns(max(len(files), 4))
+    for col, info in zip(cols, files, strict=False):
+        col.download_button(
+            f"{info.label} ({format_bytes(info.bytes)})",
+            data=_reader(ctx, info.id),
+            file_name=info.file_name,
+            mime=info.mime,
+            key=f"{key}_file{info.id}",
+            icon=":material/download:",
+            on_click="ignore",
+            width="stretch",
+        )
+
+
+def _reader(ctx: PageContext, run_file_id: int) -> Callable[[], bytes]:
+    def read() -> bytes:
+        with ctx.session() as session:
+            return files_store(ctx).read(session, ctx.scope, run_file_id)[1]
+
+    return read
+
+
+def load_run(ctx: PageContext, run_id: int) -> RunInfo | None:
+    with ctx.session() as session:
+        try:
+            return get_run(session, ctx.scope, run_id)
+        except NotFound:
+            return None
+
+
+def runs_table(
+    ctx: PageContext, runs: Sequence[RunInfo], *, key: str, height: int | Literal["auto"] = "auto"
+) -> None:
+    """Runs as a formatted table (status icons, local times, sizes)."""
+    frame = runs_frame(runs, ctx.timezone)
+    cc = st.column_config
+    config: dict[str, Any] = {
+        "id": cc.NumberColumn("Run", format="#%d", width="small"),
+        "report": cc.TextColumn("Report"),
+        "status": cc.TextColumn("Status"),
+        "cached": cc.CheckboxColumn("Cached", width="small"),
+        "user": cc.TextColumn("User"),
+        "created": cc.DatetimeColumn(f"When ({ctx.timezone})", format="YYYY-MM-DD HH:mm"),
+        "parameters": cc.TextColumn("Parameters"),
+        "formats": cc.TextColumn("Formats"),
+        "rows": cc.NumberColumn("Rows", format="%,d"),
+        "size": cc.TextColumn("Size"),
+        "duration_s": cc.NumberColumn("Duration (s)", format="%.1f"),
+        "error": cc.TextColumn("Error"),
+    }
+    st.dataframe(
+        pd.DataFrame(frame), column_config=config, hide_index=True, width="stretch", height=height, key=key
+    )
