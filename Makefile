@@ -17,6 +17,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 setup: $(STAMP)
 	$(BIN)/python manage.py init-db
 	$(BIN)/python manage.py demo --business demo --rows $(DEMO_ROWS) --if-empty
+	$(BIN)/python manage.py users ensure-demo --business demo --port $(PORT)
 
 run: setup
 	$(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true

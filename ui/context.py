@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from typing import NoReturn
 
 import streamlit as st
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
+from streamlit.errors import StreamlitAPIException
 
+from analytics.accounts import normalize_username
 from analytics.db import make_sessionmaker
 from analytics.models import Business, User
 from analytics.report import Scope
@@ -35,6 +38,7 @@ class PageContext:
     business_name: str
     currency: str
     timezone: str
+    email: str = ""
 
     @property
     def scope(self) -> Scope:
@@ -53,7 +57,9 @@ def current_user() -> tuple[User, Business] | None:
         return None
     with make_sessionmaker(resources.engine())() as session:
         row = session.execute(
-            select(User, Business).join(Business, Business.id == User.business_id).where(User.username == username)
+            select(User, Business)
+            .join(Business, Business.id == User.business_id)
+            .where(func.lower(User.username) == normalize_username(str(username)))
         ).first()
         if row is None:
             return None
@@ -62,12 +68,21 @@ def current_user() -> tuple[User, Business] | None:
         return user, business
 
 
+def _to_login() -> NoReturn:
+    # Streamlit runs a file of pages/ directly (its old pages-folder mode) when the first request of a
+    # fresh server process is a page URL: send such a visitor through app.py, the login and the
+    # navigation. Under app.py's navigation app.py is no page, and the error below answers.
+    with suppress(StreamlitAPIException):
+        st.switch_page("app.py")
+    st.error("Please log in to see this page.")
+    st.stop()
+
+
 def page_context(key: str) -> PageContext:
     """Call first on every page: stops the page unless an active user whose role may open `key` is logged in."""
     found = current_user()
     if found is None:
-        st.error("Please log in to see this page.")
-        st.stop()
+        _to_login()
     user, business = found
     if not user.active:
         st.error("Your account is disabled. Ask an administrator to enable it.")
@@ -89,4 +104,5 @@ def page_context(key: str) -> PageContext:
         business_name=business.name,
         currency=business.currency,
         timezone=business.timezone,
+        email=user.email,
     )

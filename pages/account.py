@@ -1,0 +1,55 @@
+"""Account: my details and my password."""
+
+import streamlit as st
+
+from analytics.accounts import MIN_PASSWORD, AccountError, change_password
+from analytics.db import session_scope
+from ui.context import page_context
+
+ctx = page_context("account")
+
+st.title("Account")
+
+st.subheader("My details")
+details = {
+    "Name": ctx.name,
+    "Username": ctx.username,
+    "Role": ctx.role.capitalize(),
+    "Business": ctx.business_name,
+    "Email": ctx.email or "—",
+}
+for column, (label, value) in zip(st.columns(len(details)), details.items(), strict=True):
+    column.markdown(f"**{label}**  \n{value}")
+st.caption("An administrator of your business can change your role, name or email.")
+
+st.subheader("Change password")
+with st.form("account_password", clear_on_submit=True):
+    current = st.text_input(
+        "Current password", type="password", autocomplete="current-password", key="account_current"
+    )
+    new = st.text_input(
+        "New password",
+        type="password",
+        autocomplete="new-password",
+        key="account_new",
+        help=f"At least {MIN_PASSWORD} characters (at most 72 bytes), no spaces at the start or end.",
+    )
+    repeat = st.text_input(
+        "Repeat the new password", type="password", autocomplete="new-password", key="account_repeat"
+    )
+    submitted = st.form_submit_button("Change password", type="primary")
+if submitted:
+    if not current or not new:
+        st.error("Fill in your current password and a new one.")
+    elif new != repeat:
+        st.error("The two new passwords differ; type the new password twice.")
+    else:
+        try:
+            with session_scope(ctx.engine) as session:
+                change_password(session, ctx.business_id, ctx.user_id, current, new)
+            st.success("Password changed. Use the new one the next time you log in.")
+        except AccountError as exc:
+            st.error(str(exc))
+
+st.subheader("My subscriptions")
+st.caption("Scheduled reports by email arrive with the scheduler; your subscriptions will be listed here.")

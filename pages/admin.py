@@ -1,0 +1,72 @@
+"""Admin: the users of this business (add, role, disable or enable, reset password); email and scheduler."""
+
+import streamlit as st
+
+from analytics import accounts
+from analytics.models import ROLES
+from ui import admin_view as view
+from ui.context import page_context
+
+ctx = page_context("admin")
+
+st.title("Admin")
+view.notice()
+
+st.subheader("Users")
+with ctx.session() as session:
+    users = accounts.list_users(session, ctx.business_id)
+view.users_table(users)
+
+with st.expander("Add a user", icon=":material/person_add:"), st.form("admin_add", clear_on_submit=True):
+    left, right = st.columns(2)
+    username = left.text_input(
+        "Username", key="admin_new_username", help="2-80 letters, digits, '.', '_', '@' or '-'"
+    )
+    role = right.selectbox("Role", ROLES, index=ROLES.index("staff"), key="admin_new_role")
+    name = left.text_input("Name", key="admin_new_name")
+    email = right.text_input("Email", key="admin_new_email")
+    password = left.text_input(
+        "Password", type="password", autocomplete="new-password", key="admin_new_password"
+    )
+    repeat = right.text_input(
+        "Repeat the password", type="password", autocomplete="new-password", key="admin_new_repeat"
+    )
+    if st.form_submit_button("Add user", type="primary"):
+        if password != repeat:
+            st.error("The two passwords differ.")
+        else:
+            done = f"Added {role} {username}."
+            view.act(ctx, accounts.add_user, done, username, password, role, name=name, email=email)
+
+if users:
+    st.subheader("Change a user")
+    by_id = {u.id: u for u in users}
+    chosen = by_id[
+        st.selectbox("User", list(by_id), format_func=lambda i: view.user_label(by_id[i]), key="admin_user")
+    ]
+    role_col, status_col, password_col = st.columns(3)
+    with role_col, st.form("admin_role"):
+        new_role = st.selectbox("Role", ROLES, index=ROLES.index(chosen.role), key=f"admin_role_{chosen.id}")
+        if st.form_submit_button("Change role"):
+            view.act(ctx, accounts.set_role, f"{chosen.username} is now {new_role}.", chosen.id, new_role)
+    with status_col, st.container(border=True):
+        st.markdown(f"**Status:** {'active' if chosen.active else 'disabled'}")
+        st.caption("A disabled user is logged out at once and cannot log in.")
+        verb = "Disable" if chosen.active else "Enable"
+        if st.button(f"{verb} {chosen.username}", key="admin_toggle"):
+            done = f"{chosen.username} is {verb.lower()}d."
+            view.act(ctx, accounts.set_active, done, chosen.id, not chosen.active)
+    with password_col, st.form("admin_reset", clear_on_submit=True):
+        new_password = st.text_input(
+            "New password", type="password", autocomplete="new-password", key="admin_reset_password"
+        )
+        if st.form_submit_button("Reset password"):
+            done = f"New password set for {chosen.username}; tell them."
+            view.act(ctx, accounts.reset_password, done, chosen.id, new_password)
+
+st.subheader("Email and scheduler")
+st.info(
+    "Not configured yet: SMTP settings with a test email, notifications, retention and the scheduler "
+    "status arrive with the scheduler.",
+    icon=":material/schedule_send:",
+)

@@ -1,0 +1,299 @@
+"""User management scoped to a business, password rules, the time-windowed login lockout, audit
+events of every account change, demo logins and the login cookie's key."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import stat
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from analytics import accounts
+from analytics.accounts import AccountError
+from analytics.models import AuditEvent, Business, LoginAttempt, User
+from analytics.registry import NotFound
+from analytics.settings import Settings
+from tests.conftest import new_business
+
+NOW = dt.datetime(2026, 11, 20, 12, 0, 0)
+PASSWORD = "correct-horse-1"
+
+
+def _name(prefix: str = "u") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+def _user(session: Session, business: Business, role: str = "staff", username: str = "") -> User:
+    return accounts.add_user(session, business.id, username or _name(), PASSWORD, role, actor="test")
+
+
+def _events(session: Session, business_id: int, event_type: str | None = None) -> list[AuditEvent]:
+    query = select(AuditEvent).where(AuditEvent.business_id == business_id)
+    if event_type:
+        query = query.where(AuditEvent.event_type == event_type)
+    return list(session.scalars(query.order_by(AuditEvent.id)))
+
+
+def _fail(session: Session, username: str, minutes_ago: float, success: bool = False) -> None:
+    accounts.record_login_attempt(session, username, success, at=NOW - dt.timedelta(minutes=minutes_ago))
+
+
+# --- lockout ---------------------------------------------------------------------------------------
+
+
+def test_five_failures_within_the_window_lock_until_the_oldest_leaves_it(
+    session: Session, settings: Settings
+) -> None:
+    name = _name()
+    for minutes_ago in (10, 8, 6, 4):
+        _fail(session, name, minutes_ago)
+    assert accounts.locked_until(session, name, NOW, settings) is None
+    _fail(session, name, 2)
+    assert accounts.is_locked_out(session, name, NOW, settings)
+    # Locked for the rest of the window: until the oldest of the five is 15 minutes old.
+    assert accounts.locked_until(session, name, NOW, settings) == NOW + dt.timedelta(minutes=5)
+    assert accounts.is_locked_out(session, name, NOW + dt.timedelta(minutes=4, seconds=59), settings)
+    assert not accounts.is_locked_out(session, name, NOW + dt.timedelta(minutes=5), settings)
+
+
+def test_failures_outside_the_window_do_not_count(session: Session, settings: Settings) -> None:
+    name = _name()
+    for minutes_ago in (40, 30, 20, 16):
+        _fail(session, name, minutes_ago)
+    for minutes_ago in (14, 3, 1, 0.5):
+        _fail(session, name, minutes_ago)
+    assert not accounts.is_locked_out(session, name, NOW, settings)
+    _fail(session, name, 0.1)
+    assert accounts.is_locked_out(session, name, NOW, settings)
+
+
+def test_success_after_the_window_and_a_success_resets_the_count(
+    session: Session, settings: Settings
+) -> None:
+    name = _name()
+    for minutes_ago in (5, 4, 3, 2, 1):
+        _fail(session, name, minutes_ago)
+    later = NOW + dt.timedelta(minutes=11)
+    assert not accounts.is_locked_out(session, name, later, settings)
+    accounts.record_login_attempt(session, name, True, at=later)
+    # Four failures right after a success are not five, although the window still holds old ones.
+    for seconds in (1, 2, 3, 4):
+        accounts.record_login_attempt(session, name, False, at=later + dt.timedelta(seconds=seconds))
+    assert not accounts.is_locked_out(session, name, later + dt.timedelta(seconds=5), settings)
+
+
+def test_lockout_is_configurable_and_case_insensitive(session: Session, settings: Settings) -> None:
+    name = _name()
+    strict = settings.with_changes(login_max_failures=2, login_window_minutes=60)
+    _fail(session, name.upper(), 50)
+    assert not accounts.is_locked_out(session, name, NOW, strict)
+    _fail(session, name, 40)
+    assert accounts.is_locked_out(session, name.upper(), NOW, strict)
+    assert not accounts.is_locked_out(session, name, NOW, settings)  # default: 5 in 15 minutes
+    assert not accounts.is_locked_out(session, name, NOW, settings.with_changes(login_max_failures=0))
+
+
+def test_login_attempts_are_kept_and_audited_in_the_users_business(
+    session: Session, business: Business, settings: Settings
+) -> None:
+    user = _user(session, business)
+    accounts.record_login_attempt(session, user.username.upper(), False, ip="10.0.0.7", at=NOW)
+    accounts.record_login_attempt(session, user.username, True, ip="10.0.0.7", at=NOW)
+    accounts.record_locked_out(session, user.username, NOW + dt.timedelta(minutes=3), ip="10.0.0.8", at=NOW)
+    accounts.record_logout(session, user.username)
+    rows = session.scalars(select(LoginAttempt).where(LoginAttempt.username == user.username)).all()
+    assert [(r.success, r.ip, r.at) for r in rows] == [(False, "10.0.0.7", NOW), (True, "10.0.0.7", NOW)]
+    events = _events(session, business.id)
+    assert [(e.event_type, e.user, e.ip) for e in events[1:]] == [
+        ("login_failed", user.username, "10.0.0.7"),
+        ("login", user.username, "10.0.0.7"),
+        ("locked_out", user.username, "10.0.0.8"),
+        ("logout", user.username, ""),
+    ]
+    assert events[3].detail == {"locked_until": "2026-11-20T12:03:00Z"}
+
+
+def test_an_unknown_username_is_kept_as_an_attempt_without_an_audit_event(session: Session) -> None:
+    name = _name("ghost")
+    before = session.scalar(select(AuditEvent.id).order_by(AuditEvent.id.desc()).limit(1))
+    accounts.record_login_attempt(session, name, False, at=NOW)
+    assert session.scalar(select(LoginAttempt.success).where(LoginAttempt.username == name)) is False
+    assert session.scalar(select(AuditEvent.id).order_by(AuditEvent.id.desc()).limit(1)) == before
+
+
+# --- user management -------------------------------------------------------------------------------
+
+
+def test_usernames_are_stored_in_lower_case_and_unique_ignoring_case(
+    session: Session, engine: Engine, business: Business
+) -> None:
+    other = new_business(engine)  # first: the test's session then holds SQLite's write lock
+    name = _name("Mixed")
+    user = accounts.add_user(session, business.id, name, PASSWORD, "staff")
+    assert user.username == name.lower()
+    assert accounts.user_by_username(session, name.upper()) is user
+    with pytest.raises(AccountError, match="already taken"):
+        accounts.add_user(session, other.id, name.upper(), PASSWORD, "staff")
+
+
+@pytest.mark.parametrize(
+    ("password", "message"),
+    [
+        ("short", "at least 8"),
+        (" leading-space", "start or end with a space"),
+        ("trailing-space ", "start or end with a space"),
+        ("é" * 40, "at most 72 bytes"),
+    ],
+)
+def test_password_rules(password: str, message: str) -> None:
+    with pytest.raises(AccountError, match=message):
+        accounts.check_password_rules(password)
+
+
+def test_change_password_needs_the_current_one(session: Session, business: Business) -> None:
+    user = _user(session, business)
+    with pytest.raises(AccountError, match="current password is not correct"):
+        accounts.change_password(session, business.id, user.id, "wrong-password", "new-password-1")
+    with pytest.raises(AccountError, match="must differ"):
+        accounts.change_password(session, business.id, user.id, PASSWORD, PASSWORD)
+    with pytest.raises(AccountError, match="at least 8"):
+        accounts.change_password(session, business.id, user.id, PASSWORD, "short")
+    accounts.change_password(session, business.id, user.id, PASSWORD, "new-password-1")
+    assert accounts.verify_password("new-password-1", user.password_hash)
+    assert not accounts.verify_password(PASSWORD, user.password_hash)
+    [event] = _events(session, business.id, "password_changed")
+    assert (event.user, event.entity, event.entity_id) == (user.username, "user", user.username)
+
+
+def test_admin_actions_are_audited_with_the_actor(session: Session, business: Business) -> None:
+    admin = _user(session, business, "admin")
+    user = _user(session, business, "staff")
+    accounts.set_role(session, business.id, user.id, "manager", actor=admin.username)
+    accounts.set_active(session, business.id, user.id, False, actor=admin.username)
+    accounts.set_active(session, business.id, user.id, True, actor=admin.username)
+    accounts.reset_password(session, business.id, user.id, "reset-password-1", actor=admin.username)
+    assert user.role == "manager" and user.active
+    assert accounts.verify_password("reset-password-1", user.password_hash)
+    events = [(e.event_type, e.user, e.entity_id, e.detail) for e in _events(session, business.id)]
+    assert events == [
+        ("user_added", "test", admin.username, {"role": "admin"}),
+        ("user_added", "test", user.username, {"role": "staff"}),
+        ("role_changed", admin.username, user.username, {"from": "staff", "to": "manager"}),
+        ("user_disabled", admin.username, user.username, {}),
+        ("user_enabled", admin.username, user.username, {}),
+        ("password_reset", admin.username, user.username, {}),
+    ]
+    # Setting what is already set changes and audits nothing.
+    accounts.set_role(session, business.id, user.id, "manager", actor=admin.username)
+    accounts.set_active(session, business.id, user.id, True, actor=admin.username)
+    assert len(_events(session, business.id)) == len(events)
+
+
+def test_users_of_another_business_are_not_found(
+    session: Session, engine: Engine, business: Business
+) -> None:
+    other_business = new_business(engine)
+    mine = _user(session, business, "admin")
+    theirs = _user(session, other_business, "staff")
+    assert [u.username for u in accounts.list_users(session, business.id)] == [mine.username]
+    actions = [
+        lambda: accounts.get_user(session, business.id, theirs.id),
+        lambda: accounts.set_role(session, business.id, theirs.id, "admin", actor=mine.username),
+        lambda: accounts.set_active(session, business.id, theirs.id, False, actor=mine.username),
+        lambda: accounts.reset_password(session, business.id, theirs.id, "taken-over-1", actor=mine.username),
+        lambda: accounts.change_password(session, business.id, theirs.id, PASSWORD, "taken-over-1"),
+    ]
+    for action in actions:
+        with pytest.raises(NotFound, match=f"No user with id {theirs.id}"):
+            action()
+    with pytest.raises(NotFound):  # exactly like an id nobody has
+        accounts.get_user(session, business.id, 10**9)
+    assert (
+        theirs.role == "staff" and theirs.active and accounts.verify_password(PASSWORD, theirs.password_hash)
+    )
+    assert _events(session, other_business.id)[1:] == []
+
+
+def test_the_last_active_admin_cannot_be_disabled_or_demoted(session: Session, business: Business) -> None:
+    first = _user(session, business, "admin")
+    staff = _user(session, business, "staff")
+    with pytest.raises(AccountError, match="last active admin"):
+        accounts.set_role(session, business.id, first.id, "manager", actor=first.username)
+    with pytest.raises(AccountError, match="own account"):
+        accounts.set_active(session, business.id, first.id, False, actor=first.username)
+    with pytest.raises(AccountError, match="last active admin"):
+        accounts.set_active(session, business.id, first.id, False, actor="cli")
+    second = _user(session, business, "admin")
+    accounts.set_active(session, business.id, second.id, False, actor=first.username)
+    # A disabled admin does not count: `first` is still the last active one.
+    with pytest.raises(AccountError, match="last active admin"):
+        accounts.set_role(session, business.id, first.id, "staff", actor=first.username)
+    accounts.set_active(session, business.id, second.id, True, actor=first.username)
+    accounts.set_role(
+        session, business.id, first.id, "manager", actor=first.username
+    )  # may demote oneself now
+    assert first.role == "manager" and second.role == "admin" and staff.role == "staff"
+    with pytest.raises(AccountError, match="Role 'owner' is not valid"):
+        accounts.set_role(session, business.id, staff.id, "owner", actor=second.username)
+
+
+def test_active_users_and_count(session: Session, business: Business) -> None:
+    user = _user(session, business)
+    assert user.username in {u.username for u in accounts.active_users(session)}
+    assert accounts.user_count(session) >= 1
+    user.active = False
+    session.flush()
+    assert user.username not in {u.username for u in accounts.active_users(session)}
+
+
+# --- demo logins ---------------------------------------------------------------------------------
+
+
+def test_demo_users_are_created_once_with_working_passwords(session: Session, engine: Engine) -> None:
+    first, second = new_business(engine), new_business(engine)
+    logins = accounts.ensure_demo_users(session, first.id)
+    assert [login.role for login in logins] == ["admin", "manager", "staff"]
+    for login in logins:
+        assert login.username in {login.role, f"{login.role}-{first.code}"}
+        user = accounts.user_by_username(session, login.username)
+        assert user is not None and user.business_id == first.id and user.role == login.role
+        assert accounts.verify_password(login.password, user.password_hash)
+        assert len(login.password) >= 16
+    assert accounts.ensure_demo_users(session, first.id) == []
+    # "admin" & co. are taken now: the business code tells the second business's logins apart.
+    assert [login.username for login in accounts.ensure_demo_users(session, second.id)] == [
+        f"{role}-{second.code}" for role in ("admin", "manager", "staff")
+    ]
+
+
+# --- the cookie key --------------------------------------------------------------------------------
+
+
+def test_cookie_key_from_the_environment_must_be_long_enough(tmp_path: Path, settings: Settings) -> None:
+    good = "k" * 32
+    assert accounts.cookie_key(settings.with_changes(cookie_key=good, data_dir=tmp_path)) == good
+    with pytest.raises(AccountError, match="at least 32 bytes"):
+        accounts.cookie_key(settings.with_changes(cookie_key="short", data_dir=tmp_path))
+    assert not (tmp_path / "cookie.key").exists()
+    assert good not in repr(settings.with_changes(cookie_key=good))
+
+
+def test_cookie_key_file_is_created_once_with_mode_0600(tmp_path: Path, settings: Settings) -> None:
+    local = settings.with_changes(cookie_key="", data_dir=tmp_path / "data")
+    key = accounts.cookie_key(local)
+    path = tmp_path / "data" / "cookie.key"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert len(key) >= 48 and path.read_text().strip() == key
+    assert accounts.cookie_key(local) == key
+    assert [p.name for p in path.parent.iterdir()] == ["cookie.key"]  # no temp file left behind
+    os.chmod(path, 0o644)
+    assert accounts.cookie_key(local) == key
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    path.write_text("too-short\n")
+    with pytest.raises(AccountError, match="shorter than 32 bytes"):
+        accounts.cookie_key(local)

@@ -1,0 +1,164 @@
+"""The Admin, Account and Audit log pages under AppTest: an admin manages the users of their own
+business only, the last admin is protected, a user changes their password, and the audit log shows
+this business's events with its filters."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import Engine, select
+from streamlit.testing.v1 import AppTest
+
+from analytics.accounts import verify_password
+from analytics.audit import record_event
+from analytics.db import session_scope
+from analytics.models import AuditEvent, Business, User
+from tests.conftest import new_business
+from tests.ui.test_navigation import PASSWORD, ROOT, fresh_caches, logged_in, make_user
+
+__all__ = ["fresh_caches"]  # the autouse fixture, shared with test_navigation
+
+
+def page(key: str, username: str) -> AppTest:
+    return logged_in(ROOT / "pages" / f"{key}.py", username)
+
+
+def user(engine: Engine, username: str) -> User:
+    with session_scope(engine) as session:
+        found = session.scalars(select(User).where(User.username == username)).one()
+        session.expunge(found)
+        return found
+
+
+def click(at: AppTest, label: str) -> AppTest:
+    next(b for b in at.button if b.label == label).click()
+    return at.run()
+
+
+def texts(at: AppTest) -> list[str]:
+    return [str(e.value) for e in (*at.success, *at.error, *at.info)]
+
+
+def test_admin_lists_only_the_users_of_their_business(engine: Engine, business: Business) -> None:
+    other = new_business(engine, "Other Co")
+    admin = make_user(engine, business, "admin")
+    staff = make_user(engine, business, "staff")
+    foreign = make_user(engine, other, "admin")
+    at = page("admin", admin)
+    assert not at.exception
+    assert sorted(at.dataframe[0].value["Username"]) == sorted([admin, staff])
+    assert not any(foreign in option for option in at.selectbox(key="admin_user").options)
+    assert "Not configured yet" in " ".join(texts(at))
+
+
+def test_admin_adds_a_user_to_their_business(engine: Engine, business: Business) -> None:
+    admin = make_user(engine, business, "admin")
+    new = f"new_{business.code}"
+    at = page("admin", admin)
+    at.text_input(key="admin_new_username").input(new)
+    at.selectbox(key="admin_new_role").select("manager")
+    at.text_input(key="admin_new_name").input("New Person")
+    at.text_input(key="admin_new_password").input("a-new-password")
+    at.text_input(key="admin_new_repeat").input("a-new-password")
+    click(at, "Add user")
+    assert f"Added manager {new}." in texts(at)
+    added = user(engine, new)
+    assert (added.business_id, added.role, added.name, added.active) == (
+        business.id,
+        "manager",
+        "New Person",
+        True,
+    )
+    assert verify_password("a-new-password", added.password_hash)
+    with session_scope(engine) as session:
+        actor = session.scalar(select(AuditEvent.user).where(AuditEvent.entity_id == new))
+    assert actor == admin
+
+
+def test_adding_a_user_explains_what_is_wrong(engine: Engine, business: Business) -> None:
+    admin = make_user(engine, business, "admin")
+    at = page("admin", admin)
+    at.text_input(key="admin_new_username").input(f"x_{business.code}")
+    at.text_input(key="admin_new_password").input("a-new-password")
+    at.text_input(key="admin_new_repeat").input("another-password")
+    click(at, "Add user")
+    assert "The two passwords differ." in texts(at)
+    at.text_input(key="admin_new_username").input(admin)
+    at.text_input(key="admin_new_password").input("a-new-password")
+    at.text_input(key="admin_new_repeat").input("a-new-password")
+    click(at, "Add user")
+    assert f"The username {admin!r} is already taken." in texts(at)
+
+
+def test_admin_changes_role_disables_and_resets_a_password(engine: Engine, business: Business) -> None:
+    admin = make_user(engine, business, "admin")
+    staff = make_user(engine, business, "staff")
+    target = user(engine, staff)
+    at = page("admin", admin)
+    at.selectbox(key="admin_user").select(target.id).run()
+    at.selectbox(key=f"admin_role_{target.id}").select("manager")
+    click(at, "Change role")
+    assert f"{staff} is now manager." in texts(at)
+    assert user(engine, staff).role == "manager"
+    at.selectbox(key="admin_user").select(target.id).run()
+    click(at, f"Disable {staff}")
+    assert f"{staff} is disabled." in texts(at)
+    assert user(engine, staff).active is False
+    at.selectbox(key="admin_user").select(target.id).run()
+    at.text_input(key="admin_reset_password").input("reset-by-admin")
+    click(at, "Reset password")
+    assert verify_password("reset-by-admin", user(engine, staff).password_hash)
+
+
+def test_the_last_admin_cannot_disable_or_demote_themselves(engine: Engine, business: Business) -> None:
+    admin = make_user(engine, business, "admin")
+    me = user(engine, admin)
+    at = page("admin", admin)
+    at.selectbox(key="admin_user").select(me.id).run()
+    click(at, f"Disable {admin}")
+    assert "You cannot disable your own account; ask another admin." in texts(at)
+    at.selectbox(key=f"admin_role_{me.id}").select("staff")
+    click(at, "Change role")
+    assert f"{admin} is the last active admin; make another user admin first." in texts(at)
+    assert (user(engine, admin).role, user(engine, admin).active) == ("admin", True)
+
+
+def test_account_shows_my_details_and_changes_my_password(engine: Engine, business: Business) -> None:
+    username = make_user(engine, business, "staff")
+    at = page("account", username)
+    details = " ".join(m.value for m in at.markdown)
+    assert username in details and business.name in details and "Staff" in details
+    at.text_input(key="account_current").input("wrong-password")
+    at.text_input(key="account_new").input("brand-new-pass")
+    at.text_input(key="account_repeat").input("brand-new-pass")
+    click(at, "Change password")
+    assert "The current password is not correct." in texts(at)
+    at.text_input(key="account_current").input(PASSWORD)
+    at.text_input(key="account_new").input("brand-new-pass")
+    at.text_input(key="account_repeat").input("brand-new-typo")
+    click(at, "Change password")
+    assert "The two new passwords differ; type the new password twice." in texts(at)
+    at.text_input(key="account_current").input(PASSWORD)
+    at.text_input(key="account_new").input("brand-new-pass")
+    at.text_input(key="account_repeat").input("brand-new-pass")
+    click(at, "Change password")
+    assert "Password changed. Use the new one the next time you log in." in texts(at)
+    assert verify_password("brand-new-pass", user(engine, username).password_hash)
+
+
+def test_audit_log_shows_this_business_only_and_filters(engine: Engine, business: Business) -> None:
+    other = new_business(engine, "Other Co")
+    admin = make_user(engine, business, "admin")
+    now = dt.datetime.now(dt.UTC)
+    with session_scope(engine) as session:
+        record_event(session, business.id, "login", user="alice", at=now)
+        record_event(session, business.id, "export", user="bob", at=now)
+        record_event(session, other.id, "login", user="mallory", at=now)
+    at = page("audit_log", admin)
+    assert not at.exception
+    events = at.dataframe[0].value
+    assert set(events["user"]) == {"alice", "bob", ""}  # "": make_user adds the admin with no actor
+    assert "mallory" not in at.multiselect(key="audit_log_user").options
+    at.multiselect(key="audit_log_event_type").select("export").run()
+    assert list(at.dataframe[0].value["user"]) == ["bob"]
+    assert [m.value for m in at.metric][:1] == ["1"]

@@ -1,0 +1,230 @@
+"""Login, logout and the login cookie: streamlit-authenticator over the users kept in the database,
+guarded by our own time-windowed lockout (the library's attempt counter has no window).
+
+The login form is ours so that every attempt can be checked against the lock *before* the library
+checks the password, and recorded with its username and IP address afterwards; the library checks
+the bcrypt hash, sets the session state and signs the cookie (a JWT) with the cookie key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any, NoReturn
+
+import streamlit as st
+import streamlit_authenticator as stauth
+from streamlit_authenticator.utilities import LoginError
+
+from analytics import accounts
+from analytics.db import session_scope
+from analytics.models import Business, User
+from ui import resources
+from ui.context import current_user
+from ui.navigation import PAGES
+
+COOKIE_NAME = "tallyboard_auth"
+AUTH_KEYS = ("name", "username", "authentication_status", "email", "roles")
+_LOGOUT_REQUESTED = "auth_logout_requested"
+_NOTICE = "auth_notice"
+_SET_COOKIE = "auth_set_cookie"
+
+
+@st.cache_resource
+def _cookie_key() -> str:
+    return accounts.cookie_key(resources.settings())
+
+
+def credentials(users: list[User]) -> dict[str, Any]:
+    """The library's credentials dict for these users: bcrypt hashes, one role each."""
+    return {
+        "usernames": {
+            accounts.normalize_username(u.username): {
+                "name": u.name or u.username,
+                "email": u.email,
+                "password": u.password_hash,
+                "roles": [u.role],
+            }
+            for u in users
+        }
+    }
+
+
+def logged_in() -> bool:
+    return st.session_state.get("authentication_status") is True
+
+
+def authenticator() -> Any:
+    """The authenticator, built on every run (its cookie component renders each run). Credentials are
+    the database's active users, read only while nobody is logged in (logins and cookie re-logins)."""
+    creds: dict[str, Any] = {"usernames": {}}
+    if not logged_in():
+        with session_scope(resources.engine()) as session:
+            creds = credentials(accounts.active_users(session))
+    settings = resources.settings()
+    return stauth.Authenticate(
+        creds,  # built afresh each run: the library mutates what it is given
+        COOKIE_NAME,
+        _cookie_key(),
+        settings.cookie_expiry_days,
+        auto_hash=False,
+        login_sleep_time=0,  # cookies come from st.context, no component round trip to wait for
+    )
+
+
+def client_ip() -> str:
+    """The browser's IP address ("" on localhost, where Streamlit does not tell)."""
+    ip = st.context.ip_address
+    return ip if isinstance(ip, str) else ""
+
+
+def _clear_auth_state() -> None:
+    for key in AUTH_KEYS:
+        st.session_state[key] = None
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _locked_message(until: dt.datetime, now: dt.datetime) -> str:
+    minutes = max(1, math.ceil((until - now).total_seconds() / 60))
+    return (
+        f"Too many failed logins for this username. Try again in {minutes} minute"
+        f"{'s' if minutes != 1 else ''}."
+    )
+
+
+def attempt_login(auth: Any, username: str, password: str, ip: str = "") -> str | None:
+    """Check the lock, let the library check the password, record the attempt; None when logged in,
+    else the message to show. A locked username is refused even with the right password."""
+    name = accounts.normalize_username(username)
+    if not name or not password:
+        return "Enter your username and password."
+    settings = resources.settings()
+    engine = resources.engine()
+    now = _now()
+    with session_scope(engine) as session:
+        until = accounts.locked_until(session, name, now, settings)
+        if until is not None:
+            accounts.record_locked_out(session, name, until, ip=ip, at=now)
+            return _locked_message(until, now)
+    try:
+        ok = bool(auth.authentication_controller.login(name, password))
+    except LoginError:
+        ok = False
+    with session_scope(engine) as session:
+        # Checked again: failures from another browser may have locked the name while bcrypt ran.
+        until = accounts.locked_until(session, name, _now(), settings)
+        if ok and until is not None:
+            _clear_auth_state()
+            accounts.record_locked_out(session, name, until, ip=ip, at=now)
+            return _locked_message(until, now)
+        accounts.record_login_attempt(session, name, ok, ip=ip, at=now)
+        if ok:
+            return None
+        _clear_auth_state()
+        until = accounts.locked_until(session, name, now, settings)
+    if until is not None:
+        return _locked_message(until, now)
+    return "Wrong username or password (or the account is disabled)."
+
+
+def _no_users_yet() -> bool:
+    with session_scope(resources.engine()) as session:
+        return accounts.user_count(session) == 0
+
+
+def _login_form(auth: Any) -> None:
+    """The login form; a successful login reruns the app with the role's pages."""
+    if _no_users_yet():
+        st.title("Welcome to Tallyboard")
+        st.info(
+            "No user exists yet. Run `make run` (it loads the demo business and prints logins for an "
+            "admin, a manager and a staff user), or create one yourself (it asks for the password):\n\n"
+            "`python manage.py users add alice --business demo --role admin`"
+        )
+        return
+    _, middle, _ = st.columns([1, 1.3, 1])
+    with middle, st.form("auth_login", clear_on_submit=True, enter_to_submit=True):
+        st.subheader("Log in to Tallyboard")
+        # Kept until the next attempt: the cookie component's first report reruns the page at once.
+        notice = st.session_state.get(_NOTICE, "")
+        if notice:
+            st.info(notice)
+        username = st.text_input("Username", key="auth_username", autocomplete="username")
+        password = st.text_input(
+            "Password", type="password", key="auth_password", autocomplete="current-password"
+        )
+        submitted = st.form_submit_button("Log in", type="primary")
+    if not submitted:
+        return
+    st.session_state.pop(_NOTICE, None)
+    problem = attempt_login(auth, username, password, client_ip())
+    if problem is not None:
+        middle.error(problem)
+        return
+    st.session_state[_SET_COOKIE] = True  # the cookie is set in the next run, which stays rendered
+    st.rerun()
+
+
+def _show_login(auth: Any) -> NoReturn:
+    """The login form as the only page (no page list for anonymous visitors), then stop.
+
+    Every page's URL shows the form too, so a link to a page leads to the login and then, when the
+    role may open it, to that page (instead of a "page not found" dialog)."""
+
+    def login_page() -> None:
+        _login_form(auth)
+
+    pages = [st.Page(login_page, title="Log in", icon=":material/login:", default=True)]
+    pages += [st.Page(login_page, title="Log in", icon=":material/login:", url_path=p.key) for p in PAGES]
+    st.navigation(pages, position="hidden").run()
+    st.stop()
+
+
+def _forget(auth: Any, notice: str = "") -> None:
+    """Clear this browser's login: session state and cookie."""
+    if logged_in():
+        auth.logout(location="unrendered")  # clears the state and deletes the cookie
+    else:
+        _clear_auth_state()
+        st.session_state["logout"] = True  # the library then ignores the cookie until the next login
+        auth.cookie_controller.delete_cookie()
+    if notice:
+        st.session_state[_NOTICE] = notice
+
+
+def _request_logout() -> None:
+    st.session_state[_LOGOUT_REQUESTED] = True
+
+
+def logout_button() -> None:
+    st.button("Log out", key="auth_logout", icon=":material/logout:", on_click=_request_logout)
+
+
+def require_user(auth: Any) -> tuple[User, Business]:
+    """The logged-in, active user and their business; otherwise shows the login page and stops.
+
+    Runs first on every run: handles a requested logout, a cookie re-login, the login form, and
+    logs out at once a user who was disabled or deleted since logging in.
+    """
+    if st.session_state.pop(_LOGOUT_REQUESTED, False) and logged_in():
+        username = str(st.session_state.get("username") or "")
+        with session_scope(resources.engine()) as session:
+            accounts.record_logout(session, username, ip=client_ip())
+        _forget(auth, "You are logged out.")
+    if not logged_in():
+        try:
+            auth.login(location="unrendered")  # logs in from a valid cookie of an active user
+        except LoginError:  # a cookie of a user who is disabled or gone
+            _forget(auth)
+    if not logged_in():
+        _show_login(auth)
+    found = current_user()
+    if found is None or not found[0].active:
+        _forget(auth, "Your account is disabled. Ask an administrator of your business to enable it.")
+        _show_login(auth)
+    if st.session_state.pop(_SET_COOKIE, False):
+        auth.cookie_controller.set_cookie()
+    return found
