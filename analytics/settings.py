@@ -61,7 +61,7 @@ class Settings:
     # Test hook only: seconds the daemon sleeps inside each generation (TALLYBOARD_TEST_GENERATION_DELAY_S),
     # so tests can kill or stop a daemon mid-generation. Always 0 in production.
     generation_delay_s: float = 0.0
-    # Email (jobs/delivery, jobs/mailer, jobs/secrets). Until SMTP is set in Admin, messages are
+    # Email (jobs/delivery, jobs/mailer, jobs/secret_key). Until SMTP is set in Admin, messages are
     # written as .eml files to `outbox_dir`. The SMTP password is Fernet-encrypted with the key(s)
     # in TALLYBOARD_SECRET_KEY (comma-separated: the first encrypts, all decrypt) or else the 0600
     # file `secret_key_file`, created on first use. A message failing transiently is retried after
@@ -78,7 +78,6 @@ class Settings:
     mail_backoff_cap_s: float = 3600
     mail_jitter: float = 0.2
     mail_lease_seconds: int = 600  # a sender that died mid-send is taken over after this
-    mail_domain: str = ""  # the Message-ID domain (default: the from address's domain)
     smtp_timeout_s: float = 30
     smtp_ca_file: str = ""  # extra CA certificates to trust (a private or self-signed server)
 
@@ -120,7 +119,6 @@ class Settings:
             mail_backoff_base_s=_float_env("TALLYBOARD_MAIL_BACKOFF_S", 60),
             mail_backoff_cap_s=_float_env("TALLYBOARD_MAIL_BACKOFF_CAP_S", 3600),
             mail_lease_seconds=_int_env("TALLYBOARD_MAIL_LEASE_SECONDS", 600),
-            mail_domain=os.environ.get("TALLYBOARD_MAIL_DOMAIN", ""),
             smtp_timeout_s=_float_env("TALLYBOARD_SMTP_TIMEOUT_S", 30),
             smtp_ca_file=os.environ.get("TALLYBOARD_SMTP_CA_FILE", ""),
         )

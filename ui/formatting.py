@@ -2,28 +2,30 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Any
+from analytics.formatting import CURRENCY_SYMBOLS, currency_symbol, format_value
 
-from analytics.money import to_cents
+# format_value and currency_symbol live in analytics.formatting (shared with the emails); kept here
+# under their old names for the pages.
+__all__ = ["CURRENCY_SYMBOLS", "column_format", "currency_symbol", "format_change", "format_value"]
 
-CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "PHP": "₱"}
 
-
-def format_value(value: Any, kind: str, currency: str = "EUR") -> str:
-    """A KPI or cell as text: '€1,234.56', '27.3 %', '1,234'; '—' for missing values."""
-    if value is None:
-        return "—"
+def column_format(kind: str, currency: str = "EUR") -> str | None:
+    """The st.column_config printf format for a column kind (pct values are shown ×100)."""
     if kind == "money":
-        symbol = CURRENCY_SYMBOLS.get(currency, currency + " ")
-        amount = to_cents(Decimal(value))
-        sign = "-" if amount < 0 else ""
-        return f"{sign}{symbol}{abs(amount):,.2f}"
+        return f"{currency_symbol(currency)}%,.2f"
     if kind == "pct":
-        return f"{float(value) * 100:.1f} %"
+        return "%.1f %%"
     if kind == "int":
-        return f"{int(value):,}"
+        return "%,d"
     if kind == "quantity":
-        number = float(value)
-        return f"{number:,.0f}" if number.is_integer() else f"{number:,.3f}"
-    return str(value)
+        return "%,.0f"
+    if kind == "number":
+        return "%,.2f"
+    return None
+
+
+def format_change(value: float | None, unit: str = "%") -> str | None:
+    """A signed change: '+12.3 %' for relative changes, '+1.2 pp' for percentage points; None if unknown."""
+    if value is None:
+        return None
+    return f"{value * 100:+.1f} {unit}"

@@ -1,0 +1,143 @@
+"""The Fernet key: from the environment or a 0600 key file, fingerprints, a wrong key, rotation with MultiFernet."""
+
+from __future__ import annotations
+
+import hashlib
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import select
+
+from analytics.models import SmtpSettings
+from analytics.settings import Settings
+from jobs.secret_key import KEY_MISMATCH, SecretKeyError, fingerprint, keyring, rotate
+from jobs.smtp_config import get_smtp, load_smtp, save_smtp
+from tests.jobs.conftest import Jobs
+from tests.jobs.mail_fixtures import quiet_outbox
+
+OLD, NEW = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+
+
+@pytest.fixture(autouse=True)
+def no_smtp(jobs: Jobs) -> Iterator[None]:
+    quiet_outbox(jobs.engine)
+    yield
+    quiet_outbox(jobs.engine)
+
+
+def with_key(settings: Settings, key: str, tmp_path: Path) -> Settings:
+    return settings.with_changes(secret_key=key, secret_key_file=tmp_path / "secret.key")
+
+
+def save(jobs: Jobs, settings: Settings, password: str = "hunter2") -> None:
+    with jobs.session() as s:
+        save_smtp(
+            s,
+            settings,
+            host="smtp.example.com",
+            port=587,
+            security="starttls",
+            username="mailer",
+            password=password,
+            from_address="reports@example.com",
+        )
+
+
+def test_fingerprint_is_the_first_16_hex_digits_of_the_keys_sha256() -> None:
+    assert fingerprint(OLD) == hashlib.sha256(OLD.encode()).hexdigest()[:16]
+    assert fingerprint(OLD.encode()) == fingerprint(f"  {OLD}\n")
+    assert fingerprint(OLD) != fingerprint(NEW)
+
+
+def test_a_key_file_is_created_once_with_mode_0600(jobs: Jobs, tmp_path: Path) -> None:
+    settings = with_key(jobs.settings, "", tmp_path / "data")
+    path = settings.secret_key_file
+    first = keyring(settings)
+    assert path.exists() and stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert keyring(settings).keys == first.keys  # read, not made again
+    assert first.source == str(path)
+    Fernet(first.keys[0])  # a usable key
+    assert [p.name for p in path.parent.iterdir()] == ["secret.key"]  # no temp file left behind
+
+
+def test_the_environment_key_wins_and_a_malformed_one_is_refused(jobs: Jobs, tmp_path: Path) -> None:
+    ring = keyring(with_key(jobs.settings, f" {NEW} , {OLD} ", tmp_path))
+    assert ring.primary_fingerprint == fingerprint(NEW)
+    assert ring.fingerprints == (fingerprint(NEW), fingerprint(OLD))
+    assert not (tmp_path / "secret.key").exists()
+    with pytest.raises(SecretKeyError, match="key 2 of 2 is not a Fernet key"):
+        keyring(with_key(jobs.settings, f"{NEW},not-a-key", tmp_path))
+
+
+def test_the_password_is_stored_encrypted_with_the_keys_fingerprint(jobs: Jobs, tmp_path: Path) -> None:
+    settings = with_key(jobs.settings, OLD, tmp_path)
+    save(jobs, settings)
+    with jobs.session() as s:
+        row = s.scalars(select(SmtpSettings)).one()
+        assert row.password_encrypted and "hunter2" not in row.password_encrypted
+        assert row.key_fingerprint == fingerprint(OLD)
+        loaded = load_smtp(s, settings)
+        config = get_smtp(s)
+    assert loaded is not None and loaded[1] == "hunter2"
+    assert (
+        config is not None
+        and config.has_password
+        and config.describe() == ("smtp.example.com:587 (STARTTLS) as mailer")
+    )
+
+
+def test_a_wrong_key_fails_loudly_with_what_to_do(jobs: Jobs, tmp_path: Path) -> None:
+    save(jobs, with_key(jobs.settings, OLD, tmp_path))
+    with jobs.session() as s, pytest.raises(SecretKeyError) as caught:
+        load_smtp(s, with_key(jobs.settings, NEW, tmp_path))
+    assert str(caught.value) == KEY_MISMATCH
+    assert "re-enter the SMTP password in Admin" in KEY_MISMATCH
+
+
+def test_a_stored_fingerprint_with_a_token_no_key_opens_is_also_refused(jobs: Jobs, tmp_path: Path) -> None:
+    settings = with_key(jobs.settings, OLD, tmp_path)
+    save(jobs, settings)
+    with jobs.session() as s:
+        row = s.scalars(select(SmtpSettings)).one()
+        row.password_encrypted = Fernet(NEW.encode()).encrypt(b"x").decode()
+        s.commit()
+        with pytest.raises(SecretKeyError, match="does not match"):
+            load_smtp(s, settings)
+
+
+def test_rotation_with_multifernet(jobs: Jobs, tmp_path: Path) -> None:
+    save(jobs, with_key(jobs.settings, OLD, tmp_path))
+    both = with_key(jobs.settings, f"{NEW},{OLD}", tmp_path)
+    with jobs.session() as s:
+        loaded = load_smtp(s, both)  # the old key still decrypts
+        assert loaded is not None and loaded[1] == "hunter2"
+        assert rotate(s, both)
+        s.commit()
+        row = s.scalars(select(SmtpSettings)).one()
+        assert row.key_fingerprint == fingerprint(NEW)
+    with jobs.session() as s:
+        only_new = load_smtp(s, with_key(jobs.settings, NEW, tmp_path))
+        assert only_new is not None and only_new[1] == "hunter2"
+        with pytest.raises(SecretKeyError):
+            load_smtp(s, with_key(jobs.settings, OLD, tmp_path))
+
+
+def test_keeping_the_password_when_only_other_fields_change(jobs: Jobs, tmp_path: Path) -> None:
+    settings = with_key(jobs.settings, OLD, tmp_path)
+    save(jobs, settings)
+    with jobs.session() as s:
+        save_smtp(
+            s,
+            settings,
+            host="smtp2.example.com",
+            port=465,
+            security="ssl",
+            username="mailer",
+            password=None,
+            from_address="reports@example.com",
+        )
+        loaded = load_smtp(s, settings)
+    assert loaded is not None and loaded[0].host == "smtp2.example.com" and loaded[1] == "hunter2"
