@@ -233,6 +233,17 @@ REVENUE_COLUMNS = [
 ]
 
 
+def series_columns(bucket: Column) -> list[Column]:
+    """Columns of a time_series() table whose first column is `bucket` (day, week or month)."""
+    return [
+        bucket,
+        Column("revenue", "Revenue", "money"),
+        Column("gross_profit", "Gross profit", "money"),
+        Column("margin_pct", "Margin %", "pct"),
+        Column("orders", "Orders", "int"),
+    ]
+
+
 def revenue_table(name: str, title: str, keys: list[Column], frame: pd.DataFrame) -> Table:
     return Table(name, title, [*keys, *REVENUE_COLUMNS], frame)
 
@@ -326,13 +337,7 @@ def build_kpi_dashboard(ctx: ReportContext, params: ReportParams) -> Report:
         Table(
             "trend",
             "Revenue trend, last 12 months",
-            [
-                Column("month", "Month", "month"),
-                Column("revenue", "Revenue", "money"),
-                Column("gross_profit", "Gross profit", "money"),
-                Column("margin_pct", "Margin %", "pct"),
-                Column("orders", "Orders", "int"),
-            ],
+            series_columns(Column("month", "Month", "month")),
             trend,
         ),
         revenue_table(
@@ -462,13 +467,7 @@ def build_sales_summary(ctx: ReportContext, params: ReportParams) -> Report:
     series_table = Table(
         f"by_{grain}",
         f"Revenue by {grain}",
-        [
-            bucket,
-            Column("revenue", "Revenue", "money"),
-            Column("gross_profit", "Gross profit", "money"),
-            Column("margin_pct", "Margin %", "pct"),
-            Column("orders", "Orders", "int"),
-        ],
+        series_columns(bucket),
         series,
     )
     tables = [series_table]
@@ -478,13 +477,7 @@ def build_sales_summary(ctx: ReportContext, params: ReportParams) -> Report:
             Table(
                 "by_month",
                 "Revenue by month",
-                [
-                    Column("month", "Month", "month"),
-                    Column("revenue", "Revenue", "money"),
-                    Column("gross_profit", "Gross profit", "money"),
-                    Column("margin_pct", "Margin %", "pct"),
-                    Column("orders", "Orders", "int"),
-                ],
+                series_columns(Column("month", "Month", "month")),
                 month_series,
             )
         )

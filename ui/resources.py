@@ -15,7 +15,11 @@ def settings() -> Settings:
     return Settings.from_env()
 
 
-@st.cache_resource
+def _dispose(engine: Engine) -> None:
+    engine.dispose()
+
+
+@st.cache_resource(on_release=_dispose)
 def engine() -> Engine:
     return make_engine(settings().database_url)
 
