@@ -19,8 +19,9 @@ setup: $(STAMP)
 	$(BIN)/python manage.py demo --business demo --rows $(DEMO_ROWS) --if-empty
 	$(BIN)/python manage.py users ensure-demo --business demo --port $(PORT)
 
+# The scheduler daemon and the app together; Ctrl-C (or any exit) stops both.
 run: setup
-	$(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true
+	$(BIN)/python scheduler_daemon.py & DAEMON=$$!; trap "kill $$DAEMON 2>/dev/null" EXIT INT TERM; $(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -4,7 +4,9 @@ import streamlit as st
 
 from analytics.accounts import MIN_PASSWORD, AccountError, change_password
 from analytics.db import session_scope
+from jobs.schedule_admin import subscriptions
 from ui.context import page_context
+from ui.schedule_view import subscriptions_table
 
 ctx = page_context("account")
 
@@ -52,4 +54,12 @@ if submitted:
             st.error(str(exc))
 
 st.subheader("My subscriptions")
-st.caption("Scheduled reports by email arrive with the scheduler; your subscriptions will be listed here.")
+with ctx.session() as session:
+    subscribed = subscriptions(session, ctx.business_id, ctx.email)
+if not ctx.email:
+    st.caption("No email address on your account: ask an administrator to add one to receive reports.")
+elif not subscribed:
+    st.caption(f"No scheduled reports are sent to {ctx.email}.")
+else:
+    subscriptions_table(subscribed)
+    st.caption("Managers change schedules and their recipients on the Schedules page.")

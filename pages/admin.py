@@ -64,9 +64,8 @@ if users:
             done = f"New password set for {chosen.username}; tell them."
             view.act(ctx, accounts.reset_password, done, chosen.id, new_password)
 
-st.subheader("Email and scheduler")
-st.info(
-    "Not configured yet: SMTP settings with a test email, notifications, retention and the scheduler "
-    "status arrive with the scheduler.",
-    icon=":material/schedule_send:",
-)
+st.subheader("Email")
+view.smtp_form(ctx)
+
+st.subheader("Scheduler")
+view.scheduler_section(ctx)

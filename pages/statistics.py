@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from jobs.schedule_admin import count_active_schedules
 from jobs.stats import statistics
 from ui import run_views as runs
 from ui import stats_view as view
@@ -11,7 +12,7 @@ ctx = page_context("statistics")
 
 st.title("Statistics")
 with ctx.session() as session:
-    stats = statistics(session, ctx.scope, recent=10)
+    stats = statistics(session, ctx.scope, count_schedules=count_active_schedules, recent=10)
 
 view.metric_cards(stats)
 if stats.runs == 0:

@@ -1,4 +1,5 @@
-"""Admin page pieces: the users table and running one audited account change."""
+"""Admin page pieces: the users table, running one audited account change, the SMTP settings with a
+test email, the scheduler heartbeat and the retention period."""
 
 from __future__ import annotations
 
@@ -10,6 +11,10 @@ from analytics.accounts import AccountError
 from analytics.db import session_scope
 from analytics.models import User
 from analytics.registry import NotFound
+from jobs import schedule_admin, smtp_config
+from jobs.clock import utc_now
+from jobs.heartbeat import scheduler_status
+from jobs.secret_key import SecretKeyError
 from ui.context import PageContext
 
 NOTICE = "admin_notice"
@@ -56,3 +61,124 @@ def notice() -> None:
     """The outcome of the change made just before this run, if any."""
     if done := st.session_state.pop(NOTICE, None):
         st.success(done)
+
+
+# --- email and scheduler ------------------------------------------------------------------------
+
+SECURITY_CHOICES = ("starttls", "ssl", "none")
+DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
+
+
+def smtp_form(ctx: PageContext) -> None:
+    """Where email goes now, the SMTP settings form (blank password = keep) and the test button."""
+    with ctx.session() as session:
+        config = smtp_config.get_smtp(session)
+        status = smtp_config.delivery_status(session, ctx.settings)
+    (st.success if config else st.info)(status, icon=":material/mail:")
+    with st.form("admin_smtp", clear_on_submit=True):
+        left, mid, right = st.columns([3, 1, 1])
+        host = left.text_input("SMTP host", value=config.host if config else "", key="admin_smtp_host")
+        port = mid.number_input("Port", 1, 65535, value=config.port if config else 587, key="admin_smtp_port")
+        security = right.selectbox(
+            "Security",
+            SECURITY_CHOICES,
+            index=SECURITY_CHOICES.index(config.security) if config else 0,
+            format_func=smtp_config.SECURITY_LABELS.__getitem__,
+            key="admin_smtp_security",
+        )
+        left, right = st.columns(2)
+        username = left.text_input(
+            "User name",
+            value=config.username if config else "",
+            key="admin_smtp_user",
+            help="Leave blank for a server without login.",
+        )
+        password = right.text_input(
+            "Password",
+            type="password",
+            autocomplete="new-password",
+            key="admin_smtp_password",
+            help="Stored encrypted. Leave blank to keep the stored password.",
+            placeholder="(unchanged)" if config and config.has_password else "",
+        )
+        from_address = left.text_input(
+            "From address", value=config.from_address if config else "", key="admin_smtp_from"
+        )
+        from_name = right.text_input(
+            "From name",
+            value=config.from_name if config else smtp_config.DEFAULT_FROM_NAME,
+            key="admin_smtp_from_name",
+        )
+        reply_to = left.text_input(
+            "Reply-to (optional)", value=config.reply_to if config else "", key="admin_smtp_reply_to"
+        )
+        submitted = st.form_submit_button("Save SMTP settings", type="primary")
+    if submitted:
+        try:
+            with ctx.session() as session:
+                saved = smtp_config.save_smtp(
+                    session,
+                    ctx.settings,
+                    host=host,
+                    port=int(port),
+                    security=security,
+                    username=username,
+                    password=password or None,
+                    from_address=from_address,
+                    from_name=from_name,
+                    reply_to=reply_to,
+                )
+        except (smtp_config.SmtpConfigError, SecretKeyError) as exc:
+            st.error(str(exc))
+        else:
+            st.session_state[NOTICE] = f"SMTP settings saved: {saved.describe()}."
+            st.rerun()
+    with st.form("admin_test_mail"):
+        left, right = st.columns([3, 1], vertical_alignment="bottom")
+        to = left.text_input("Send a test email to", value=ctx.email, key="admin_test_to")
+        test = right.form_submit_button("Send test email")
+    if test:
+        try:
+            with st.spinner("Talking to the mail server…"):
+                result = smtp_config.send_test(ctx.engine, ctx.settings, to)
+        except smtp_config.SmtpConfigError as exc:
+            st.error(str(exc))
+        else:
+            (st.success if result.ok else st.error)(
+                f"{'Sent' if result.ok else 'Not sent'} — the server answered: {result.text}"
+            )
+
+
+def scheduler_section(ctx: PageContext) -> None:
+    """The scheduler's heartbeat and how long stored report files are kept."""
+    with ctx.session() as session:
+        status = scheduler_status(session, now=utc_now())
+        days = schedule_admin.get_retention_days(session, ctx.settings)
+    if status.running:
+        st.success(status.text, icon=":material/check_circle:")
+    else:
+        st.warning(
+            f"{status.text}. Start it with `python scheduler_daemon.py` (or `make run`).",
+            icon=":material/warning:",
+        )
+    with st.form("admin_retention_form"):
+        left, right = st.columns([3, 1], vertical_alignment="bottom")
+        new_days = left.number_input(
+            "Keep generated report files for (days)",
+            1,
+            schedule_admin.MAX_RETENTION_DAYS,
+            value=days,
+            key="admin_retention",
+            help="Older files are deleted by the scheduler; the run history stays.",
+        )
+        if right.form_submit_button("Save retention"):
+            try:
+                with ctx.session() as session:
+                    schedule_admin.set_retention_days(
+                        session, ctx.business_id, int(new_days), actor=ctx.username
+                    )
+            except ValueError as exc:
+                st.error(str(exc))
+            else:
+                st.session_state[NOTICE] = f"Report files are now kept for {int(new_days)} days."
+                st.rerun()

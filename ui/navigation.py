@@ -32,6 +32,7 @@ PAGES: tuple[PageSpec, ...] = (
     PageSpec("payments", "Payments & Credit", ":material/payments:", "Dashboards", ALL),
     PageSpec("report_builder", "Report builder", ":material/build:", "Reports", ALL),
     PageSpec("history", "History", ":material/history:", "Reports", ALL),
+    PageSpec("schedules", "Schedules", ":material/schedule:", "Reports", MANAGERS),
     PageSpec("statistics", "Statistics", ":material/monitoring:", "Reports", MANAGERS),
     PageSpec("data", "Data", ":material/upload_file:", "Manage", MANAGERS),
     PageSpec("audit_log", "Audit log", ":material/policy:", "Manage", ADMINS),

@@ -1,0 +1,462 @@
+"""Schedules page pieces: the scheduler heartbeat, the schedules table, the create/edit form, the
+actions (pause, resume, run now, delete) and a schedule's next run times, runs and deliveries."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from functools import cache
+from typing import Any
+from zoneinfo import available_timezones
+
+import streamlit as st
+
+from analytics.periods import PERIOD_LABELS, RELATIVE_PERIODS
+from analytics.registry import NotFound
+from jobs import saved
+from jobs import schedules as sched
+from jobs.access import allowed_reports
+from jobs.clock import local, utc_now
+from jobs.files import format_label
+from jobs.heartbeat import scheduler_status
+from jobs.schedule_admin import Subscription
+from jobs.schedules import RunStatus, ScheduleError, ScheduleInfo, ScheduleSpec
+from jobs.timerules import RULE_KINDS, RuleError
+from ui.builder import format_choices
+from ui.context import PageContext
+
+NOTICE = "schedules_notice"
+PICK = "schedules_pick"
+PICK_NEXT = "schedules_pick_next"
+NEW = 0
+RULE_LABELS = {
+    "daily": "Daily",
+    "weekly": "Weekly",
+    "monthly": "Monthly",
+    "every_n_days": "Every N days",
+    "cron": "Cron expression",
+}
+WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+MONTH_DAYS: tuple[int | str, ...] = (*range(1, 29), "last")
+LARGE_FILE_LABELS = {"link": "Send a download link", "attach": "Attach anyway"}
+
+
+@cache
+def zones() -> list[str]:
+    return sorted(z for z in available_timezones() if "/" in z or z == "UTC")
+
+
+def heartbeat(ctx: PageContext) -> None:
+    """'Scheduler last seen 12 s ago', or a warning that says how to start it."""
+    with ctx.session() as session:
+        status = scheduler_status(session, now=utc_now())
+    if status.running:
+        st.caption(f":material/check_circle: {status.text}")
+    else:
+        detail = status.text.removeprefix("Scheduler not running")
+        st.warning(
+            f"The scheduler is not running{detail}: start it with `python scheduler_daemon.py` "
+            "(or `make run`). Until then no schedule runs.",
+            icon=":material/warning:",
+        )
+
+
+def prepare_pick(options: Sequence[int]) -> None:
+    """Select the schedule just created, or "new" when the selected one is gone."""
+    if (made := st.session_state.pop(PICK_NEXT, None)) is not None:
+        st.session_state[PICK] = made
+    if st.session_state.get(PICK) not in options:
+        st.session_state[PICK] = NEW
+
+
+def notice() -> None:
+    if message := st.session_state.pop(NOTICE, None):
+        st.success(message)
+
+
+def act(done: str, action: Callable[[], object]) -> None:
+    """Run one schedule change; on success rerun and show `done`, else say what is wrong."""
+    try:
+        action()
+    except (ScheduleError, RuleError, NotFound, PermissionError) as exc:
+        st.error(str(exc))
+        return
+    st.session_state[NOTICE] = done
+    st.rerun()
+
+
+def when(ctx: PageContext, info: ScheduleInfo) -> str:
+    """The next run in the schedule's own zone, e.g. '2026-11-20 08:00 (Europe/Berlin)'."""
+    if not info.active:
+        return "paused"
+    moment = local(info.next_due_at, info.timezone)
+    return f"{moment:%a %Y-%m-%d %H:%M}" if moment else "—"
+
+
+def label(ctx: PageContext, info: ScheduleInfo) -> str:
+    return f"{info.name} — {info.rule_text} ({'active' if info.active else 'paused'})"
+
+
+def last_statuses(ctx: PageContext) -> dict[int, str]:
+    """Each schedule's newest run status."""
+    with ctx.session() as session:
+        runs = sched.schedule_runs(session, ctx.scope, None, limit=500)
+    out: dict[int, str] = {}
+    for run in runs:
+        out.setdefault(run.schedule_id, run.status)
+    return out
+
+
+def schedules_table(ctx: PageContext, infos: Sequence[ScheduleInfo], key: str) -> None:
+    last = last_statuses(ctx)
+    st.dataframe(
+        [
+            {
+                "Name": i.name,
+                "Report": i.report_title,
+                "When": i.rule_text,
+                "Time zone": i.timezone,
+                "Next run (local)": when(ctx, i),
+                "Status": "active" if i.active else "paused",
+                "Last run": _status(last.get(i.id, "")) or "never run",
+                "Recipients": len(i.recipients),
+            }
+            for i in infos
+        ],
+        hide_index=True,
+        key=key,
+    )
+
+
+def _status(status: str) -> str:
+    return status
+
+
+# --- the form ---------------------------------------------------------------------------------
+
+
+def _sources(ctx: PageContext) -> dict[str, str]:
+    """'report:<slug>' and 'saved:<id>' choices with their labels."""
+    out = {f"report:{r.slug}": r.title for r in allowed_reports(ctx.scope)}
+    with ctx.session() as session:
+        for item in saved.list_saved(session, ctx.scope, ctx.user_id):
+            if not item.system and item.active:
+                out[f"saved:{item.id}"] = f"{item.name} ({item.kind.lower()} of {item.title})"
+    return out
+
+
+def _rule_fields(kind: str, rule: dict[str, Any], k: str) -> dict[str, Any]:
+    """The widgets of one rule kind; returns the rule mapping jobs/timerules validates."""
+    if kind == "cron":
+        expr = st.text_input(
+            "Cron expression",
+            value=str(rule.get("expr", "0 8 * * 1-5")),
+            key=f"{k}_cron",
+            help="minute hour day-of-month month day-of-week, in the schedule's time zone; "
+            "'0 8 * * 1-5' = weekdays at 08:00.",
+        )
+        return {"expr": expr}
+    cols = st.columns(2)
+    at = cols[0].time_input(
+        "At (local time)", value=_time(rule.get("time", "08:00")), step=300, key=f"{k}_time"
+    )
+    out: dict[str, Any] = {"time": at.strftime("%H:%M") if at else ""}
+    if kind == "weekly":
+        days = cols[1].multiselect(
+            "On",
+            range(7),
+            default=rule.get("weekdays", [0]),
+            format_func=lambda d: WEEKDAY_NAMES[d],
+            key=f"{k}_weekdays",
+        )
+        out["weekdays"] = list(days)
+    elif kind == "monthly":
+        day = rule.get("day", 1)
+        out["day"] = cols[1].selectbox(
+            "Day of the month",
+            MONTH_DAYS,
+            index=MONTH_DAYS.index(day) if day in MONTH_DAYS else 0,
+            format_func=lambda d: "Last day" if d == "last" else str(d),
+            key=f"{k}_day",
+            help="1 to 28, or the last day (29-31 are missing in some months).",
+        )
+    elif kind == "every_n_days":
+        out["n"] = int(cols[1].number_input("Every N days", 1, 365, int(rule.get("n", 2)), key=f"{k}_n"))
+        start = rule.get("start")
+        out["start"] = st.date_input(
+            "Counting from",
+            value=dt.date.fromisoformat(start) if start else dt.date.today(),
+            key=f"{k}_start",
+        )
+    return out
+
+
+def _time(text: object) -> dt.time:
+    try:
+        return dt.time.fromisoformat(str(text))
+    except ValueError:
+        return dt.time(8, 0)
+
+
+def split_recipients(text: str) -> list[str]:
+    """One address per line or comma separated (jobs/schedules splits commas too)."""
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def schedule_form(ctx: PageContext, info: ScheduleInfo | None) -> None:
+    """Create a schedule (info None) or edit one; errors from jobs/schedules are shown as they are."""
+    k = f"schedules_{info.id if info else 'new'}"
+    sources = _sources(ctx)
+    current = (
+        (f"saved:{info.saved_report_id}" if info.saved_report_id else f"report:{info.report_slug}")
+        if info
+        else next(iter(sources))
+    )
+    rule_kind = st.selectbox(
+        "Repeat",
+        RULE_KINDS,
+        index=RULE_KINDS.index(info.rule_kind) if info else 0,
+        format_func=RULE_LABELS.__getitem__,
+        key=f"{k}_kind",
+    )
+    with st.form(f"{k}_form", border=True):
+        rule = _rule_fields(rule_kind, info.rule if info and info.rule_kind == rule_kind else {}, k)
+        left, right = st.columns(2)
+        zone_list = zones()
+        zone = info.timezone if info else ctx.timezone
+        timezone = left.selectbox(
+            "Time zone", zone_list, index=zone_list.index(zone) if zone in zone_list else 0, key=f"{k}_tz"
+        )
+        period = right.selectbox(
+            "Report period (as of each run)",
+            RELATIVE_PERIODS,
+            index=RELATIVE_PERIODS.index(info.period if info else "last_month"),
+            format_func=PERIOD_LABELS.__getitem__,
+            key=f"{k}_period",
+        )
+        source = left.selectbox(
+            "Report or saved report",
+            list(sources),
+            index=list(sources).index(current) if current in sources else 0,
+            format_func=sources.__getitem__,
+            key=f"{k}_source",
+        )
+        choices = format_choices()
+        formats = right.multiselect(
+            "File formats",
+            choices,
+            default=[f for f in (info.formats if info else ("pdf",)) if f in choices],
+            format_func=format_label,
+            key=f"{k}_formats",
+        )
+        recipients = st.text_area(
+            "Recipients",
+            value="\n".join(info.recipients) if info else ctx.email,
+            help="E-mail addresses, one per line or separated by commas.",
+            key=f"{k}_recipients",
+        )
+        subject = st.text_input(
+            "Subject",
+            value=info.subject if info else "{report} for {period}",
+            help="Placeholders: {report}, {period}, {business}.",
+            key=f"{k}_subject",
+        )
+        message = st.text_area(
+            "Message (optional)",
+            value=info.message if info else "",
+            help="Shown above the report. Placeholders: {report}, {period}, {business}.",
+            key=f"{k}_message",
+        )
+        name = st.text_input(
+            "Name (optional)",
+            value=info.name if info else "",
+            key=f"{k}_name",
+            help="Made from the report and rule when blank.",
+        )
+        a, b = st.columns(2)
+        skip_if_empty = a.checkbox(
+            "Skip when the report is empty", value=info.skip_if_empty if info else False, key=f"{k}_skip"
+        )
+        notify_success = a.checkbox(
+            "Tell me when it was sent", value=info.notify_success if info else False, key=f"{k}_notify"
+        )
+        active = a.checkbox("Active", value=info.active if info else True, key=f"{k}_active")
+        large = b.radio(
+            "Files over the attachment limit",
+            list(LARGE_FILE_LABELS),
+            index=list(LARGE_FILE_LABELS).index(info.large_file_mode if info else "link"),
+            format_func=LARGE_FILE_LABELS.__getitem__,
+            key=f"{k}_large",
+        )
+        submitted = st.form_submit_button("Save changes" if info else "Create schedule", type="primary")
+    if not submitted:
+        return
+    what, _, ref = source.partition(":")
+    spec = ScheduleSpec(
+        report_slug=ref if what == "report" else "",
+        saved_report_id=int(ref) if what == "saved" else None,
+        rule_kind=rule_kind,
+        rule={k2: (v.isoformat() if isinstance(v, dt.date) else v) for k2, v in rule.items()},
+        recipients=split_recipients(recipients),
+        formats=tuple(formats),
+        timezone=timezone,
+        period=period,
+        name=name,
+        subject=subject,
+        message=message,
+        skip_if_empty=skip_if_empty,
+        large_file_mode=large,
+        notify_success=notify_success,
+        active=active,
+    )
+
+    def save() -> None:
+        with ctx.session() as session:
+            if info is None:
+                made = sched.create_schedule(session, ctx.scope, spec, now=utc_now())
+                st.session_state[PICK_NEXT] = made.id
+            else:
+                sched.update_schedule(session, ctx.scope, info.id, spec, now=utc_now())
+
+    act(f"Saved the schedule “{name or 'new schedule'}”." if info is None else "Saved your changes.", save)
+
+
+# --- one schedule -------------------------------------------------------------------------------
+
+
+def actions(ctx: PageContext, info: ScheduleInfo) -> None:
+    """Pause or resume, run now, and delete with a confirmation."""
+
+    def call(fn: Callable[..., object]) -> Callable[[], None]:
+        def run() -> None:
+            with ctx.session() as session:
+                fn(session, ctx.scope, info.id, now=utc_now())
+
+        return run
+
+    toggle, now_col, delete_col = st.columns([1, 1, 2], vertical_alignment="bottom")
+    if info.active:
+        if toggle.button("Pause", icon=":material/pause:", key="schedules_pause"):
+            act(f"Paused “{info.name}”: nothing is sent until you resume it.", call(sched.pause_schedule))
+    elif toggle.button("Resume", icon=":material/play_arrow:", key="schedules_resume"):
+        act(f"Resumed “{info.name}”.", call(sched.resume_schedule))
+    if now_col.button(
+        "Run now", icon=":material/send:", key="schedules_run_now", help="Sent at the scheduler's next tick"
+    ):
+        act(f"“{info.name}” will run at the scheduler's next tick (within about 30 s).", call(sched.run_now))
+    with delete_col:
+        sure = st.checkbox("Yes, delete this schedule and its run log", key=f"schedules_sure_{info.id}")
+        if st.button("Delete", icon=":material/delete:", disabled=not sure, key="schedules_delete"):
+            act(
+                f"Deleted “{info.name}”. Reports already sent and their files stay in History.",
+                call(sched.delete_schedule),
+            )
+
+
+def next_times(info: ScheduleInfo) -> list[str]:
+    return [f"{o.local:%a %Y-%m-%d %H:%M %Z}" for o in sched.next_run_times(info, now=utc_now())]
+
+
+def runs_table(runs: Sequence[RunStatus]) -> None:
+    st.dataframe(
+        [
+            {
+                "Due (local)": f"{r.due_local:%Y-%m-%d %H:%M %Z}",
+                "Status": _status(r.status),
+                "Report run": f"#{r.run_id}" if r.run_id else "",
+                "Sent": f"{sum(d.status == 'sent' for d in r.deliveries)} of {len(r.deliveries)}",
+                "Error": r.error,
+            }
+            for r in runs
+        ],
+        hide_index=True,
+        key="schedules_runs",
+    )
+
+
+def deliveries_table(ctx: PageContext, runs: Sequence[RunStatus]) -> None:
+    rows = [
+        {
+            "Due (local)": f"{r.due_local:%Y-%m-%d %H:%M}",
+            "Recipient": d.recipient,
+            "Kind": d.kind,
+            "Status": _status(d.status),
+            "Attempts": d.attempts,
+            "Last error": d.last_error,
+            "Sent at": local(d.sent_at, ctx.timezone),
+        }
+        for r in runs
+        for d in r.deliveries
+    ]
+    if not rows:
+        st.caption("No emails queued yet.")
+        return
+    st.dataframe(
+        rows,
+        hide_index=True,
+        key="schedules_deliveries",
+        column_config={"Sent at": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")},
+    )
+
+
+def details(ctx: PageContext, info: ScheduleInfo) -> None:
+    st.caption(
+        f"{info.report_title} · {', '.join(format_label(f) for f in info.formats)} · "
+        f"{PERIOD_LABELS.get(info.period, info.period)} · owner {info.owner or '—'} · to {', '.join(info.recipients)}"
+    )
+    actions(ctx, info)
+    times = next_times(info)
+    st.markdown("**Next five runs** (" + info.timezone + ")")
+    st.markdown("\n".join(f"- {t}" for t in times) if times else "_Paused: no runs until you resume it._")
+    with ctx.session() as session:
+        runs = sched.schedule_runs(session, ctx.scope, info.id, limit=20)
+    st.markdown("**Runs**")
+    if not runs:
+        st.caption("Not run yet.")
+        return
+    runs_table(runs)
+    st.markdown("**Deliveries**")
+    deliveries_table(ctx, runs)
+
+
+def upcoming_and_overdue(ctx: PageContext) -> None:
+    now = utc_now()
+    with ctx.session() as session:
+        soon = [
+            i
+            for i in sched.upcoming_schedules(session, ctx.scope, now=now, limit=100)
+            if i.next_due_at and i.next_due_at <= now.replace(tzinfo=None) + dt.timedelta(hours=24)
+        ]
+        late = sched.overdue_schedules(session, ctx.scope, now=now)
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**Next 24 hours**")
+        if soon:
+            st.markdown("\n".join(f"- {when(ctx, i)} ({i.timezone}) — {i.name}" for i in soon))
+        else:
+            st.caption("Nothing due in the next 24 hours.")
+    with right:
+        st.markdown("**Overdue**")
+        if late:
+            st.error("\n".join(f"- {i.name}: due {when(ctx, i)} ({i.timezone})" for i in late))
+        else:
+            st.caption("Nothing overdue.")
+
+
+def subscriptions_table(items: Sequence[Subscription]) -> None:
+    """The schedules that email the current user (Account page)."""
+    st.dataframe(
+        [
+            {
+                "Schedule": s.name,
+                "Report": s.report,
+                "When": s.rule_text,
+                "Time zone": s.timezone,
+                "Next (local)": f"{local(s.next_due_at, s.timezone):%Y-%m-%d %H:%M}"
+                if s.active and s.next_due_at
+                else "paused",
+            }
+            for s in items
+        ],
+        hide_index=True,
+    )
