@@ -7,8 +7,8 @@ Run `python manage.py --help` or `python manage.py COMMAND --help`.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import getpass
-import io
 import os
 import sys
 import tempfile
@@ -60,8 +60,12 @@ def _progress(total_label: str) -> tuple[Callable[[int, int], None], Callable[[]
     return update, close
 
 
+_OPENED: list[Engine] = []  # disposed when the command ends
+
+
 def _engine(settings: Settings, *, need_schema: bool = True) -> Engine:
     engine = make_engine(settings.database_url)
+    _OPENED.append(engine)
     if need_schema:
         try:
             tables = set(inspect(engine).get_table_names())
@@ -200,9 +204,8 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     with make_sessionmaker(engine)() as session:
         report = generate(session, store, Scope(business.id, user="cli"), args.slug, params)
     if args.out == "-":
-        buffer = io.BytesIO()
-        exporter.write(report, buffer)
-        sys.stdout.buffer.write(buffer.getvalue())
+        # Straight to stdout: a million-line export never sits in memory (ZipFile copes with a pipe).
+        exporter.write(report, sys.stdout.buffer)
         sys.stdout.buffer.flush()
         return 0
     with _atomic_file(Path(args.out)) as handle:
@@ -244,9 +247,247 @@ def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
     password = _read_password()
     with session_scope(engine) as session:
         user = add_user(
-            session, business.id, args.username, password, args.role, name=args.name, email=args.email
+            session,
+            business.id,
+            args.username,
+            password,
+            args.role,
+            name=args.name,
+            email=args.email,
+            actor="cli",
         )
         print(f"Created {user.role} {user.username!r} in business {business.code!r}.")
+    return 0
+
+
+def cmd_users_ensure_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from analytics.accounts import ensure_demo_users
+
+    engine = _engine(settings)
+    try:
+        business = _business(engine, args.business)
+        with session_scope(engine) as session:
+            created = ensure_demo_users(session, business.id)
+    finally:
+        engine.dispose()
+    if not created:
+        print(
+            f"Business {business.code!r} already has users (list them with `python manage.py users list "
+            f"--business {business.code}`; set a password with `python manage.py users set-password`)."
+        )
+        return 0
+    width = max(len(login.username) for login in created)
+    print(f"Created demo logins for business {business.code!r} (passwords are shown only this once):")
+    for login in created:
+        print(f"  {login.role:<8} {login.username:<{width}}  {login.password}")
+    first = created[0]
+    print(f"Log in at http://localhost:{args.port} as {first.username} / {first.password}")
+    return 0
+
+
+def cmd_users_list(args: argparse.Namespace, settings: Settings) -> int:
+    from analytics.accounts import list_users
+
+    engine = _engine(settings)
+    try:
+        business = _business(engine, args.business)
+        with make_sessionmaker(engine)() as session:
+            users = list_users(session, business.id)
+            rows = [(u.username, u.role, "active" if u.active else "disabled", u.name) for u in users]
+    finally:
+        engine.dispose()
+    if not rows:
+        print(f"Business {business.code!r} has no users yet.")
+    for row in rows:
+        print("\t".join(row))
+    return 0
+
+
+def cmd_users_set_password(args: argparse.Namespace, settings: Settings) -> int:
+    from analytics.accounts import reset_password, user_by_username
+
+    engine = _engine(settings)
+    try:
+        business = _business(engine, args.business)
+        password = _read_password()
+        with session_scope(engine) as session:
+            user = user_by_username(session, args.username)
+            if user is None or user.business_id != business.id:
+                raise CommandError(f"No user {args.username!r} in business {business.code!r}.")
+            reset_password(session, business.id, user.id, password, actor="cli")
+            print(f"New password set for {user.username!r}.")
+    finally:
+        engine.dispose()
+    return 0
+
+
+def _schedule_rule(args: argparse.Namespace, today: dt.date) -> tuple[str, dict[str, Any]]:
+    from jobs.timerules import rule_from_text
+
+    given = [
+        (kind, text)
+        for kind, text in (
+            ("cron", args.cron),
+            ("daily", args.daily),
+            ("weekly", args.weekly),
+            ("monthly", args.monthly),
+            ("every_n_days", args.every_days),
+        )
+        if text is not None
+    ]
+    if len(given) != 1:
+        raise CommandError(
+            "Give exactly one time rule: --cron EXPR, --daily HH:MM, --weekly MON,WED@HH:MM, "
+            "--monthly 1|last@HH:MM or --every-days N@HH:MM.",
+            EXIT_USAGE,
+        )
+    kind, text = given[0]
+    return kind, rule_from_text(kind, text, today=today)
+
+
+def _schedule_line(info: Any) -> str:
+    state = "active" if info.active else "paused"
+    local = info.next_due_local
+    nxt = f"next {local:%Y-%m-%d %H:%M %Z}" if local is not None else "no next run"
+    return (
+        f"{info.id}\t{state}\t{info.rule_text} ({info.timezone})\t{nxt}\t"
+        f"{info.report_slug} [{','.join(info.formats)}] {info.period} -> {', '.join(info.recipients)}\t{info.name}"
+    )
+
+
+def cmd_schedules_add(args: argparse.Namespace, settings: Settings) -> int:
+    from jobs.schedules import ScheduleSpec, create_schedule
+    from jobs.timerules import time_zone
+
+    engine = _engine(settings)
+    try:
+        business = _business(engine, args.business)
+        tz = args.tz or business.timezone or "UTC"
+        now = dt.datetime.now(dt.UTC)
+        kind, rule = _schedule_rule(args, now.astimezone(time_zone(tz)).date())
+        parameters: dict[str, str] = {}
+        for pair in args.param:
+            key, sep, value = pair.partition("=")
+            if not sep or not key.strip():
+                raise CommandError(f"Parameter {pair!r} must look like KEY=VALUE.", EXIT_USAGE)
+            parameters[key.strip()] = value.strip()
+        spec = ScheduleSpec(
+            report_slug=args.report,
+            rule_kind=kind,
+            rule=rule,
+            recipients=tuple(args.to),
+            formats=tuple(args.format or ["pdf"]),
+            timezone=tz,
+            period=args.period,
+            name=args.name,
+            parameters=parameters,
+            subject=args.subject,
+            message=args.message,
+            skip_if_empty=args.skip_if_empty,
+            large_file_mode=args.large_files,
+            active=not args.paused,
+        )
+        with make_sessionmaker(engine)() as session:
+            info = create_schedule(
+                session, Scope(business.id, user="cli", role="admin"), spec, now=now, owner=args.owner or ""
+            )
+        print(f"Created schedule {info.id} in business {business.code!r}:")
+        print(_schedule_line(info))
+        return 0
+    finally:
+        engine.dispose()
+
+
+def cmd_schedules_list(args: argparse.Namespace, settings: Settings) -> int:
+    from jobs.schedules import list_schedules
+
+    engine = _engine(settings)
+    try:
+        business = _business(engine, args.business)
+        with make_sessionmaker(engine)() as session:
+            infos = list_schedules(session, Scope(business.id, user="cli", role="admin"))
+        if not infos:
+            print(f"Business {business.code!r} has no schedules yet.")
+        for info in infos:
+            print(_schedule_line(info))
+        return 0
+    finally:
+        engine.dispose()
+
+
+def cmd_schedules_change(args: argparse.Namespace, settings: Settings) -> int:
+    from jobs.schedules import delete_schedule, pause_schedule, resume_schedule
+
+    engine = _engine(settings)
+    try:
+        business = _business(engine, args.business)
+        now = dt.datetime.now(dt.UTC)
+        scope = Scope(business.id, user="cli", role="admin")
+        with make_sessionmaker(engine)() as session:
+            if args.action == "delete":
+                delete_schedule(session, scope, args.id, now=now)
+                print(f"Deleted schedule {args.id}.")
+                return 0
+            change = pause_schedule if args.action == "pause" else resume_schedule
+            info = change(session, scope, args.id, now=now)
+        print(f"Schedule {info.id} is {'active' if info.active else 'paused'}.")
+        print(_schedule_line(info))
+        return 0
+    finally:
+        engine.dispose()
+
+
+def cmd_smtp_set(args: argparse.Namespace, settings: Settings) -> int:
+    from jobs.secret_key import SecretKeyError
+    from jobs.smtp_config import SmtpConfigError, save_smtp
+
+    password: str | None = None
+    if args.password_stdin:
+        if not args.user:
+            raise CommandError("--password-stdin needs --user.", EXIT_USAGE)
+        password = _read_password()
+    engine = _engine(settings)
+    try:
+        with make_sessionmaker(engine)() as session:
+            config = save_smtp(
+                session,
+                settings,
+                host=args.host,
+                port=args.port,
+                security=args.security,
+                username=args.user or "",
+                password=password,
+                from_address=args.from_address,
+                from_name=args.from_name,
+                reply_to=args.reply_to,
+            )
+    except SmtpConfigError as exc:
+        hint = " (pipe it in with --password-stdin)" if "Enter the password" in str(exc) else ""
+        raise CommandError(f"{exc}{hint}") from None
+    except SecretKeyError as exc:
+        raise CommandError(str(exc)) from None
+    finally:
+        engine.dispose()
+    sender = f"{config.from_name} <{config.from_address}>" if config.from_name else config.from_address
+    reply = f", replies to {config.reply_to}" if config.reply_to else ""
+    print(f"SMTP set: {config.describe()}, from {sender}{reply}.")
+    print("Check it with `python manage.py smtp test --to YOUR-ADDRESS`.")
+    return 0
+
+
+def cmd_smtp_test(args: argparse.Namespace, settings: Settings) -> int:
+    from jobs.smtp_config import SmtpConfigError, send_test
+
+    engine = _engine(settings)
+    try:
+        result = send_test(engine, settings, args.to)
+    except SmtpConfigError as exc:
+        raise CommandError(str(exc), EXIT_USAGE) from None
+    finally:
+        engine.dispose()
+    if not result.ok:
+        raise CommandError(f"the test email was not sent: {result.text}")
+    print(f"Server answered: {result.text}")
     return 0
 
 
@@ -310,6 +551,76 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default="")
     p.add_argument("--email", default="")
     p.set_defaults(func=cmd_users_add)
+    p = users.add_parser("list", help="list the users of a business")
+    p.add_argument("--business", required=True)
+    p.set_defaults(func=cmd_users_list)
+    p = users.add_parser("set-password", help="set a user's password (read from standard input)")
+    p.add_argument("username")
+    p.add_argument("--business", required=True)
+    p.set_defaults(func=cmd_users_set_password)
+    p = users.add_parser(
+        "ensure-demo",
+        help="give a business without users an admin, a manager and a staff login (printed once)",
+    )
+    p.add_argument("--business", default="demo")
+    p.add_argument("--port", type=int, default=8501, help="the app's port, for the printed address")
+    p.set_defaults(func=cmd_users_ensure_demo)
+    schedules = sub.add_parser("schedules", help="manage scheduled report emails").add_subparsers(
+        dest="action", required=True, parser_class=_Parser
+    )
+    p = schedules.add_parser("add", help="schedule a report by email (one time rule)")
+    p.add_argument("--report", required=True, metavar="SLUG")
+    p.add_argument("--business", required=True, metavar="CODE")
+    p.add_argument("--cron", metavar="EXPR", help="'m h dom mon dow'")
+    p.add_argument("--daily", metavar="HH:MM")
+    p.add_argument("--weekly", metavar="MON,WED@HH:MM")
+    p.add_argument("--monthly", metavar="1|last@HH:MM", help="day 1-28 or last")
+    p.add_argument("--every-days", metavar="N@HH:MM", help="every N days from today")
+    p.add_argument("--tz", metavar="ZONE", help="IANA time zone (default: the business's)")
+    p.add_argument("--format", action="append", metavar="FMT", help="repeatable (default: pdf)")
+    p.add_argument("--to", action="append", required=True, metavar="ADDRESS", help="repeatable")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--period", default="last_month", help="relative period resolved at each run")
+    p.add_argument(
+        "--subject", default="{report} for {period}", help="placeholders {report} {period} {business}"
+    )
+    p.add_argument("--message", default="")
+    p.add_argument("--name", default="")
+    p.add_argument("--owner", metavar="USERNAME", help="a manager or admin (default: the first admin)")
+    p.add_argument("--skip-if-empty", action="store_true", help="send nothing when the report is empty")
+    p.add_argument("--large-files", choices=("link", "attach"), default="link")
+    p.add_argument("--paused", action="store_true", help="create it paused")
+    p.set_defaults(func=cmd_schedules_add)
+    p = schedules.add_parser("list", help="list a business's schedules")
+    p.add_argument("--business", required=True, metavar="CODE")
+    p.set_defaults(func=cmd_schedules_list)
+    for action, text in (
+        ("pause", "pause a schedule"),
+        ("resume", "resume a paused schedule"),
+        ("delete", "delete a schedule"),
+    ):
+        p = schedules.add_parser(action, help=text)
+        p.add_argument("id", type=int)
+        p.add_argument("--business", required=True, metavar="CODE")
+        p.set_defaults(func=cmd_schedules_change)
+    smtp = sub.add_parser("smtp", help="set up and test the SMTP server for emails").add_subparsers(
+        dest="action", required=True, parser_class=_Parser
+    )
+    p = smtp.add_parser("set", help="store the SMTP server (the password is encrypted)")
+    p.add_argument("--host", required=True, metavar="H")
+    p.add_argument("--port", required=True, type=int, metavar="P")
+    p.add_argument("--security", required=True, choices=("none", "starttls", "ssl"))
+    p.add_argument("--user", default="", metavar="U", help="log in as U (AUTH); omit for none")
+    p.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input (one line)"
+    )
+    p.add_argument("--from", dest="from_address", required=True, metavar="ADDRESS")
+    p.add_argument("--from-name", default="Tallyboard", metavar="N")
+    p.add_argument("--reply-to", default="", metavar="R")
+    p.set_defaults(func=cmd_smtp_set)
+    p = smtp.add_parser("test", help="send a test email now and show the server's answer")
+    p.add_argument("--to", required=True, metavar="ADDRESS")
+    p.set_defaults(func=cmd_smtp_test)
     return parser
 
 
@@ -336,6 +647,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    finally:
+        while _OPENED:
+            _OPENED.pop().dispose()
 
 
 if __name__ == "__main__":
