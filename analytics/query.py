@@ -16,6 +16,7 @@ from analytics.models import Business
 from analytics.money import from_micros
 from analytics.periods import Period
 from analytics.report import ChartSpec, Kpi, ParamError, Report, ReportParams, Scope, Table
+from analytics.snapshot import Snapshot
 
 # Snapshot column behind each dimension filter (lines, sales, payments and forecasts share them).
 FILTER_COLUMNS: dict[str, str] = {
@@ -39,6 +40,9 @@ class ReportContext:
     business: Business
     scope: Scope
     db: duckdb.DuckDBPyConnection
+    # The snapshot `db` reads; a streamed table opens its own connection on it (`db` is closed
+    # when the report is built, before the rows are written).
+    snapshot: Snapshot | None = None
 
     def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
         return self.db.execute(sql, dict(params or {})).fetchall()

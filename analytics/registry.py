@@ -10,6 +10,7 @@ from analytics.customers import CUSTOMER_PERFORMANCE
 from analytics.definition import ReportDefinition
 from analytics.forecast import FORECAST_ACCURACY, FORECAST_VS_ACTUAL, SUBMISSION_STATUS
 from analytics.inventory import INVENTORY_VALUATION
+from analytics.lines import SALES_LINES
 from analytics.models import Business
 from analytics.payments import PAYMENTS
 from analytics.products import PRODUCT_ANALYSIS
@@ -32,6 +33,7 @@ REPORTS: tuple[ReportDefinition, ...] = (
     INVENTORY_VALUATION,
     SUBMISSION_STATUS,
     AUDIT_LOG,
+    SALES_LINES,
 )
 
 REGISTRY: dict[str, ReportDefinition] = {r.slug: r for r in REPORTS}
@@ -72,7 +74,7 @@ def generate(session: Session, store: SnapshotStore, scope: Scope, slug: str, pa
     snapshot = store.current(business.id)
     db = snapshot.connect()
     try:
-        report = defn.build(ReportContext(session, business, scope, db), params)
+        report = defn.build(ReportContext(session, business, scope, db, snapshot), params)
     finally:
         db.close()
     return report.with_columns(params.columns)

@@ -37,6 +37,7 @@ from analytics.models import (
 )
 
 BATCH_ROWS = 100_000
+LAYOUT = 2  # bump when the snapshot's files or columns change
 
 _I64 = pa.int64()
 _F64 = pa.float64()
@@ -366,7 +367,8 @@ class SnapshotStore:
             return self._build(business_id)
 
     def _folder(self, business_id: int, version: int) -> Path:
-        return self.root / f"b{business_id}" / f"v{version}"
+        # The layout version keeps a snapshot written by older code from being read by newer code.
+        return self.root / f"b{business_id}" / f"v{version}-layout{LAYOUT}"
 
     @contextmanager
     def _lock(self, business_id: int) -> Iterator[None]:

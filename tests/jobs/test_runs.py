@@ -257,7 +257,13 @@ def test_a_file_over_the_size_limit_fails_the_run_and_leaves_nothing(jobs: Jobs,
     assert _files(jobs, out.run_id) == []
     assert not (jobs.files.root / f"b{tenant.business_id}" / str(out.run_id)).exists()
     with jobs.session() as s:
-        types = s.scalars(select(AuditEvent.event_type).where(AuditEvent.entity_id == str(out.run_id))).all()
+        types = s.scalars(
+            select(AuditEvent.event_type).where(
+                AuditEvent.business_id == tenant.business_id,
+                AuditEvent.entity == "run",
+                AuditEvent.entity_id == str(out.run_id),
+            )
+        ).all()
     assert types == ["report_failed"]
 
 

@@ -1,0 +1,499 @@
+"""Benchmark: the web app in a real browser (Playwright + Debian's Chromium) on 1M demo lines.
+
+Starts `streamlit run app.py` on the database bench/reports.py made (bench/out/reports_1000000.db,
+demo data ending 2026-11-21; a bench user is added when missing), logs in and measures:
+
+- first view: from opening Overview to its KPI cards showing, cold (fresh server, nothing cached:
+  from the click on "Log in", which lands on Overview) and warm (a new browser session, i.e. a
+  full page load logged in by cookie, and a click on Overview from another page);
+- a filter change: from clicking another period in the open Period list to the KPI cards showing
+  its figures, for periods not computed yet (uncached) and for one computed before (cached);
+- server memory per page: the streamlit process's resident memory (VmRSS from /proc, sampled every
+  50 ms while the page renders; VmHWM is the process's peak so far) while visiting every page.
+
+Times run from the browser action to the moment the DOM shows the new, non-stale KPI values
+(checked on every animation frame); "done" is when the page's script run has finished too.
+Prints a Markdown table and writes it as the "UI" section of bench/RESULTS.md.
+
+    .venv/bin/python bench/ui.py [--db bench/out/reports_1000000.db] [--repeat 3] [--cold 2]
+        [--rebuild-snapshot] [--screenshots docs/pages] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.browser import driver  # noqa: E402  (after the path tweak, like bench/reports.py)
+
+OUT = ROOT / "bench" / "out"
+RESULTS = ROOT / "bench" / "RESULTS.md"
+BUSINESS = "demo"
+USER, PASSWORD = "bench-ui", "bench-ui-password-1"
+TARGET_FIRST_S, TARGET_CHANGE_S, TARGET_MB = 2.0, 1.0, 500
+# The periods a manager switches to, in turn: each is computed for the first time (uncached).
+PERIOD_CHANGES = ("Last month", "Last quarter", "Year to date", "Last 30 days")
+
+# Truthy (the Revenue card's text) once the Revenue KPI shows a non-stale value that differs from
+# `old` and a caption contains `caption` (the report header names the period).
+_KPIS_JS = """([caption, old]) => {
+  const fresh = (el) => { const c = el.closest('[data-testid="stElementContainer"]');
+                          return !c || c.getAttribute('data-stale') !== 'true'; };
+  const card = [...document.querySelectorAll('[data-testid="stMetric"]')].find((m) => {
+    const label = m.querySelector('[data-testid="stMetricLabel"]');
+    return label && label.innerText.trim() === 'Revenue' && fresh(m);
+  });
+  if (!card) return false;
+  const value = card.querySelector('[data-testid="stMetricValue"]');
+  const text = value ? value.innerText.trim() : '';
+  if (!text || (old && text === old)) return false;
+  if (caption && ![...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
+        .some((c) => fresh(c) && c.innerText.includes(caption))) return false;
+  return text;
+}"""
+_DONE_JS = """() => { const a = document.querySelector('[data-testid="stApp"]');
+  return a && a.getAttribute('data-test-script-state') === 'notRunning'; }"""
+
+
+# --- the server's memory -------------------------------------------------------------------------
+
+
+def proc_status(pid: int) -> dict[str, float]:
+    """VmRSS and VmHWM of a process in MB (psutil is not installed: /proc/<pid>/status)."""
+    out: dict[str, float] = {}
+    with open(f"/proc/{pid}/status", encoding="ascii") as handle:
+        for line in handle:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                out[key] = int(value.split()[0]) / 1024
+    return out
+
+
+class RssSampler(threading.Thread):
+    """Samples a process's VmRSS every 50 ms; `window()` returns the peak since the last call."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.peak = 0.0
+        self.lock = threading.Lock()
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(0.05):
+            try:
+                rss = proc_status(self.pid)["VmRSS"]
+            except (OSError, KeyError):
+                return
+            with self.lock:
+                self.peak = max(self.peak, rss)
+
+    def window(self) -> float:
+        with self.lock:
+            peak, self.peak = self.peak, proc_status(self.pid)["VmRSS"]
+        return peak
+
+
+# --- setup ---------------------------------------------------------------------------------------
+
+
+def ensure_user(url: str) -> None:
+    from analytics.accounts import add_user, user_by_username
+    from analytics.db import business_by_code, make_engine, session_scope
+
+    engine = make_engine(url)
+    try:
+        with session_scope(engine) as session:
+            business = business_by_code(session, BUSINESS)
+            if business is None:
+                raise SystemExit(f"No business {BUSINESS!r} in {url}: run bench/reports.py first.")
+            if user_by_username(session, USER) is None:
+                add_user(session, business.id, USER, PASSWORD, "admin", name="Bench UI", actor="bench")
+    finally:
+        engine.dispose()
+
+
+def build_snapshot(env: dict[str, str], rebuild: bool) -> float | None:
+    """Build the business's snapshot in a child process, as the first report after an import would;
+    None when a current one exists and `rebuild` is off (then nothing is timed)."""
+    snapshots = Path(env["TALLYBOARD_DATA_DIR"]) / "snapshots"
+    if rebuild:
+        shutil.rmtree(snapshots, ignore_errors=True)
+    elif any(snapshots.glob("b*/v*")):
+        return None  # SnapshotStore.current() would reuse it (an import bumps the version: rebuilt)
+    code = (
+        "import time; from analytics.settings import Settings; from analytics.db import make_engine,"
+        " business_by_code, session_scope; from analytics.snapshot import SnapshotStore\n"
+        "s = Settings.from_env(); e = make_engine(s.database_url)\n"
+        f"with session_scope(e) as db: bid = business_by_code(db, {BUSINESS!r}).id\n"
+        "t = time.perf_counter(); SnapshotStore(e, s.snapshot_dir).current(bid)\n"
+        "print(time.perf_counter() - t)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    seconds = float(out.stdout.strip().splitlines()[-1])
+    (snapshots.parent / "snapshot_build.json").write_text(
+        json.dumps({"seconds": seconds, "at": f"{dt.datetime.now():%Y-%m-%d %H:%M}"}), encoding="utf-8"
+    )
+    return seconds
+
+
+def last_snapshot_build(data_dir: Path) -> str:
+    """'46.1 s (timed 2026-11-21 08:27)' from the last run that built the snapshot, if any."""
+    try:
+        last = json.loads((data_dir / "snapshot_build.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "not timed (a current one was reused; run with --rebuild-snapshot)"
+    return f"{last['seconds']:.1f} s (timed {last['at']}; reused since)"
+
+
+GENERATE_CODE = """
+import json, sys, time
+from analytics.db import business_by_code, make_engine, make_sessionmaker
+from analytics.registry import generate
+from analytics.report import ReportParams, Scope
+from analytics.settings import Settings
+from analytics.snapshot import SnapshotStore
+s = Settings.from_env(); e = make_engine(s.database_url); store = SnapshotStore(e, s.snapshot_dir)
+out = {}
+with make_sessionmaker(e)() as db:
+    b = business_by_code(db, sys.argv[1])
+    for period in ["month_to_date", *sys.argv[2:]]:  # the first one also warms imports and DuckDB
+        t = time.perf_counter()
+        generate(db, store, Scope(b.id, user="bench"), "kpi_dashboard", ReportParams(period=period, tz=b.timezone))
+        out[period] = time.perf_counter() - t
+print(json.dumps(out))
+"""
+PERIOD_KEYS = {
+    "Last month": "last_month",
+    "Last quarter": "last_quarter",
+    "Year to date": "year_to_date",
+    "Last 30 days": "last_30_days",
+}
+
+
+def generation_times(env: dict[str, str]) -> dict[str, float]:
+    """Seconds to generate the KPI dashboard per period in a plain process: the server's share of a
+    period change, without Streamlit and the browser."""
+    out = subprocess.run(
+        [sys.executable, "-c", GENERATE_CODE, BUSINESS, *(PERIOD_KEYS[p] for p in PERIOD_CHANGES)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+@dataclass
+class Server:
+    env: dict[str, str]
+    log: Path
+    proc: subprocess.Popen[bytes] | None = None
+    url: str = ""
+
+    def start(self) -> None:
+        port = driver.free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc = driver.start_streamlit(self.env, port, self.log)
+        driver.wait_healthy(self.proc, self.url, self.log, timeout_s=120)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            driver.stop(self.proc)
+            self.proc = None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+
+# --- measurements --------------------------------------------------------------------------------
+
+
+@dataclass
+class Timing:
+    kpis: float  # action -> KPI cards with the new figures
+    done: float  # action -> the page's script run finished
+
+
+@dataclass
+class Results:
+    first_cold: list[Timing] = field(default_factory=list)
+    first_reload: list[Timing] = field(default_factory=list)
+    first_click: list[Timing] = field(default_factory=list)
+    change_uncached: list[tuple[str, Timing]] = field(default_factory=list)
+    change_cached: list[Timing] = field(default_factory=list)
+    pages: list[tuple[str, float, float, float, float]] = field(
+        default_factory=list
+    )  # title, s, rss, peak, hwm
+    login_s: float = 0.0
+
+
+def timed(page: Any, action: Callable[[], None], caption: str = "", old: str = "") -> Timing:
+    """Run `action`, then wait (checking every frame) for fresh KPI cards, then for the run's end."""
+    started = time.perf_counter()
+    action()
+    page.wait_for_function(_KPIS_JS, arg=[caption, old], polling="raf", timeout=120_000)
+    kpis = time.perf_counter() - started
+    page.wait_for_function(_DONE_JS, polling="raf", timeout=120_000)
+    return Timing(kpis, time.perf_counter() - started)
+
+
+def revenue(page: Any) -> str:
+    return str(driver.metric(page, "Revenue").inner_text()).strip()
+
+
+def cold_first_view(browser: Any, server: Server) -> Timing:
+    """Fresh server: from the click on "Log in" to Overview's KPI cards (nothing cached yet)."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1100})
+    try:
+        page = context.new_page()
+        page.goto(server.url)
+        driver.settle(page, 1500)  # past the reruns after a page load (they can drop a submit)
+        page.get_by_label("Username").fill(USER)
+        page.get_by_role("textbox", name="Password").fill(PASSWORD)
+        timing = timed(page, lambda: page.get_by_role("button", name="Log in").click())
+        driver.wait_for_login_cookie(page)
+        return timing
+    finally:
+        context.close()
+
+
+def measure(browser: Any, server: Server, repeat: int, shots: Path | None, results: Results) -> None:
+    context = browser.new_context(viewport={"width": 1400, "height": 1100})
+    page = context.new_page()
+    page.set_default_timeout(120_000)
+    started = time.perf_counter()
+    driver.login(page, server.url, USER, PASSWORD)
+    results.login_s = time.perf_counter() - started
+    driver.wait_for_login_cookie(page)
+    driver.settle(page)
+
+    # Warm first views: a full page load (a new session, logged in by cookie), and a click on
+    # Overview from another page.
+    for _ in range(repeat):
+        results.first_reload.append(timed(page, lambda: page.goto(server.url)))
+        driver.settle(page)
+    for _ in range(repeat):
+        driver.open_page(page, "Account")
+        link = driver.nav(page).get_by_role("link", name="Overview", exact=True)
+        results.first_click.append(timed(page, link.click))
+        driver.settle(page)
+
+    # Filter changes: periods not computed yet, then back to one computed before.
+    def change(label: str) -> Timing:
+        old = revenue(page)
+        page.get_by_test_id("stSelectbox").filter(has_text="Period").first.click()
+        option = page.get_by_role("option", name=label, exact=True)
+        option.wait_for()  # the list is open: the clock starts with the choice
+        timing = timed(page, option.click, f"{label}:", old)
+        driver.settle(page)
+        return timing
+
+    for label in PERIOD_CHANGES:
+        results.change_uncached.append((label, change(label)))
+    for i in range(repeat):
+        results.change_cached.append(change(PERIOD_CHANGES[i % 2]))
+    page.close()
+
+    # Every page, in a new session (a new tab: the same login cookie, a new Streamlit session; the
+    # report cache is process-wide, so Overview is warm by now).
+    page = context.new_page()
+    page.set_viewport_size({"width": 1400, "height": 2400 if shots else 1100})
+    page.set_default_timeout(120_000)
+    sampler = RssSampler(server.pid)
+    sampler.start()
+    sampler.window()
+    t0 = time.perf_counter()
+    page.goto(server.url)  # opens the first page of the menu (Overview)
+    driver.nav(page).wait_for()
+    for i, title in enumerate(driver.nav_titles(page)):
+        if i > 0:
+            t0 = time.perf_counter()
+            driver.nav(page).get_by_role("link", name=title, exact=True).click()
+        page.get_by_role("heading", name=title, exact=True).first.wait_for()  # the page's run began
+        page.wait_for_function(_DONE_JS, polling="raf", timeout=300_000)
+        seconds = time.perf_counter() - t0
+        driver.settle(page, 500, timeout_ms=300_000)
+        peak = sampler.window()
+        status = proc_status(server.pid)
+        results.pages.append((title, seconds, status["VmRSS"], peak, status["VmHWM"]))
+        if shots is not None:
+            key = re.sub(r"[^a-z0-9]+", "_", title.lower()).strip("_")
+            page.screenshot(path=str(shots / f"{key}.png"))
+    sampler.stopped.set()
+    context.close()
+
+
+# --- report --------------------------------------------------------------------------------------
+
+
+def med(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def verdict(seconds: float, target: float) -> str:
+    return "yes" if seconds <= target else "**no**"
+
+
+def report(
+    results: Results,
+    snapshot_s: float | None,
+    lines: int,
+    load: str,
+    repeat: int,
+    generate_s: dict[str, float],
+) -> str:
+    rows = [
+        ("First view, cold: log in → Overview KPIs (fresh server)", results.first_cold, TARGET_FIRST_S),
+        (
+            "First view, warm: page load (new session, cookie login) → KPIs",
+            results.first_reload,
+            TARGET_FIRST_S,
+        ),
+        ("First view, warm: click Overview in the menu → KPIs", results.first_click, TARGET_FIRST_S),
+        ("Period change, cached period → KPIs", results.change_cached, TARGET_CHANGE_S),
+    ]
+    out = [
+        f"Run {dt.datetime.now():%Y-%m-%d %H:%M}, `bench/ui.py`: {lines:,} demo sale lines (SQLite, "
+        f"bench/out/reports_1000000.db), `streamlit run app.py` + Chromium on {os.cpu_count()} cores "
+        f"shared with other engineers' work — **load average {load}** during the run, so these "
+        "numbers are pessimistic and must be re-measured on a quiet machine.",
+        "",
+        "- snapshot build (once per data version, i.e. the first report after an import waits for it): "
+        + (f"{snapshot_s:.1f} s" if snapshot_s is not None else last_snapshot_build(OUT / "ui")),
+        f"- log in to the menu (bcrypt + first run): {results.login_s:.1f} s",
+        "",
+        f"Median of {repeat} (cold: of {len(results.first_cold)} fresh servers); KPIs = the Revenue "
+        "card shows the new, non-stale figure; done = the page's script run has finished (charts, "
+        "tables); report alone = `generate()` of the KPI dashboard for that period in a plain process "
+        "(no Streamlit, no browser; the cold row's figure is its first, import-warming call for Month "
+        "to date).",
+        "",
+        "| measurement | KPIs s | done s | report alone s | target | met |",
+        "| --- | ---: | ---: | ---: | ---: | :---: |",
+    ]
+    for label, timings, target in rows:
+        k, d = med([t.kpis for t in timings]), med([t.done for t in timings])
+        alone = f"{generate_s['month_to_date']:.2f}" if "cold" in label else ""
+        out.append(f"| {label} | {k:.2f} | {d:.2f} | {alone} | ≤ {target:.0f} s | {verdict(k, target)} |")
+    for label, t in results.change_uncached:
+        seconds = generate_s.get(PERIOD_KEYS[label], float("nan"))
+        out.append(
+            f"| Period change → {label} (not cached) → KPIs | {t.kpis:.2f} | {t.done:.2f} | {seconds:.2f} | "
+            f"≤ {TARGET_CHANGE_S:.0f} s | {verdict(t.kpis, TARGET_CHANGE_S)} |"
+        )
+    out += [
+        "",
+        "Server memory per page (the streamlit process, visiting every page as admin in menu order with "
+        "default periods: Overview by a full page load, the others by a click in the menu; the pages "
+        "after Overview compute their reports for the first time; s to done = click → the page's run "
+        "finished):",
+        "",
+        "| page | s to done | RSS after MB | peak RSS while rendering MB | process peak so far (VmHWM) MB | under 500 MB |",
+        "| --- | ---: | ---: | ---: | ---: | :---: |",
+    ]
+    for title, seconds, rss, peak, hwm in results.pages:
+        ok = "yes" if peak < TARGET_MB else "**no**"
+        out.append(f"| {title} | {seconds:.1f} | {rss:.0f} | {peak:.0f} | {hwm:.0f} | {ok} |")
+    return "\n".join(out)
+
+
+def write_section(text: str) -> None:
+    """Put `text` under "## UI" in bench/RESULTS.md, replacing an earlier UI section only."""
+    body = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n"
+    section = f"## UI\n\n{text}\n"
+    match = re.search(r"^## UI\n.*?(?=^## |\Z)", body, flags=re.S | re.M)
+    if match:
+        body = body[: match.start()] + section + ("\n" if body[match.end() :] else "") + body[match.end() :]
+    else:
+        body = body.rstrip("\n") + "\n\n" + section
+    RESULTS.write_text(body, encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--db", type=Path, default=OUT / "reports_1000000.db")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--cold", type=int, default=2, help="fresh servers for the cold first view")
+    parser.add_argument("--screenshots", type=Path, help="save a screenshot of every page here")
+    parser.add_argument("--rebuild-snapshot", action="store_true", help="delete and time the snapshot build")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
+    args = parser.parse_args()
+    if not driver.CHROMIUM.exists():
+        raise SystemExit(f"{driver.CHROMIUM} is missing: apt-get install -y --no-install-recommends chromium")
+    if not args.db.exists():
+        raise SystemExit(f"{args.db} is missing: run bench/reports.py first.")
+    from playwright.sync_api import sync_playwright
+    from sqlalchemy import create_engine, text
+
+    url = f"sqlite:///{args.db.resolve()}"
+    ensure_user(url)
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        lines = int(conn.execute(text("SELECT count(*) FROM sale_lines")).scalar_one())
+    engine.dispose()
+    data_dir = OUT / "ui"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "TALLYBOARD_DATA_DIR": str(data_dir),
+        "TALLYBOARD_COOKIE_KEY": secrets.token_urlsafe(48),
+    }
+    snapshot_s = build_snapshot(env, args.rebuild_snapshot)
+    generate_s = generation_times(env)
+    if args.screenshots:
+        args.screenshots.mkdir(parents=True, exist_ok=True)
+    results = Results()
+    loads: list[float] = []
+    server = Server(env, data_dir / "streamlit.log")
+    with sync_playwright() as p:
+        browser = driver.launch(p)
+        try:
+            for i in range(args.cold):
+                server.start()
+                try:
+                    loads.append(os.getloadavg()[0])
+                    results.first_cold.append(cold_first_view(browser, server))
+                    if i == args.cold - 1:
+                        measure(browser, server, args.repeat, args.screenshots, results)
+                        loads.append(os.getloadavg()[0])
+                finally:
+                    server.stop()
+        finally:
+            browser.close()
+    load = f"{min(loads):.1f}–{max(loads):.1f} (1-minute, on {os.cpu_count()} cores)"
+    text_ = report(results, snapshot_s, lines, load, args.repeat, generate_s)
+    print(text_)
+    if not args.no_write:
+        write_section(text_)
+        print(f"\nWrote the UI section of {RESULTS.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,206 @@
+"""Driving the real app: start `streamlit run app.py`, launch Debian's Chromium, log in, pick periods.
+
+Shared by the browser tests (tests/browser/) and the UI benchmark (bench/ui.py). Waits are explicit:
+Playwright's `expect(...)` for content, and `settle()` — the app reports its script state on the
+root element (data-test-script-state), so "idle for a moment" is observable rather than guessed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path("/usr/bin/chromium")
+# NOTES.md: the flags that make Debian's Chromium run headless in containers.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+STARTUP_TIMEOUT_S = 60
+WAIT_MS = 60_000  # the longest explicit wait: generous, because the CPU is shared
+COOKIE_NAME = "tallyboard_auth"  # ui/auth.COOKIE_NAME (not imported: that module imports Streamlit)
+
+# True once the app has been idle (script not running) for `quiet` ms since the last reset.
+_SETTLED_JS = """(quiet) => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  if (!app) return false;
+  const state = app.getAttribute('data-test-script-state');
+  const now = performance.now();
+  if (window.__tbState !== state) { window.__tbState = state; window.__tbSince = now; }
+  return state === 'notRunning' && now - window.__tbSince >= quiet;
+}"""
+
+
+# --- the server -----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_streamlit(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
+    """`streamlit run app.py` from the project root, headless on 127.0.0.1:port, output to `log`."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        "app.py",
+        "--server.headless",
+        "true",
+        "--server.address",
+        "127.0.0.1",
+        "--server.port",
+        str(port),
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+    ]
+    with open(log, "wb") as out:
+        return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def wait_healthy(
+    proc: subprocess.Popen[bytes], url: str, log: Path, timeout_s: float = STARTUP_TIMEOUT_S
+) -> None:
+    """Wait until /_stcore/health answers "ok"; raise with the server's log if it dies or is late."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as resp:
+                if resp.read().decode().strip() == "ok":
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.25)  # polling a port that is not open yet: the pause is the wait itself
+    raise RuntimeError(f"streamlit did not answer within {timeout_s:.0f} s:\n{log.read_text()[-3000:]}")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=15)
+
+
+def launch(playwright: Any) -> Any:
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+
+
+# --- the pages ------------------------------------------------------------------------------------
+
+
+def settle(page: Any, quiet_ms: int = 750, timeout_ms: int = WAIT_MS) -> None:
+    """Wait until the app's script has not been running for `quiet_ms` (counted from now).
+
+    Streamlit reruns on its own after a page load (the cookie component reports back), and a
+    widget's value reaches the server only on a rerun, so act on a settled app."""
+    page.evaluate("() => { window.__tbSince = performance.now(); }")
+    page.wait_for_function(_SETTLED_JS, arg=quiet_ms, polling=100, timeout=timeout_ms)
+
+
+def nav(page: Any) -> Any:
+    return page.get_by_test_id("stSidebarNav")
+
+
+def nav_titles(page: Any) -> list[str]:
+    """The page titles in the sidebar navigation, in order (icons left out)."""
+    links = nav(page).get_by_test_id("stSidebarNavLink")
+    return [link.inner_text().strip().splitlines()[-1].strip() for link in links.all()]
+
+
+def login(page: Any, base_url: str, username: str, password: str, *, attempts: int = 3) -> None:
+    """Open the app and log in; returns once the navigation shows.
+
+    A submit that lands while the page is still rerunning after its load (the cookie component
+    reports back) can be dropped by Streamlit; then the form comes back empty and we try again."""
+    from playwright.sync_api import expect
+
+    page.goto(base_url)
+    for _ in range(attempts):
+        settle(page)
+        if nav(page).is_visible():
+            return
+        page.get_by_label("Username").fill(username)
+        page.get_by_role("textbox", name="Password").fill(password)
+        page.get_by_role("button", name="Log in").click()
+        settle(page, 1000)
+        if nav(page).is_visible():
+            return
+        alerts = page.get_by_test_id("stAlert").all_inner_texts()
+        if any("Wrong username" in a or "Too many" in a for a in alerts):
+            raise AssertionError(f"login of {username!r} refused: {alerts}")
+    expect(nav(page)).to_be_visible(timeout=WAIT_MS)
+
+
+def wait_for_login_cookie(page: Any, timeout_ms: int = WAIT_MS) -> None:
+    """The login cookie is written by a component in the run after the login: wait for it before a
+    full page load (which starts a new session that logs in from the cookie)."""
+    page.wait_for_function(f"() => document.cookie.includes('{COOKIE_NAME}=')", timeout=timeout_ms)
+
+
+def open_page(page: Any, title: str) -> None:
+    """Click the page in the sidebar and wait for its title heading."""
+    from playwright.sync_api import expect
+
+    nav(page).get_by_role("link", name=title, exact=True).click()
+    expect(page.get_by_role("heading", name=title, exact=True).first).to_be_visible(timeout=WAIT_MS)
+    settle(page)
+
+
+def metric(page: Any, label: str) -> Any:
+    """The value of the KPI card labelled exactly `label`."""
+    card = page.get_by_test_id("stMetric").filter(
+        has=page.get_by_test_id("stMetricLabel").get_by_text(label, exact=True)
+    )
+    return card.get_by_test_id("stMetricValue").first
+
+
+def _type_date(page: Any, label: str, day: dt.date) -> None:
+    # Streamlit's date input is a segmented field (year - month - day): typing the digits fills the
+    # segments in turn; the value is sent when the field loses focus (Escape closes the calendar).
+    page.locator(f'[role="spinbutton"][aria-label="year, {label}"]:not([aria-disabled="true"])').click()
+    page.keyboard.type(day.strftime("%Y%m%d"))
+    page.keyboard.press("Escape")
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
+    settle(page)
+
+
+def choose_period(page: Any, label: str) -> None:
+    """Pick a period preset (or "Custom range") in the Period box."""
+    page.get_by_test_id("stSelectbox").filter(has_text="Period").first.click()
+    page.get_by_role("option", name=label, exact=True).click()
+    settle(page)
+
+
+def choose_custom_period(page: Any, start: dt.date, end: dt.date) -> None:
+    """Switch the page's Period to "Custom range" and type the dates; waits for the report caption."""
+    from playwright.sync_api import expect
+
+    choose_period(page, "Custom range")
+    _type_date(page, "From", start)
+    _type_date(page, "To", end)
+    caption = f"{start:%d %b %Y} – {end:%d %b %Y}"
+    expect(page.get_by_text(caption).first).to_be_visible(timeout=WAIT_MS)

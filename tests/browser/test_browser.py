@@ -1,0 +1,222 @@
+"""The app in a real browser: login per role, navigation, refused URLs, Overview vs the CLI, the Excel
+download, a bad import, logout and tenancy (see conftest.py for the data and users)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+
+from analytics.formatting import format_value
+from tests.browser import driver
+from tests.browser.conftest import MAIN, OTHER, PASSWORD, Site
+from ui.navigation import PAGE_BY_KEY, pages_for
+
+pytestmark = pytest.mark.browser
+
+START, END = dt.date(2025, 1, 1), dt.date(2025, 3, 31)  # the tiny example's period (shared/examples/tiny)
+WAIT = driver.WAIT_MS
+
+
+def expect(locator: Any) -> Any:
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(locator)
+
+
+class CliReport:
+    """The CLI's JSON of the KPI dashboard for a period (the figures the page must show), started at
+    once in the background: the browser logs in meanwhile."""
+
+    def __init__(self, site: Site, business: str, start: dt.date, end: dt.date) -> None:
+        args = ["--param", f"start={start.isoformat()}", "--param", f"end={end.isoformat()}", "--out", "-"]
+        self.proc = subprocess.Popen(
+            [sys.executable, "manage.py", "report", "kpi_dashboard", "--business", business, *args],
+            cwd=driver.ROOT,
+            env=site.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+
+    def result(self) -> dict[str, Any]:
+        out, err = self.proc.communicate(timeout=120)
+        assert self.proc.returncode == 0, err.decode()
+        doc: dict[str, Any] = json.loads(out)
+        return doc
+
+
+def money(value: float) -> str:
+    return format_value(Decimal(str(value)), "money", "EUR")
+
+
+def login_as(page: Any, site: Site, username: str) -> None:
+    driver.login(page, site.url, username, PASSWORD)
+
+
+# --- login and navigation -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("username", ["admin", "manager", "staff"])
+def test_each_role_sees_its_navigation(page: Any, site: Site, username: str) -> None:
+    login_as(page, site, username)
+    expect(page.get_by_role("heading", name="Overview", exact=True)).to_be_visible(timeout=WAIT)
+    assert driver.nav_titles(page) == [p.title for p in pages_for(username)]
+    expect(page.get_by_test_id("stSidebar").get_by_text(f"Test {username} · {username}")).to_be_visible()
+
+
+@pytest.mark.parametrize(
+    ("username", "keys"), [("staff", ["admin", "data", "statistics"]), ("manager", ["audit_log", "admin"])]
+)
+def test_forbidden_page_by_url_is_refused(page: Any, site: Site, username: str, keys: list[str]) -> None:
+    login_as(page, site, username)
+    driver.wait_for_login_cookie(page)  # a full page load logs in again from the cookie
+    for key in keys:
+        title = PAGE_BY_KEY[key].title
+        page.goto(f"{site.url}/{key}")
+        refusal = page.get_by_text("Page not found").or_(
+            page.get_by_text(f"You do not have access to {title}")
+        )
+        expect(refusal.first).to_be_visible(timeout=WAIT)
+        driver.settle(page)
+        expect(page.get_by_role("heading", name=title, exact=True)).to_have_count(0)
+        assert title not in driver.nav_titles(page)
+
+
+def test_logout_shows_the_login_form_again(page: Any, site: Site) -> None:
+    login_as(page, site, "staff")
+    driver.wait_for_login_cookie(page)
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("textbox", name="Password")).to_be_visible(timeout=WAIT)
+    expect(page.get_by_text("You are logged out.")).to_be_visible()
+    expect(driver.nav(page)).to_have_count(0)
+    # The cookie is deleted too (by the cookie component, just after the logout run), so a fresh
+    # load of a page asks for the login again.
+    page.wait_for_function(f"() => !document.cookie.includes('{driver.COOKIE_NAME}=')", timeout=WAIT)
+    page.goto(f"{site.url}/history")
+    driver.settle(page, 1000)
+    expect(page.get_by_role("textbox", name="Password")).to_be_visible(timeout=WAIT)
+    expect(driver.nav(page)).to_have_count(0)
+
+
+# --- reports --------------------------------------------------------------------------------------
+
+
+def test_overview_revenue_equals_the_cli_json(page: Any, site: Site) -> None:
+    report = CliReport(site, MAIN, START, END)
+    login_as(page, site, "admin")
+    driver.choose_custom_period(page, START, END)
+    cli = report.result()["kpis"]
+    expect(driver.metric(page, "Revenue")).to_have_text(money(cli["revenue"]), timeout=WAIT)
+    assert money(cli["revenue"]) == "€1,585.00"  # the hand-checked figure of the tiny example
+    expect(driver.metric(page, "Gross profit")).to_have_text(money(cli["gross_profit"]))
+    expect(driver.metric(page, "Orders")).to_have_text(format_value(cli["orders"], "int"))
+    expect(driver.metric(page, "Outstanding")).to_have_text(money(cli["outstanding"]))
+
+
+def test_excel_download_holds_the_reports_figures(page: Any, site: Site, tmp_path: Path) -> None:
+    report = CliReport(site, MAIN, START, END)
+    login_as(page, site, "admin")
+    driver.choose_custom_period(page, START, END)
+    cli = report.result()
+    expect(driver.metric(page, "Revenue")).to_have_text(money(cli["kpis"]["revenue"]), timeout=WAIT)
+    with page.expect_download(timeout=WAIT) as info:
+        page.get_by_test_id("stDownloadButton").get_by_role("button", name="Excel").click()
+    download = info.value
+    assert download.suggested_filename.endswith(".xlsx")
+    path = tmp_path / download.suggested_filename
+    download.save_as(path)
+
+    book = openpyxl.load_workbook(path, read_only=True)
+    summary = {row[0]: row[1] for row in book["Summary"].iter_rows(values_only=True) if row and row[0]}
+    assert summary["Period"] == f"{START.isoformat()} to {END.isoformat()}"
+    for label, key in (
+        ("Revenue", "revenue"),
+        ("Gross profit", "gross_profit"),
+        ("Orders", "orders"),
+        ("Cash received", "cash_received"),
+        ("Outstanding", "outstanding"),
+    ):
+        assert summary[label] == pytest.approx(cli["kpis"][key]), label
+    rows = list(book["Top customers"].iter_rows(values_only=True))
+    header = list(rows[0])
+    got = [
+        (r[header.index("Customer")], r[header.index("Revenue")])
+        for r in rows[1:]
+        if r[header.index("Customer")] is not None
+    ]
+    want = [(r["customer_name"], r["revenue"]) for r in cli["tables"]["top_customers"]]
+    assert got == want
+    assert got[0] == ("Main St. Bodega Grande", 1330)
+
+
+# --- data -----------------------------------------------------------------------------------------
+
+BAD_CUSTOMERS = (
+    b"customer_code,name,customer_type,region,credit_limit,email,active\n"
+    b"X1,,retail,North,abc,x1@example.com,true\n"
+    b"X2,Fine Co,alien,North,100,not-an-email,true\n"
+)
+
+
+def test_bad_csv_import_shows_the_row_errors(page: Any, site: Site) -> None:
+    login_as(page, site, "manager")
+    driver.open_page(page, "Data")
+    page.locator('input[type="file"]').set_input_files(
+        files=[{"name": "bad_customers.csv", "mimeType": "text/csv", "buffer": BAD_CUSTOMERS}]
+    )
+    button = page.get_by_role("button", name="Import", exact=True)
+    expect(button).to_be_enabled(timeout=WAIT)
+    button.click()
+    expect(page.get_by_text("bad_customers.csv: Rejected")).to_be_visible(timeout=WAIT)
+    errors = page.get_by_test_id("stDataFrame").first
+    expect(errors).to_be_visible()
+    # The grid is drawn on a canvas; its accessible table holds the cells as text.
+    cells = errors.locator('td[role="gridcell"]')
+    expect(cells.filter(has_text="credit_limit")).to_have_count(1, timeout=WAIT)
+    table = [c.inner_text() for c in cells.all()]
+    rows = [table[i : i + 3] for i in range(0, len(table), 3)]
+    assert [r[:2] for r in rows] == [
+        ["2", "name"],
+        ["2", "credit_limit"],
+        ["3", "customer_type"],
+        ["3", "email"],
+    ]
+    assert "is empty" in rows[0][2]
+
+
+# --- tenancy --------------------------------------------------------------------------------------
+
+
+def test_a_user_of_another_business_never_sees_its_customers(page: Any, site: Site) -> None:
+    foreign = site.customer_names[MAIN]
+    login_as(page, site, "b2admin")
+    expect(page.get_by_test_id("stSidebar").get_by_text("Demo Trading Co.")).to_be_visible(timeout=WAIT)
+    driver.choose_custom_period(page, START, END)  # the period of business 1's sales
+    own_names = re.compile("|".join(re.escape(n) for n in site.customer_names[OTHER]))
+    expect(page.locator('td[role="gridcell"]').filter(has_text=own_names).first).to_be_attached(timeout=WAIT)
+    html = page.content()
+    assert sum(name in html for name in site.customer_names[OTHER]) >= 3  # its own customers show
+    assert not [name for name in foreign if name in html]
+
+    driver.open_page(page, "Customers")
+    driver.choose_custom_period(page, START, END)
+    page.get_by_test_id("stExpander").filter(has_text="Filters").first.click()
+    driver.settle(page)
+    customer_filter = page.get_by_test_id("stMultiSelect").filter(
+        has=page.get_by_text("Customer", exact=True)
+    )
+    customer_filter.click()
+    options = page.get_by_role("option")
+    expect(options.first).to_be_visible(timeout=WAIT)
+    shown = options.all_inner_texts()
+    assert shown and not [o for o in shown if any(name in o for name in foreign)]
+    html = page.content()
+    assert not [name for name in foreign if name in html]
