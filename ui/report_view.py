@@ -92,6 +92,9 @@ def header(report: Report, params: ReportParams) -> None:
 def kpi_cards(report: Report, keys: Sequence[str] | None = None, per_row: int = 4) -> None:
     """KPI cards with deltas against the previous period and a year before where the report has them."""
     shown = [report.kpi(k) for k in keys] if keys is not None else headline_kpis(report)
+    # Seven-digit money values do not fit four cards across: fewer, wider cards then.
+    longest = max((len(format_value(k.value, k.kind, report.currency)) for k in shown), default=0)
+    per_row = min(per_row, 3 if longest <= 14 else 2) if longest > 11 else per_row
     for start in range(0, len(shown), per_row):
         cols = st.columns(per_row)
         for col, kpi in zip(cols, shown[start : start + per_row], strict=False):
