@@ -19,9 +19,6 @@ from analytics.db import make_engine, make_sessionmaker, migrate
 from analytics.models import Business
 from analytics.settings import Settings
 
-SHARED = Path(__file__).resolve().parent.parent.parent / "shared"
-TINY_DIR = SHARED / "examples" / "tiny"
-
 
 def _worker() -> str:
     return os.environ.get("PYTEST_XDIST_WORKER", "main")

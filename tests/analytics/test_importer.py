@@ -28,7 +28,8 @@ from analytics.models import (
     Storefront,
 )
 from analytics.settings import Settings
-from tests.conftest import TINY_DIR, new_business
+from tests.conftest import new_business
+from tests.factories import TINY_DIR
 
 ENTITY_MODELS: list[Any] = [Customer, Product, Storefront, Sale, SaleLine, Payment, Forecast, InventoryLevel]
 TINY_ORDER = ("storefronts", "customers", "products", "sales", "payments", "forecasts", "inventory")
