@@ -16,6 +16,11 @@ except AccountError as exc:  # an unusable cookie key: say how to fix it
     st.error(str(exc))
     st.stop()
 
+problem = auth.key_problem()  # a secret key that does not open the stored passwords: refuse to run
+if problem:
+    st.error(problem)
+    st.stop()
+
 user, business = auth.require_user(authenticator)  # stops with the login form unless logged in and active
 
 sections: dict[str, list[st.Page]] = {}

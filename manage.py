@@ -10,8 +10,10 @@ import argparse
 import datetime as dt
 import getpass
 import os
+import stat
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,8 +22,9 @@ from typing import IO, Any
 from sqlalchemy import Engine, inspect
 from sqlalchemy.exc import SQLAlchemyError
 
-from analytics.accounts import AccountError, add_business, add_user
+from analytics.accounts import AccountError, add_business, add_user, operator
 from analytics.db import business_by_code, make_engine, make_sessionmaker, migrate, session_scope
+from analytics.errors import Forbidden
 from analytics.models import ROLES, Business
 from analytics.periods import PeriodError
 from analytics.report import ParamError, ReportParams, Scope
@@ -125,11 +128,21 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         f"{summary.sales} orders with {summary.lines} lines, {summary.payments} payments, "
         f"{summary.forecasts} forecasts in {summary.seconds:.1f} s."
     )
+    _refresh_snapshot(engine, settings, summary.business_id)
     return 0
 
 
+def _refresh_snapshot(engine: Engine, settings: Settings, business_id: int) -> None:
+    """Build the reports' snapshot of the data just committed, so no page or report waits for it."""
+    from analytics.snapshot import SnapshotStore
+
+    started = time.perf_counter()
+    SnapshotStore(engine, settings.snapshot_dir).refresh(business_id)
+    print(f"Report data ready in {time.perf_counter() - started:.1f} s.", file=sys.stderr)
+
+
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
-    from analytics.importer import ENTITIES, import_file
+    from analytics.importer import ENTITIES, import_path
 
     if args.entity not in ENTITIES:
         raise CommandError(
@@ -138,28 +151,18 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     path = Path(args.file)
     if not path.is_file():
         raise CommandError(f"File not found: {path}")
-    size = path.stat().st_size
-    if size > settings.max_upload_bytes:
-        limit_mb = settings.max_upload_bytes / 1024 / 1024
-        raise CommandError(f"{path.name} is {size / 1024 / 1024:.1f} MB; the limit is {limit_mb:.0f} MB.")
-    engine = _engine(settings)
+    engine = _engine(settings)  # no size limit here: the file is streamed in bounded memory
     business = _business(engine, args.business)
     update, close = _progress(f"import {args.entity}")
     try:
-        result = import_file(
-            engine,
-            business.id,
-            args.entity,
-            path.name,
-            path.read_bytes(),
-            settings,
-            username=args.user,
-            progress=update,
+        result = import_path(
+            engine, business.id, args.entity, path, settings, username=args.user, progress=update
         )
     finally:
         close()
     if result.ok:
         print(result.message)
+        _refresh_snapshot(engine, settings, business.id)
         return 0
     print(result.message, file=sys.stderr)
     for err in result.errors:
@@ -216,17 +219,41 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 
 @contextmanager
 def _atomic_file(path: Path) -> Iterator[IO[bytes]]:
-    """Write to a temp file beside `path`, then rename: readers never see half a file."""
-    if path.parent and not path.parent.exists():
+    """Open `--out` for writing without ever replacing something that is not a regular file.
+
+    A regular file (or a new one) is written to a temp file beside it, then renamed over it:
+    readers never see half a file, and it gets the mode a plain `open` would give. A symlink is
+    written through (its target is replaced, the link stays). A device, FIFO or socket (say
+    /dev/null or a named pipe) is written directly: renaming over it would replace the device.
+    """
+    target = Path(os.path.realpath(path))
+    try:
+        mode = os.stat(target).st_mode
+    except FileNotFoundError:
+        mode = None
+    if mode is not None and stat.S_ISDIR(mode):
+        raise CommandError(f"{path} is a folder; give a file name.")
+    if mode is not None and not stat.S_ISREG(mode):
+        with open(target, "wb") as handle:
+            yield handle
+        return
+    if not target.parent.is_dir():
         raise CommandError(f"Folder does not exist: {path.parent}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent or ".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             yield handle
-        os.replace(tmp, path)
+        os.chmod(tmp, stat.S_IMODE(mode) if mode is not None else 0o666 & ~_umask())
+        os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
 
 
 def _read_password() -> str:
@@ -248,13 +275,12 @@ def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
     with session_scope(engine) as session:
         user = add_user(
             session,
-            business.id,
+            operator(business.id),
             args.username,
             password,
             args.role,
             name=args.name,
             email=args.email,
-            actor="cli",
         )
         print(f"Created {user.role} {user.username!r} in business {business.code!r}.")
     return 0
@@ -292,7 +318,7 @@ def cmd_users_list(args: argparse.Namespace, settings: Settings) -> int:
     try:
         business = _business(engine, args.business)
         with make_sessionmaker(engine)() as session:
-            users = list_users(session, business.id)
+            users = list_users(session, operator(business.id))
             rows = [(u.username, u.role, "active" if u.active else "disabled", u.name) for u in users]
     finally:
         engine.dispose()
@@ -314,7 +340,7 @@ def cmd_users_set_password(args: argparse.Namespace, settings: Settings) -> int:
             user = user_by_username(session, args.username)
             if user is None or user.business_id != business.id:
                 raise CommandError(f"No user {args.username!r} in business {business.code!r}.")
-            reset_password(session, business.id, user.id, password, actor="cli")
+            reset_password(session, operator(business.id), user.id, password)
             print(f"New password set for {user.username!r}.")
     finally:
         engine.dispose()
@@ -388,9 +414,7 @@ def cmd_schedules_add(args: argparse.Namespace, settings: Settings) -> int:
             active=not args.paused,
         )
         with make_sessionmaker(engine)() as session:
-            info = create_schedule(
-                session, Scope(business.id, user="cli", role="admin"), spec, now=now, owner=args.owner or ""
-            )
+            info = create_schedule(session, operator(business.id), spec, now=now, owner=args.owner or "")
         print(f"Created schedule {info.id} in business {business.code!r}:")
         print(_schedule_line(info))
         return 0
@@ -405,7 +429,7 @@ def cmd_schedules_list(args: argparse.Namespace, settings: Settings) -> int:
     try:
         business = _business(engine, args.business)
         with make_sessionmaker(engine)() as session:
-            infos = list_schedules(session, Scope(business.id, user="cli", role="admin"))
+            infos = list_schedules(session, operator(business.id))
         if not infos:
             print(f"Business {business.code!r} has no schedules yet.")
         for info in infos:
@@ -422,7 +446,7 @@ def cmd_schedules_change(args: argparse.Namespace, settings: Settings) -> int:
     try:
         business = _business(engine, args.business)
         now = dt.datetime.now(dt.UTC)
-        scope = Scope(business.id, user="cli", role="admin")
+        scope = operator(business.id)
         with make_sessionmaker(engine)() as session:
             if args.action == "delete":
                 delete_schedule(session, scope, args.id, now=now)
@@ -437,41 +461,62 @@ def cmd_schedules_change(args: argparse.Namespace, settings: Settings) -> int:
         engine.dispose()
 
 
+def _smtp_actor(engine: Engine, code: str | None) -> tuple[Scope, str]:
+    """The operator acting on a business's settings (--business) or on the installation default."""
+    if code is None:
+        return operator(), "the installation default"
+    business = _business(engine, code)
+    return operator(business.id), f"business {business.code!r}"
+
+
 def cmd_smtp_set(args: argparse.Namespace, settings: Settings) -> int:
     from jobs.secret_key import SecretKeyError
     from jobs.smtp_config import SmtpConfigError, save_smtp
 
+    if not args.host and args.business is None:
+        raise CommandError("The installation default needs --host (and --from).", EXIT_USAGE)
+    if args.host and not args.from_address:
+        raise CommandError("--from is required with --host.", EXIT_USAGE)
     password: str | None = None
     if args.password_stdin:
         if not args.user:
             raise CommandError("--password-stdin needs --user.", EXIT_USAGE)
         password = _read_password()
     engine = _engine(settings)
+    actor, label = _smtp_actor(engine, args.business)
     try:
         with make_sessionmaker(engine)() as session:
             config = save_smtp(
                 session,
                 settings,
-                host=args.host,
+                actor,
+                host=args.host or "",
                 port=args.port,
                 security=args.security,
                 username=args.user or "",
                 password=password,
-                from_address=args.from_address,
+                from_address=args.from_address or "",
                 from_name=args.from_name,
                 reply_to=args.reply_to,
+                installation_default=args.business is None,
             )
     except SmtpConfigError as exc:
         hint = " (pipe it in with --password-stdin)" if "Enter the password" in str(exc) else ""
         raise CommandError(f"{exc}{hint}") from None
     except SecretKeyError as exc:
         raise CommandError(str(exc)) from None
-    finally:
-        engine.dispose()
+    if not config.has_server:
+        reply = f", replies to {config.reply_to}" if config.reply_to else ""
+        print(
+            f"Email of {label} is sent as {config.from_name or 'Tallyboard'}{reply} through the default server."
+        )
+        return 0
     sender = f"{config.from_name} <{config.from_address}>" if config.from_name else config.from_address
     reply = f", replies to {config.reply_to}" if config.reply_to else ""
-    print(f"SMTP set: {config.describe()}, from {sender}{reply}.")
-    print("Check it with `python manage.py smtp test --to YOUR-ADDRESS`.")
+    whose = "" if args.business is None else f" for {label}"
+    print(f"SMTP set{whose}: {config.describe()}, from {sender}{reply}.")
+    where = f" --business {args.business}" if args.business is not None else ""
+    print(f"Check it with `python manage.py smtp test{where} --to YOUR-ADDRESS`.")
     return 0
 
 
@@ -479,15 +524,85 @@ def cmd_smtp_test(args: argparse.Namespace, settings: Settings) -> int:
     from jobs.smtp_config import SmtpConfigError, send_test
 
     engine = _engine(settings)
+    actor, _ = _smtp_actor(engine, args.business)
     try:
-        result = send_test(engine, settings, args.to)
+        result = send_test(engine, settings, args.to, actor, installation_default=args.business is None)
     except SmtpConfigError as exc:
         raise CommandError(str(exc), EXIT_USAGE) from None
-    finally:
-        engine.dispose()
     if not result.ok:
         raise CommandError(f"the test email was not sent: {result.text}")
     print(f"Server answered: {result.text}")
+    return 0
+
+
+def cmd_smtp_clear(args: argparse.Namespace, settings: Settings) -> int:
+    from jobs.smtp_config import clear_smtp, delivery_status
+
+    engine = _engine(settings)
+    actor, label = _smtp_actor(engine, args.business)
+    with make_sessionmaker(engine)() as session:
+        removed = clear_smtp(session, actor, installation_default=args.business is None)
+        status = delivery_status(session, settings, None if args.business is None else actor.business_id)
+    print(
+        f"{'Removed the SMTP settings of' if removed else 'No SMTP settings to remove for'} {label}. {status}"
+    )
+    return 0
+
+
+def cmd_smtp_show(args: argparse.Namespace, settings: Settings) -> int:
+    from jobs.smtp_config import delivery_status, get_smtp
+
+    engine = _engine(settings)
+    actor, label = _smtp_actor(engine, args.business)
+    with make_sessionmaker(engine)() as session:
+        config = get_smtp(session, actor, installation_default=args.business is None)
+        status = delivery_status(session, settings, None if args.business is None else actor.business_id)
+    if config is None:
+        print(f"No SMTP settings of {label}. {status}")
+        return 0
+    print(f"SMTP settings of {label}: {config.describe()}")
+    if config.has_server:
+        print(f"  from: {config.from_name} <{config.from_address}>")
+    else:
+        print(f"  sender name: {config.from_name}")
+    if config.reply_to:
+        print(f"  reply-to: {config.reply_to}")
+    if config.has_password:
+        print(f"  password: stored encrypted (key {config.key_fingerprint})")
+    print(f"  {status}")
+    return 0
+
+
+def cmd_secret_key_check(args: argparse.Namespace, settings: Settings) -> int:
+    from jobs.secret_key import SecretKeyError, check
+
+    engine = _engine(settings)
+    try:
+        with make_sessionmaker(engine)() as session:
+            result = check(session, settings)
+    except SecretKeyError as exc:
+        raise CommandError(str(exc)) from None
+    print(result)
+    return 0
+
+
+def cmd_secret_key_rotate(args: argparse.Namespace, settings: Settings) -> int:
+    from jobs.secret_key import SecretKeyError, keyring, rotate
+
+    engine = _engine(settings)
+    try:
+        with session_scope(engine) as session:
+            count = rotate(session, settings)
+            primary = keyring(settings, session=session).primary_fingerprint
+    except SecretKeyError as exc:
+        raise CommandError(f"{exc} Nothing was changed.") from None
+    if not count:
+        print("No stored password to re-encrypt.")
+        return 0
+    print(
+        f"Re-encrypted {count} stored password{'s' if count != 1 else ''} with key {primary}. "
+        "Restart the app and the daemon with the same TALLYBOARD_SECRET_KEY; the older keys may then be removed."
+    )
     return 0
 
 
@@ -603,24 +718,47 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("id", type=int)
         p.add_argument("--business", required=True, metavar="CODE")
         p.set_defaults(func=cmd_schedules_change)
-    smtp = sub.add_parser("smtp", help="set up and test the SMTP server for emails").add_subparsers(
+    smtp = sub.add_parser("smtp", help="set up and test the SMTP servers for emails").add_subparsers(
         dest="action", required=True, parser_class=_Parser
     )
-    p = smtp.add_parser("set", help="store the SMTP server (the password is encrypted)")
-    p.add_argument("--host", required=True, metavar="H")
-    p.add_argument("--port", required=True, type=int, metavar="P")
-    p.add_argument("--security", required=True, choices=("none", "starttls", "ssl"))
+    business_help = "the business's own settings (default: the installation default, used by businesses without their own)"
+    p = smtp.add_parser("set", help="store an SMTP server and sender (the password is encrypted)")
+    p.add_argument("--business", metavar="CODE", help=business_help)
+    p.add_argument(
+        "--host",
+        default="",
+        metavar="H",
+        help="omit with --business to set only the sender name and reply-to",
+    )
+    p.add_argument("--port", type=int, default=587, metavar="P")
+    p.add_argument("--security", choices=("none", "starttls", "ssl"), default="starttls")
     p.add_argument("--user", default="", metavar="U", help="log in as U (AUTH); omit for none")
     p.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input (one line)"
     )
-    p.add_argument("--from", dest="from_address", required=True, metavar="ADDRESS")
+    p.add_argument("--from", dest="from_address", default="", metavar="ADDRESS")
     p.add_argument("--from-name", default="Tallyboard", metavar="N")
     p.add_argument("--reply-to", default="", metavar="R")
     p.set_defaults(func=cmd_smtp_set)
     p = smtp.add_parser("test", help="send a test email now and show the server's answer")
+    p.add_argument("--business", metavar="CODE", help="send the way this business's email goes")
     p.add_argument("--to", required=True, metavar="ADDRESS")
     p.set_defaults(func=cmd_smtp_test)
+    p = smtp.add_parser("clear", help="remove SMTP settings (a business then uses the default or the outbox)")
+    p.add_argument("--business", metavar="CODE", help=business_help)
+    p.set_defaults(func=cmd_smtp_clear)
+    p = smtp.add_parser("show", help="show SMTP settings (never the password)")
+    p.add_argument("--business", metavar="CODE", help=business_help)
+    p.set_defaults(func=cmd_smtp_show)
+    secret = sub.add_parser(
+        "secret-key", help="check or rotate the key that encrypts stored passwords"
+    ).add_subparsers(dest="action", required=True, parser_class=_Parser)
+    p = secret.add_parser("check", help="check that the key opens every stored password")
+    p.set_defaults(func=cmd_secret_key_check)
+    p = secret.add_parser(
+        "rotate", help="re-encrypt every stored password with the first key of TALLYBOARD_SECRET_KEY"
+    )
+    p.set_defaults(func=cmd_secret_key_rotate)
     return parser
 
 
@@ -633,7 +771,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.status
-    except (ParamError, PeriodError, AccountError, LookupError, ValueError) as exc:
+    except (ParamError, PeriodError, AccountError, Forbidden, LookupError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except SQLAlchemyError as exc:
@@ -647,6 +785,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # the last word is one line too: an import racing a report, say
+        from jobs.failures import explain
+
+        failure = explain(exc)
+        print(f"error: {failure.text}{' Run the command again.' if failure.passing else ''}", file=sys.stderr)
+        return EXIT_FAILED
     finally:
         while _OPENED:
             _OPENED.pop().dispose()

@@ -4,20 +4,28 @@ business, login attempts with a time-windowed lockout, and the login cookie's si
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import math
 import os
 import re
 import secrets
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
 import bcrypt
-from sqlalchemy import func, select
+import jwt
+from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from analytics.audit import record_event
+from analytics.errors import Forbidden, Invalid, NotFound
 from analytics.models import ROLES, Business, LoginAttempt, User
-from analytics.registry import NotFound
+from analytics.report import Scope
 from analytics.settings import Settings
+
+log = logging.getLogger(__name__)
 
 CODE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{1,79}$")
@@ -25,7 +33,7 @@ MIN_PASSWORD = 8
 MAX_PASSWORD_BYTES = 72  # bcrypt's limit; bcrypt 5 raises beyond it
 
 
-class AccountError(ValueError):
+class AccountError(Invalid):
     """A business or user request that cannot be carried out; the message says why."""
 
 
@@ -76,46 +84,113 @@ def add_business(
     return business
 
 
-def add_user(
+# --- who is acting ------------------------------------------------------------------------------
+
+OPERATOR = "operator"  # the command line's role: whoever runs manage.py on the server (no user row)
+MANAGES_USERS = frozenset({"admin"})
+
+
+def operator(business_id: int = 0, name: str = "cli") -> Scope:
+    """The acting user of the command line (and of setup code) for a business, or (no business) for
+    the installation's own settings: may do anything an admin may, and set the installation default."""
+    return Scope(business_id, name, OPERATOR)
+
+
+def record_refusal(
     session: Session,
     business_id: int,
-    username: str,
-    password: str,
-    role: str,
     *,
-    name: str = "",
-    email: str = "",
-    actor: str = "",
-) -> User:
-    """Create an active user of the business with a bcrypt-hashed password (username stored in
-    lower case: logins are case-insensitive); audited as `user_added` by `actor`."""
-    if not USERNAME_PATTERN.match(username):
-        raise AccountError(f"Username {username!r} is not valid: 2-80 letters, digits, '.', '_', '@' or '-'.")
-    if role not in ROLES:
-        raise AccountError(f"Role {role!r} is not valid; choose one of: {', '.join(ROLES)}.")
-    username = normalize_username(username)
-    if user_by_username(session, username) is not None:
-        raise AccountError(f"The username {username!r} is already taken.")
-    user = User(
-        business_id=business_id,
-        username=username,
-        name=name or username,
-        email=email,
-        password_hash=hash_password(password),
-        role=role,
-        active=True,
+    user: str,
+    action: str,
+    reason: str,
+    entity: str = "",
+    entity_id: str = "",
+) -> None:
+    """Audit a refused request as `access_refused`, committed in its own transaction: the caller's
+    transaction is about to be rolled back by the error, and the refusal must stay on record."""
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    detail = {"action": action, "reason": reason}
+    try:
+        with Session(engine) as own:
+            if engine.dialect.name == "sqlite":
+                # Never wait long on a write lock held by the caller's own transaction.
+                own.connection().exec_driver_sql("PRAGMA busy_timeout = 2000")
+            try:
+                if own.get(Business, business_id) is not None:
+                    record_event(
+                        own,
+                        business_id,
+                        "access_refused",
+                        user=user,
+                        entity=entity,
+                        entity_id=entity_id,
+                        detail=detail,
+                    )
+                    own.commit()
+            finally:
+                if engine.dialect.name == "sqlite":
+                    own.rollback()
+                    own.connection().exec_driver_sql("PRAGMA busy_timeout = 30000")
+    except SQLAlchemyError as exc:
+        log.warning("could not audit a refused %s by %s: %s", action, user, exc.__class__.__name__)
+    log.info("refused %s by %r in business %s: %s", action, user, business_id, reason)
+
+
+def acting_user(
+    session: Session,
+    actor: Scope,
+    roles: Collection[str],
+    action: str,
+    *,
+    entity_id: str = "",
+    message: str = "",
+) -> User | None:
+    """The acting user, re-read from the database (None for the operator). Forbidden, audited, unless
+    they exist in `actor`'s business, are active and have one of `roles` now (the role in `actor`
+    is not trusted: it may be stale or made up)."""
+    if actor.role == OPERATOR:
+        return None
+    user = session.scalar(
+        select(User).where(
+            func.lower(User.username) == normalize_username(actor.user), User.business_id == actor.business_id
+        )
     )
-    session.add(user)
-    session.flush()
-    record_event(
-        session,
-        business_id,
-        "user_added",
-        user=actor,
-        entity="user",
-        entity_id=user.username,
-        detail={"role": role},
-    )
+    if user is None or not user.active or user.role not in roles:
+        reason = (
+            "no such active user in this business"
+            if user is None or not user.active
+            else f"role {user.role} may not do this"
+        )
+        record_refusal(
+            session,
+            actor.business_id,
+            user=actor.user,
+            action=action,
+            reason=reason,
+            entity="user" if entity_id else "",
+            entity_id=entity_id,
+        )
+        raise Forbidden(message or f"You are not allowed to {action.replace('_', ' ')}.")
+    return user
+
+
+def _target(session: Session, actor: Scope, user_id: int, action: str) -> User:
+    """User `user_id` of the actor's business. Another business's user answers NotFound exactly
+    like a missing one, and the attempt is audited in the actor's business."""
+    user = session.get(User, user_id) if isinstance(user_id, int) and 0 < user_id < 2**63 else None
+    if user is None or user.business_id != actor.business_id:
+        if user is not None:
+            record_refusal(
+                session,
+                actor.business_id,
+                user=actor.user,
+                action=action,
+                reason="the user belongs to another business",
+                entity="user",
+                entity_id=str(user_id),
+            )
+        raise NotFound(f"No user with id {user_id}.")
     return user
 
 
@@ -128,7 +203,8 @@ def normalize_username(username: str) -> str:
 
 
 def user_by_username(session: Session, username: str) -> User | None:
-    """The user with this username in any business, ignoring case (None when there is none)."""
+    """The user with this username in any business, ignoring case (None when there is none).
+    For logging in (before anyone is acting); services look users up through the acting user."""
     return session.scalar(select(User).where(func.lower(User.username) == normalize_username(username)))
 
 
@@ -142,20 +218,27 @@ def user_count(session: Session) -> int:
     return int(session.scalar(select(func.count(User.id))) or 0)
 
 
-def list_users(session: Session, business_id: int) -> list[User]:
-    """The users of one business, by username."""
-    return list(session.scalars(select(User).where(User.business_id == business_id).order_by(User.username)))
+def list_users(session: Session, actor: Scope) -> list[User]:
+    """The users of the actor's business, by username (admins and the operator)."""
+    acting_user(session, actor, MANAGES_USERS, "list_users")
+    return list(
+        session.scalars(select(User).where(User.business_id == actor.business_id).order_by(User.username))
+    )
 
 
-def get_user(session: Session, business_id: int, user_id: int) -> User:
-    """The user `user_id` of the business; a user of another business raises NotFound like a missing one."""
-    user = session.scalar(select(User).where(User.id == user_id, User.business_id == business_id))
-    if user is None:
-        raise NotFound(f"No user with id {user_id}.")
-    return user
+def get_user(session: Session, actor: Scope, user_id: int) -> User:
+    """User `user_id` of the actor's business (admins and the operator); another business's user
+    raises NotFound like a missing one."""
+    acting_user(session, actor, MANAGES_USERS, "view_users", entity_id=str(user_id))
+    return _target(session, actor, user_id, "view_users")
 
 
 # --- managing users (admin actions; every one audited) ------------------------------------------
+
+
+def end_sessions(user: User) -> None:
+    """Log the user out everywhere: login cookies and open sessions carry the old epoch."""
+    user.session_epoch = int(user.session_epoch or 0) + 1
 
 
 def _active_admins(session: Session, business_id: int) -> int:
@@ -173,41 +256,90 @@ def _is_last_active_admin(session: Session, user: User) -> bool:
     return user.role == "admin" and user.active and _active_admins(session, user.business_id) <= 1
 
 
-def set_active(session: Session, business_id: int, user_id: int, active: bool, *, actor: str) -> User:
-    """Enable or disable a user of the business. Nobody may disable their own account or the last
-    active admin (the business would have no one left to manage users)."""
-    user = get_user(session, business_id, user_id)
-    if user.active == active:
-        return user
-    if not active:
-        if user.username == normalize_username(actor):
-            raise AccountError("You cannot disable your own account; ask another admin.")
-        if _is_last_active_admin(session, user):
-            raise AccountError(f"{user.username} is the last active admin; make another user admin first.")
-    user.active = active
+def add_user(
+    session: Session,
+    actor: Scope,
+    username: str,
+    password: str,
+    role: str,
+    *,
+    name: str = "",
+    email: str = "",
+) -> User:
+    """Create an active user of the actor's business (admins and the operator) with a bcrypt-hashed
+    password (username stored in lower case: logins are case-insensitive); audited as `user_added`."""
+    acting_user(session, actor, MANAGES_USERS, "add_users")
+    if not USERNAME_PATTERN.match(username):
+        raise AccountError(f"Username {username!r} is not valid: 2-80 letters, digits, '.', '_', '@' or '-'.")
+    if role not in ROLES:
+        raise AccountError(f"Role {role!r} is not valid; choose one of: {', '.join(ROLES)}.")
+    username = normalize_username(username)
+    if user_by_username(session, username) is not None:
+        raise AccountError(f"The username {username!r} is already taken.")
+    user = User(
+        business_id=actor.business_id,
+        username=username,
+        name=name or username,
+        email=email,
+        password_hash=hash_password(password),
+        role=role,
+        active=True,
+        session_epoch=0,
+    )
+    session.add(user)
     session.flush()
-    event = "user_enabled" if active else "user_disabled"
-    record_event(session, business_id, event, user=actor, entity="user", entity_id=user.username)
+    record_event(
+        session,
+        actor.business_id,
+        "user_added",
+        user=actor.user,
+        entity="user",
+        entity_id=user.username,
+        detail={"role": role},
+    )
     return user
 
 
-def set_role(session: Session, business_id: int, user_id: int, role: str, *, actor: str) -> User:
-    """Change a user's role; the last active admin cannot be demoted."""
+def set_active(session: Session, actor: Scope, user_id: int, active: bool) -> User:
+    """Enable or disable a user of the actor's business (admins and the operator). Nobody may
+    disable their own account or the last active admin; a disabled user is logged out everywhere."""
+    acting_user(session, actor, MANAGES_USERS, "enable_or_disable_users", entity_id=str(user_id))
+    user = _target(session, actor, user_id, "enable_or_disable_users")
+    if user.active == active:
+        return user
+    if not active:
+        if user.username == normalize_username(actor.user):
+            raise AccountError("You cannot disable your own account; ask another admin.")
+        if _is_last_active_admin(session, user):
+            raise AccountError(f"{user.username} is the last active admin; make another user admin first.")
+        end_sessions(user)
+    user.active = active
+    session.flush()
+    event = "user_enabled" if active else "user_disabled"
+    record_event(session, actor.business_id, event, user=actor.user, entity="user", entity_id=user.username)
+    return user
+
+
+def set_role(session: Session, actor: Scope, user_id: int, role: str) -> User:
+    """Change the role of a user of the actor's business (admins and the operator); the last active
+    admin cannot be demoted. The user is logged out everywhere (their pages change)."""
+    acting_user(session, actor, MANAGES_USERS, "change_roles", entity_id=str(user_id))
     if role not in ROLES:
         raise AccountError(f"Role {role!r} is not valid; choose one of: {', '.join(ROLES)}.")
-    user = get_user(session, business_id, user_id)
+    user = _target(session, actor, user_id, "change_roles")
     if user.role == role:
         return user
     if role != "admin" and _is_last_active_admin(session, user):
         raise AccountError(f"{user.username} is the last active admin; make another user admin first.")
     old = user.role
     user.role = role
+    end_sessions(user)
     session.flush()
     record_event(
         session,
-        business_id,
+        actor.business_id,
         "role_changed",
-        user=actor,
+        user=actor.user,
         entity="user",
         entity_id=user.username,
         detail={"from": old, "to": role},
@@ -215,30 +347,40 @@ def set_role(session: Session, business_id: int, user_id: int, role: str, *, act
     return user
 
 
-def reset_password(
-    session: Session, business_id: int, user_id: int, new_password: str, *, actor: str
-) -> User:
-    """An admin sets a new password for a user of the business (no old password needed)."""
-    user = get_user(session, business_id, user_id)
+def reset_password(session: Session, actor: Scope, user_id: int, new_password: str) -> User:
+    """An admin (or the operator) sets a new password for a user of their business, no old password
+    needed; the user is logged out everywhere."""
+    acting_user(session, actor, MANAGES_USERS, "reset_passwords", entity_id=str(user_id))
+    user = _target(session, actor, user_id, "reset_passwords")
     user.password_hash = hash_password(new_password)
+    end_sessions(user)
     session.flush()
-    record_event(session, business_id, "password_reset", user=actor, entity="user", entity_id=user.username)
+    record_event(
+        session, actor.business_id, "password_reset", user=actor.user, entity="user", entity_id=user.username
+    )
     return user
 
 
-def change_password(
-    session: Session, business_id: int, user_id: int, old_password: str, new_password: str
-) -> User:
-    """A user changes their own password: the current one must match and the new one must differ."""
-    user = get_user(session, business_id, user_id)
+def change_password(session: Session, actor: Scope, old_password: str, new_password: str) -> User:
+    """The acting user changes their own password: the current one must match and the new one must
+    differ. Their other sessions and cookies end (the returned user carries the new epoch)."""
+    user = acting_user(session, actor, ROLES, "change_password")
+    if user is None:
+        raise Forbidden("The command line sets passwords with `manage.py users set-password`.")
     if not verify_password(old_password, user.password_hash):
         raise AccountError("The current password is not correct.")
     if new_password == old_password:
         raise AccountError("The new password must differ from the current one.")
     user.password_hash = hash_password(new_password)
+    end_sessions(user)
     session.flush()
     record_event(
-        session, business_id, "password_changed", user=user.username, entity="user", entity_id=user.username
+        session,
+        user.business_id,
+        "password_changed",
+        user=user.username,
+        entity="user",
+        entity_id=user.username,
     )
     return user
 
@@ -330,9 +472,11 @@ def record_locked_out(
 
 
 def record_logout(session: Session, username: str, *, ip: str = "") -> None:
-    """Audit a logout."""
+    """End the user's sessions everywhere (a copied cookie no longer logs in) and audit the logout."""
     user = user_by_username(session, username)
     if user is not None:
+        end_sessions(user)
+        session.flush()
         record_event(
             session,
             user.business_id,
@@ -362,7 +506,8 @@ def ensure_demo_users(session: Session, business_id: int) -> list[NewLogin]:
     """Give a business without users an admin, a manager and a staff user (usernames = roles, or
     `{role}-{business code}` when taken by another business) with random passwords, returned once.
     A business that already has users gets none (returns [])."""
-    if list_users(session, business_id):
+    setup = operator(business_id, "setup")
+    if list_users(session, setup):
         return []
     business = session.get(Business, business_id)
     if business is None:
@@ -371,7 +516,7 @@ def ensure_demo_users(session: Session, business_id: int) -> list[NewLogin]:
     for role in DEMO_ROLES:
         username = role if user_by_username(session, role) is None else f"{role}-{business.code}"
         password = secrets.token_urlsafe(12)
-        add_user(session, business_id, username, password, role, name=f"Demo {role}", actor="setup")
+        add_user(session, setup, username, password, role, name=f"Demo {role}")
         created.append(NewLogin(username, role, password))
     return created
 
@@ -419,3 +564,70 @@ def _key_file(path: Path) -> str:
             "(everyone will have to log in again)."
         )
     return key
+
+
+# --- the login cookie ------------------------------------------------------------------------------
+
+COOKIE_ALGORITHM = "HS256"
+MAX_COOKIE_CHARS = 4096
+
+
+@dataclass(frozen=True)
+class SessionClaim:
+    """What a valid login cookie says: who, and the session epoch it was issued under."""
+
+    username: str
+    epoch: int
+
+
+def session_token(username: str, epoch: int, key: str, *, expiry_days: float, now: dt.datetime) -> str:
+    """The login cookie: an HS256 JWT signed with the cookie key, carrying the username, the user's
+    session epoch and the expiry (`exp`, and `exp_date` as streamlit-authenticator writes it)."""
+    expires = (now if now.tzinfo else now.replace(tzinfo=dt.UTC)) + dt.timedelta(days=expiry_days)
+    claims = {
+        "username": normalize_username(username),
+        "epoch": int(epoch),
+        "exp_date": expires.timestamp(),
+        "exp": math.floor(expires.timestamp()),
+    }
+    return jwt.encode(claims, key, algorithm=COOKIE_ALGORITHM)
+
+
+def read_session_token(token: object, key: str, *, now: dt.datetime) -> SessionClaim | None:
+    """The claim of a login cookie, or None for anything but a well-formed, unexpired HS256 token
+    signed with `key` that carries a username and an epoch: `alg: none`, another algorithm, a bad
+    signature, a missing or past expiry, wrong types or plain garbage all read as "logged out"."""
+    if not isinstance(token, str) or not token or len(token) > MAX_COOKIE_CHARS:
+        return None
+    try:
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=[COOKIE_ALGORITHM],
+            # The expiry is checked below against `now` (tests pin it), not against the wall clock.
+            options={"require": ["exp"], "verify_exp": False},
+        )
+    except Exception:  # PyJWT's errors, and anything a hand-made token can provoke: logged out
+        return None
+    if not isinstance(claims, dict):
+        return None
+    username, epoch, expires = claims.get("username"), claims.get("epoch"), claims.get("exp_date")
+    if not isinstance(username, str) or not username.strip():
+        return None
+    if isinstance(epoch, bool) or not isinstance(epoch, int):
+        return None
+    if isinstance(expires, bool) or not isinstance(expires, int | float) or not math.isfinite(expires):
+        return None
+    stamp = (now if now.tzinfo else now.replace(tzinfo=dt.UTC)).timestamp()
+    if expires <= stamp:
+        return None
+    return SessionClaim(normalize_username(username), epoch)
+
+
+def session_user(session: Session, claim: SessionClaim) -> User | None:
+    """The active user a cookie's claim names, when the claim's epoch is still the user's (None after
+    a logout, a password, role or status change, or for a user who is gone or disabled)."""
+    user = user_by_username(session, claim.username)
+    if user is None or not user.active or int(user.session_epoch or 0) != claim.epoch:
+        return None
+    return user

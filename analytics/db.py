@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from analytics.models import Business
+from analytics.models import AppSetting, Business, new_data_token
 from analytics.settings import PROJECT_ROOT
 
 
@@ -83,6 +85,32 @@ def bump_data_version(session: Session, business_id: int) -> None:
         .where(Business.id == business_id)
         .values(
             data_version=Business.data_version + 1,
+            data_token=new_data_token(),
             data_updated_at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
         )
     )
+
+
+DATABASE_ID_KEY = "database_id"
+
+
+def database_identity(engine: Engine) -> str:
+    """This database's random identity (hex), created on first use (`init-db` creates it).
+
+    Snapshots and stored files are filed under it, so two databases sharing one data folder
+    never read each other's files. A copy of the database file keeps the identity; that is safe
+    because everything is also keyed by the never-reused `Business.data_token`.
+    """
+    with engine.connect() as conn:
+        found = conn.execute(select(AppSetting.value).where(AppSetting.key == DATABASE_ID_KEY)).scalar()
+    if isinstance(found, str) and found:
+        return found
+    try:
+        with session_scope(engine) as session:
+            session.add(AppSetting(key=DATABASE_ID_KEY, value=secrets.token_hex(8)))
+    except IntegrityError:
+        pass  # another process created it first: read theirs
+    with engine.connect() as conn:
+        return str(
+            conn.execute(select(AppSetting.value).where(AppSetting.key == DATABASE_ID_KEY)).scalar_one()
+        )

@@ -895,6 +895,7 @@ class _SalesWriter:
                         line_id,
                         bid,
                         sale_id,
+                        len(picked),  # line_no: 1, 2, ... in the order (a product appears once per order)
                         product_ids[p],
                         quantity,
                         price * 10_000,

@@ -1,4 +1,11 @@
-"""Imports one CSV or XLSX file per entity into a business: validate every row, then upsert all or nothing."""
+"""Imports one CSV or XLSX file per entity into a business: validate every row, then upsert all or nothing.
+
+A file streams through in bounded memory, whatever its size: each row is checked as it is read and,
+converted to what the tables store, written to a temporary staging table on the import's own
+database connection. Checks across rows (duplicate keys, one header per order, line numbers) and
+the merge into the business's tables are set-based SQL over that table; the merge is one
+transaction, so a file is imported whole or not at all.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +13,44 @@ import csv
 import datetime as dt
 import functools
 import hashlib
+import heapq
 import io
 import re
 import warnings
 import zipfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from pathlib import PurePath
-from typing import Any
+from pathlib import Path, PurePath
+from typing import IO, Any
 
-import openpyxl
-from sqlalchemy import Engine, String, Table, bindparam, delete, insert, select, update
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Date,
+    DateTime,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+    case,
+    delete,
+    exists,
+    false,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.expression import Executable, Select
 
 from analytics import money
 from analytics.db import bump_data_version, session_scope
@@ -44,8 +75,7 @@ from analytics.settings import Settings
 ENTITIES = ("customers", "products", "storefronts", "sales", "payments", "forecasts", "inventory")
 
 MAX_REPORTED_ERRORS = 1000
-BATCH_ROWS = 5000
-_CHUNK_ORDERS = 1000  # orders whose stored lines are read and compared together
+BATCH_ROWS = 5000  # rows staged per executemany / COPY batch, and the progress step
 
 # Every accepted column of each file, in SPEC order; the OPTIONAL_COLUMNS may be left out of a file.
 COLUMNS: dict[str, tuple[str, ...]] = {
@@ -64,6 +94,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
         "status",
         "sales_rep",
         "storefront",
+        "line_no",
     ),
     "payments": ("payment_id", "order_id", "paid_at", "amount", "method"),
     "forecasts": ("cycle", "customer_code", "sku", "sales_rep", "quantity", "submitted_at"),
@@ -72,7 +103,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 OPTIONAL_COLUMNS: dict[str, frozenset[str]] = {
     "customers": frozenset({"credit_limit", "email", "active"}),
     "products": frozenset({"reorder_level"}),
-    "sales": frozenset({"discount", "unit_cost", "sales_rep", "storefront"}),
+    "sales": frozenset({"discount", "unit_cost", "sales_rep", "storefront", "line_no"}),
 }
 
 _NOUNS = {
@@ -89,10 +120,14 @@ _MONEY_PLACES = 6
 _QUANTITY_PLACES = 3
 _LIMIT = Decimal(10) ** 12  # amounts and quantities stay below a trillion: exact in micros and floats
 _INT64_MAX = 2**63 - 1
+_MAX_LINE_NO = 999_999_999
 _NUMBER_RE = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _CYCLE_RE = re.compile(r"[0-9]{4}-(?:0[1-9]|1[0-2])")
 _REF_FILES = {"customer": "customers", "product": "products", "storefront": "storefronts", "order": "sales"}
 _BOOLS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+_READ_BYTES = 1 << 18  # a CSV file is read in chunks of this size
+_UPLOAD_SETTING = "TALLYBOARD_MAX_UPLOAD_MB"
+_XLSX_SETTING = "TALLYBOARD_MAX_XLSX_EXPANDED_MB"
 
 Cell = str | int | float | bool | Decimal | dt.datetime | dt.date | dt.time | None
 Key = tuple[Any, ...]
@@ -128,13 +163,18 @@ class _CellError(Exception):
 
 
 class _Errors:
-    """Collects problems in file order; keeps the first MAX_REPORTED_ERRORS but counts them all."""
+    """Collects problems and counts them all; keeps the first MAX_REPORTED_ERRORS of each pass.
+
+    Problems arrive in row order within a pass (reading the file; then the checks across rows, which
+    only see rows that passed the first), so the report, sorted by row, lists the first ones.
+    """
 
     def __init__(self) -> None:
         self.items: list[RowError] = []
         self.total = 0
         self.bad_rows = 0
         self.counting_rows = False  # switched on once the header is accepted
+        self._kept_in_pass = 0
         self._last_row = -1
 
     def add(self, row: int, column: str, reason: str) -> None:
@@ -142,11 +182,16 @@ class _Errors:
         if self.counting_rows and row > 0 and row != self._last_row:
             self._last_row = row
             self.bad_rows += 1
-        if len(self.items) < MAX_REPORTED_ERRORS:
+        if self._kept_in_pass < MAX_REPORTED_ERRORS:
+            self._kept_in_pass += 1
             self.items.append(RowError(row, column, reason))
 
+    def next_pass(self) -> None:
+        self._kept_in_pass = 0
+        self._last_row = -1
+
     def report(self) -> list[RowError]:
-        items = list(self.items)
+        items = sorted(self.items, key=lambda e: e.row)[:MAX_REPORTED_ERRORS]
         left_out = self.total - len(items)
         if left_out > 0:
             items.append(RowError(0, "", f"and {left_out} more problems not listed"))
@@ -154,7 +199,7 @@ class _Errors:
 
 
 class _Progress:
-    """Reports progress as rows validated (first half) plus rows written (second half)."""
+    """Reports progress as rows read and checked (first half) plus the merge's steps (second half)."""
 
     def __init__(self, callback: Callable[[int, int], None] | None, estimate: int) -> None:
         self.callback = callback
@@ -187,37 +232,51 @@ def _size(n: int) -> str:
     return f"{mb:.1f} MB" if mb >= 0.1 else f"{n:,} bytes"
 
 
-def _csv_source(data: bytes) -> _Source | RowError:
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        return RowError(
-            line,
-            "",
-            f"The file is not UTF-8 text (the first bad character is on row {line}); "
-            "save it as 'CSV UTF-8' and import it again.",
-        )
-    source = _Source(iter(()), data.count(b"\n"))
-    source.rows = _csv_rows(text, source)
+def _csv_source(stream: IO[bytes], size: int) -> _Source:
+    first = stream.read(_READ_BYTES)
+    # Lines in the whole file, guessed from the first chunk (for the progress bar only).
+    estimate = first.count(b"\n") or first.count(b"\r")
+    if len(first) < size:
+        estimate = estimate * size // max(len(first), 1)
+    source = _Source(iter(()), estimate)
+    # A UTF-8 BOM goes before the CSV parser sees the text: it would otherwise stop a quoted first
+    # header ("customer_code",...) from being read as quoted.
+    source.rows = _csv_rows(_text_lines(first.removeprefix(b"\xef\xbb\xbf"), stream, source), source)
     return source
 
 
-def _text_lines(text: str) -> Iterator[str]:
-    # One line at a time (with its line ending), so the file is never copied into a list of lines.
-    sep = "\n" if "\n" in text or "\r" not in text else "\r"
-    start, end_of_text = 0, len(text)
-    while start < end_of_text:
-        end = text.find(sep, start)
-        if end < 0:
-            yield text[start:]
+def _text_lines(first: bytes, stream: IO[bytes], source: _Source) -> Iterator[str]:
+    """The file's lines with their endings (\\n, \\r\\n or \\r), read in chunks and decoded one by one,
+    so memory stays bounded and a byte that is not UTF-8 is pinned to its line."""
+    number = 0
+    rest = b""
+    chunk, first = first, b""  # hold each chunk once
+    while True:
+        if chunk:
+            lines = (rest + chunk).splitlines(keepends=True)
+            # The last piece may be cut (or a \r whose \n is in the next chunk): keep it for later.
+            rest = lines.pop() if lines else b""
+        else:
+            lines, rest = ([rest] if rest else []), b""
+        for raw in lines:
+            number += 1
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError:
+                source.failure = RowError(
+                    number,
+                    "",
+                    f"The file is not UTF-8 text (the first bad character is on row {number}); "
+                    "save it as 'CSV UTF-8' and import it again.",
+                )
+                return
+        if not chunk:
             return
-        yield text[start : end + 1]
-        start = end + 1
+        chunk = stream.read(_READ_BYTES)
 
 
-def _csv_rows(text: str, source: _Source) -> Iterator[tuple[int, Sequence[Cell]]]:
-    reader = csv.reader(_text_lines(text))
+def _csv_rows(lines: Iterator[str], source: _Source) -> Iterator[tuple[int, Sequence[Cell]]]:
+    reader = csv.reader(lines)
     number = 0
     while True:
         try:
@@ -234,25 +293,29 @@ def _csv_rows(text: str, source: _Source) -> Iterator[tuple[int, Sequence[Cell]]
             yield number, cells
 
 
-def _xlsx_source(data: bytes, settings: Settings) -> _Source | RowError:
+def _xlsx_source(file: IO[bytes], expansion_limit: int | None) -> _Source | RowError:
+    """Rows of the first sheet, read in openpyxl's read-only (streaming) mode."""
     not_excel = RowError(0, "", "The file is not a valid Excel (.xlsx) file.")
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        with zipfile.ZipFile(file) as archive:
             expanded = sum(info.file_size for info in archive.infolist())
     except (zipfile.BadZipFile, OSError, ValueError):
         return not_excel
     # zipfile stops every member at its declared size, so this check bounds what openpyxl can inflate.
-    if expanded > settings.max_xlsx_expanded_bytes:
+    if expansion_limit is not None and expanded > expansion_limit:
         return RowError(
             0,
             "",
-            f"The Excel file would expand to {_size(expanded)}, over the "
-            f"{_size(settings.max_xlsx_expanded_bytes)} limit; split it or save it as CSV.",
+            f"The Excel file would expand to {_size(expanded)}, over the {_size(expansion_limit)} limit "
+            f"(set {_XLSX_SETTING} to raise it); split it or save it as CSV.",
         )
+    file.seek(0)
+    import openpyxl  # here, not at the top: a CSV import (or the command line) need not load it
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+            workbook = openpyxl.load_workbook(file, read_only=True, data_only=True)
     except Exception:
         return not_excel
     try:
@@ -561,6 +624,32 @@ class _Row:
             return True
         return _BOOLS[text]
 
+    def line_number(self, column: str) -> int | None:
+        """A whole number from 1 to _MAX_LINE_NO naming a line within its order; None when blank or bad."""
+        value = self.cells[self.pos[column]]
+        cache = self.cache[column]
+        result: int | str | None = cache.get(value)
+        if result is None:
+            if _blank(value):
+                self.fail(column, "is empty; every line needs a line_no when the file has that column")
+                return None
+            try:
+                number = _to_decimal(value)
+            except _CellError:
+                number = Decimal(-1)
+            if number == number.to_integral_value() and 1 <= number <= _MAX_LINE_NO:
+                result = int(number)
+            else:
+                result = (
+                    f"{_show(value)} is not a line number; write a whole number from 1 to {_MAX_LINE_NO:,}"
+                )
+            if type(value) is str and len(cache) < _CACHE_LIMIT:
+                cache[value] = result
+        if isinstance(result, str):
+            self.fail(column, result)
+            return None
+        return result
+
     def ref(self, column: str, known: dict[str, Any], what: str, *, required: bool = True) -> Any:
         """The id (or id tuple) a code refers to in this business; None when blank or unknown."""
         found = known.get(self.cells[self.pos[column]])  # type: ignore[arg-type]
@@ -627,25 +716,24 @@ class _Refs:
     sales: dict[str, int] = field(default_factory=dict)
 
 
-def _load_refs(engine: Engine, business_id: int, entity: str) -> _Refs:
+def _load_refs(conn: Connection, business_id: int, entity: str) -> _Refs:
     refs = _Refs()
-    with engine.connect() as conn:
-        if entity in ("sales", "forecasts"):
-            c = _CUSTOMERS.c
-            found = conn.execute(select(c.customer_code, c.id).where(c.business_id == business_id))
-            refs.customers = {code: id_ for code, id_ in found}
-        if entity in ("sales", "forecasts", "inventory"):
-            p = _PRODUCTS.c
-            costs = conn.execute(select(p.sku, p.id, p.unit_cost_micros).where(p.business_id == business_id))
-            refs.products = {sku: (id_, _Number(money.from_micros(cost))) for sku, id_, cost in costs}
-        if entity in ("sales", "inventory"):
-            s = _STOREFRONTS.c
-            found = conn.execute(select(s.code, s.id).where(s.business_id == business_id))
-            refs.storefronts = {code: id_ for code, id_ in found}
-        if entity == "payments":
-            o = _SALES.c
-            found = conn.execute(select(o.order_id, o.id).where(o.business_id == business_id))
-            refs.sales = {order_id: id_ for order_id, id_ in found}
+    if entity in ("sales", "forecasts"):
+        c = _CUSTOMERS.c
+        found = conn.execute(select(c.customer_code, c.id).where(c.business_id == business_id))
+        refs.customers = {code: id_ for code, id_ in found}
+    if entity in ("sales", "forecasts", "inventory"):
+        p = _PRODUCTS.c
+        costs = conn.execute(select(p.sku, p.id, p.unit_cost_micros).where(p.business_id == business_id))
+        refs.products = {sku: (id_, _Number(money.from_micros(cost))) for sku, id_, cost in costs}
+    if entity in ("sales", "inventory"):
+        s = _STOREFRONTS.c
+        found = conn.execute(select(s.code, s.id).where(s.business_id == business_id))
+        refs.storefronts = {code: id_ for code, id_ in found}
+    if entity == "payments":
+        o = _SALES.c
+        found = conn.execute(select(o.order_id, o.id).where(o.business_id == business_id))
+        refs.sales = {order_id: id_ for order_id, id_ in found}
     return refs
 
 
@@ -794,12 +882,160 @@ _KEY_WORDS = {
 }
 
 
-def _validate_simple(
-    entity: str, source: _Source, row: _Row, refs: _Refs, progress: _Progress
-) -> tuple[dict[Key, Values], int]:
+# --- staging: the file's valid rows in a temporary table ------------------------------------------
+
+_STAGE = "tallyboard_import_rows"  # one row per valid file row; row_no is the file's row number
+_ORDERS = "tallyboard_import_orders"  # sales files: one row per order of the file
+
+
+def _temporary_table(name: str, *columns: Column[Any]) -> Table:
+    """A table of this connection only (dropped when the import ends, gone if the connection closes)."""
+    return Table(name, MetaData(), *columns, prefixes=["TEMPORARY"])
+
+
+def _like(table: Table, *names: str) -> list[Column[Any]]:
+    """Nullable copies of `table`'s columns: staged values have exactly the types they are stored as."""
+    return [Column(name, table.c[name].type, nullable=True) for name in names]
+
+
+def _date_text(value: dt.date) -> str:
+    return value.isoformat()  # SQLAlchemy's storage format for DATE on SQLite
+
+
+def _datetime_text(value: dt.datetime) -> str:
+    return value.isoformat(sep=" ", timespec="microseconds")  # ... and for DATETIME
+
+
+class _Stager:
+    """Writes rows into a staging table in batches: executemany on SQLite's own cursor, COPY on
+    PostgreSQL (psycopg), Core executemany elsewhere. Rows are plain tuples in the table's column order."""
+
+    def __init__(self, conn: Connection, table: Table, *, convert_dates: bool) -> None:
+        self.conn = conn
+        self.table = table
+        self.rows: list[tuple[Any, ...]] = []
+        self.names = [c.name for c in table.columns]
+        dialect = conn.dialect
+        if dialect.name == "sqlite":
+            self.mode = "sqlite"
+            marks = ", ".join("?" for _ in self.names)
+            self.sql = f"INSERT INTO {table.name} ({', '.join(self.names)}) VALUES ({marks})"
+        elif dialect.name == "postgresql" and dialect.driver == "psycopg":
+            self.mode = "copy"
+            self.sql = f"COPY {table.name} ({', '.join(self.names)}) FROM STDIN"
+        else:
+            self.mode = "core"
+        # SQLite stores dates as text; COPY reads text: both take the same ISO text, made here once.
+        self.text_dates = self.mode != "core"
+        self.converters: list[tuple[int, Callable[[Any], Any]]] = []
+        if convert_dates and self.text_dates:
+            for i, column in enumerate(table.columns):
+                if isinstance(column.type, DateTime):
+                    self.converters.append((i, _datetime_text))
+                elif isinstance(column.type, Date):
+                    self.converters.append((i, _date_text))
+        self.date_forms: dict[dt.date, Any] = {}  # date -> as staged (a file has few distinct dates)
+
+    def date_form(self, value: dt.date) -> Any:
+        """`value` as this stager stores a DATE."""
+        form = self.date_forms.get(value)
+        if form is None:
+            form = self.date_forms[value] = _date_text(value) if self.text_dates else value
+        return form
+
+    def add(self, row: tuple[Any, ...]) -> None:
+        self.rows.append(row)
+        if len(self.rows) >= BATCH_ROWS:
+            self.flush()
+
+    def flush(self) -> None:
+        rows = self.rows
+        if not rows:
+            return
+        if self.converters:
+            converted = []
+            for row in rows:
+                cells = list(row)
+                for i, convert in self.converters:
+                    if cells[i] is not None:
+                        cells[i] = convert(cells[i])
+                converted.append(tuple(cells))
+            rows = converted
+        if self.mode == "sqlite":
+            cursor = self.conn.connection.cursor()
+            try:
+                cursor.executemany(self.sql, rows)
+            finally:
+                cursor.close()
+        elif self.mode == "copy":
+            raw: Any = self.conn.connection.dbapi_connection
+            with raw.cursor() as cursor, cursor.copy(self.sql) as copy:
+                for row in rows:
+                    copy.write_row(row)
+        else:
+            self.conn.execute(insert(self.table), [dict(zip(self.names, row, strict=True)) for row in rows])
+        self.rows.clear()  # in place: callers may hold a reference to the list
+
+
+def _analyze(conn: Connection, *tables: Table) -> None:
+    # PostgreSQL never analyzes temporary tables by itself; without statistics it plans the merge's
+    # joins over a million staged rows as if they held a few hundred.
+    if conn.dialect.name == "postgresql":
+        for table in tables:
+            conn.exec_driver_sql(f"ANALYZE {table.name}")
+
+
+_IMPORT_CACHE_KIB = 65536  # SQLite page cache of the import's connection, main and temp database each
+
+
+def _bigger_cache(conn: Connection) -> list[str]:
+    """On SQLite, a bigger page cache for the import (indexes of a million new lines stay in memory);
+    the statements that restore the connection's settings afterwards."""
+    if conn.dialect.name != "sqlite":
+        return []
+    restore = []
+    for schema in ("main", "temp"):
+        size = conn.exec_driver_sql(f"PRAGMA {schema}.cache_size").scalar()
+        restore.append(f"PRAGMA {schema}.cache_size = {int(size or 0)}")
+        conn.exec_driver_sql(f"PRAGMA {schema}.cache_size = -{_IMPORT_CACHE_KIB}")
+    return restore
+
+
+def _drop_staging(conn: Connection, restore: Sequence[str]) -> None:
+    try:
+        conn.rollback()
+        for name in (_ORDERS, _RUNS, _STAGE):
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
+        conn.commit()
+        for statement in restore:
+            conn.exec_driver_sql(statement)
+    except Exception:
+        conn.invalidate()  # the pool then opens a fresh connection: nothing staged can leak
+
+
+def _merged_in_row_order(*streams: Iterable[tuple[int, str, str]]) -> Iterator[tuple[int, str, str]]:
+    return heapq.merge(*streams, key=lambda problem: problem[0])
+
+
+# --- simple entities: one row per record, keyed by a natural key ----------------------------------
+
+
+def _stage_simple(
+    conn: Connection,
+    entity: str,
+    source: _Source,
+    row: _Row,
+    refs: _Refs,
+    progress: _Progress,
+) -> tuple[Table, int]:
     plan = _PLANS[entity]
-    records: dict[Key, Values] = {}
-    first_rows: dict[Key, int] = {}
+    stage = _temporary_table(
+        _STAGE,
+        Column("row_no", Integer, primary_key=True, autoincrement=False),
+        *_like(plan.table, *plan.key_columns, *plan.value_columns),
+    )
+    stage.create(conn)
+    stager = _Stager(conn, stage, convert_dates=True)
     count = 0
     for number, cells in source.rows:
         row.load(number, cells)
@@ -807,96 +1043,481 @@ def _validate_simple(
         count += 1
         if count % BATCH_ROWS == 0:
             progress.to(count)
-        if not row.ok:
-            continue
-        earlier = first_rows.get(key)
-        if earlier is not None:
-            row.fail(plan.file_key, f"duplicate of row {earlier}, which has the same {_KEY_WORDS[entity]}")
-            continue
-        first_rows[key] = number
-        records[key] = values
-    return records, count
+        if row.ok:
+            stager.add((number, *key, *values))
+    stager.flush()
+    return stage, count
 
 
-class _Order:
-    """One order of a sales file: its header, its lines by product id, and their totals in micros."""
+def _check_simple(conn: Connection, entity: str, stage: Table) -> Iterator[tuple[int, str, str]]:
+    """Rows repeating the natural key of an earlier row, in row order."""
+    plan = _PLANS[entity]
+    keys = [stage.c[k] for k in plan.key_columns]
+    Index(f"ix_{_STAGE}_key", *keys).create(conn)
+    _analyze(conn, stage)
+    firsts = (
+        select(*keys, func.min(stage.c.row_no).label("first_row"))
+        .group_by(*keys)
+        .having(func.count() > 1)
+        .subquery()
+    )
+    repeated = (
+        select(stage.c.row_no, firsts.c.first_row)
+        .join_from(stage, firsts, and_(*(firsts.c[k.name] == k for k in keys)))
+        .where(stage.c.row_no != firsts.c.first_row)
+        .order_by(stage.c.row_no)
+    )
+    reason = "duplicate of row {}, which has the same " + _KEY_WORDS[entity]
+    for number, first in conn.execute(repeated.execution_options(stream_results=True)):
+        yield number, plan.file_key, reason.format(first)
 
-    __slots__ = ("cost", "first_row", "header", "lines", "net")
 
-    def __init__(self, header: Values, first_row: int) -> None:
-        self.header = header
-        self.first_row = first_row
-        # product id -> (row, quantity, unit_price_micros, unit_cost_micros, discount, net_micros, cost_micros)
-        self.lines: dict[int, tuple[int, float, int, int, float, int, int]] = {}
-        self.net = 0
-        self.cost = 0
+def _merge_simple(conn: Connection, business_id: int, entity: str, stage: Table, absent: set[str]) -> _Counts:
+    plan = _PLANS[entity]
+    target = plan.table
+    match = and_(target.c.business_id == business_id, *(target.c[k] == stage.c[k] for k in plan.key_columns))
+    compared = [c for c in plan.value_columns if c not in absent]
+    differs: ColumnElement[bool] = (
+        or_(*(target.c[c].is_distinct_from(stage.c[c]) for c in compared)) if compared else false()
+    )
+    staged, found, changed = conn.execute(
+        select(
+            func.count(),
+            func.count(target.c.id),
+            func.coalesce(func.sum(case((and_(target.c.id.is_not(None), differs), 1), else_=0)), 0),
+        ).select_from(stage.outerjoin(target, match))
+    ).one()
+    counts = _Counts(inserted=staged - found, updated=int(changed), unchanged=found - int(changed))
+    if counts.updated:
+        conn.execute(update(target).where(match, differs).values({c: stage.c[c] for c in compared}))
+    if counts.inserted:
+        columns = [*plan.key_columns, *plan.value_columns]
+        rows = (
+            select(literal(business_id, Integer), *(stage.c[c] for c in columns))
+            .where(~exists().where(match))
+            .order_by(stage.c.row_no)
+        )
+        conn.execute(insert(target).from_select(["business_id", *columns], rows))
+    return counts
 
 
-_HEADER_COLUMNS = ("order_date", "customer_code", "storefront", "sales_rep", "status")
+# --- sales: one row per order line; an order's lines become exactly the file's lines --------------
+#
+# Every line is staged with its order_id and line number. Consecutive lines of one order (a "run":
+# the usual shape of a sales file) are checked against each other and summed as they are read, and
+# staged as one row of the runs table; orders are the runs grouped by order_id. So the SQL work per
+# line is one staged row and one insert, and only an order split over several runs of the file needs
+# the checks across its runs in SQL.
+
+_RUNS = "tallyboard_import_runs"
+_HEADER = (  # (file column, DB column): what every line of one order must agree on
+    ("order_date", "order_date"),
+    ("customer_code", "customer_id"),
+    ("storefront", "storefront_id"),
+    ("sales_rep", "sales_rep"),
+    ("status", "status"),
+)
+_HEADER_COLUMNS = tuple(db for _, db in _HEADER)
+_LINE_VALUES = ("quantity", "unit_price_micros", "unit_cost_micros", "discount", "net_micros", "cost_micros")
+_LINE_COLUMNS = ("product_id", *_LINE_VALUES)  # what a stored line is compared on
 
 
-def _validate_sales(
-    source: _Source, row: _Row, refs: _Refs, progress: _Progress
-) -> tuple[dict[str, _Order], int]:
-    orders: dict[str, _Order] = {}
+def _lines_stage() -> Table:
+    return _temporary_table(
+        _STAGE,
+        Column("row_no", Integer, primary_key=True, autoincrement=False),
+        *_like(_SALES, "order_id"),
+        *_like(_LINES, "line_no", *_LINE_COLUMNS),
+    )
+
+
+def _runs_stage() -> Table:
+    return _temporary_table(
+        _RUNS,
+        Column("first_row", Integer, primary_key=True, autoincrement=False),
+        Column("last_row", Integer),
+        *_like(_SALES, "order_id", *_HEADER_COLUMNS, "net_micros", "cost_micros"),
+    )
+
+
+def _orders_stage() -> Table:
+    return _temporary_table(
+        _ORDERS,
+        *_like(_SALES, "order_id"),
+        Column("first_row", Integer),
+        *_like(_SALES, *_HEADER_COLUMNS, "net_micros", "cost_micros"),
+        Column("runs", Integer),
+        Column("sale_id", Integer, nullable=True),
+        Column("state", Integer),  # 0 new order, 1 stored with the same header, 2 stored, header changed
+    )
+
+
+def _rounds_up(quotient: int, remainder: int, divisor: int) -> int:
+    """1 when quotient + remainder/divisor rounds half-even up to quotient + 1, else 0."""
+    return int(2 * remainder > divisor or (2 * remainder == divisor and quotient & 1 == 1))
+
+
+_MICROS_SQUARED = money.MICROS**2  # quantity x price x (1 - discount), all in micros: two millions too many
+
+
+def _header_reason(first_row: int, order_id: str) -> str:
+    return (
+        f"differs from row {first_row} of order {_show(order_id)}; all lines of one order "
+        "must have the same order_date, customer_code, storefront, sales_rep and status"
+    )
+
+
+def _line_no_reason(first_row: int, order_id: str, line_no: int) -> str:
+    return (
+        f"duplicate of row {first_row}: order {_show(order_id)} has line_no {line_no} twice; "
+        "each line of an order needs its own number"
+    )
+
+
+def _stage_sales(
+    conn: Connection,
+    source: _Source,
+    row: _Row,
+    refs: _Refs,
+    progress: _Progress,
+    numbered: bool,
+) -> tuple[Table, int]:
+    stage, runs = _lines_stage(), _runs_stage()
+    stage.create(conn)
+    runs.create(conn)
+    lines_out, runs_out = _Stager(conn, stage, convert_dates=False), _Stager(conn, runs, convert_dates=False)
+    date_forms = lines_out.date_forms
+    pending = lines_out.rows
     order_id_length = _max_length(_SALES, "order_id")
     rep_length = _max_length(_SALES, "sales_rep")
+    largest = _INT64_MAX // 1000  # leaves room for order and report totals
+    million = money.MICROS
+    # Fast paths: a cell text seen before is looked up in the row's caches and the reference maps
+    # directly; anything else (first sight, blanks, errors) goes through the _Row methods.
+    pos, cache = row.pos, row.cache
+    at_order, at_date, at_customer, at_sku = (
+        pos["order_id"],
+        pos["order_date"],
+        pos["customer_code"],
+        pos["sku"],
+    )
+    at_quantity, at_price, at_cost, at_discount = (
+        pos[c] for c in ("quantity", "unit_price", "unit_cost", "discount")
+    )
+    at_status, at_rep, at_storefront = pos["status"], pos["sales_rep"], pos["storefront"]
+    dates, statuses, reps = cache["order_date"], cache["status"], cache["sales_rep"]
+    quantities, prices, costs, discounts = (
+        cache[c] for c in ("quantity", "unit_price", "unit_cost", "discount")
+    )
+    customers, products, storefronts = refs.customers, refs.products, refs.storefronts
+    number_type, date_type = _Number, dt.date
+
+    run_order: str | None = None  # the run being read: its order, first and last row, header, sums
+    run_first = run_last = run_lines = run_net = run_cost = 0
+    run_header: tuple[Any, ...] = ()
+    run_numbers: dict[int, int] = {}  # line_no -> row, when the file numbers its lines
     count = 0
-    for number, cells in source.rows:
-        row.load(number, cells)
+    for number, raw in source.rows:
+        row.load(number, raw)
+        cells = row.cells
         count += 1
         if count % BATCH_ROWS == 0:
             progress.to(count)
-        order_id = row.text("order_id", order_id_length)
-        order_date = row.date("order_date")
-        customer_id = row.ref("customer_code", refs.customers, "customer")
-        product = row.ref("sku", refs.products, "product")
-        quantity = row.number("quantity", _QUANTITY_PLACES, positive=True)
-        unit_price = row.number("unit_price", _MONEY_PLACES)
-        unit_cost = row.number("unit_cost", _MONEY_PLACES, required=False)
-        discount = row.number("discount", _MONEY_PLACES, at_most_one=True, required=False)
-        status = row.choice("status", SALE_STATUSES)
-        sales_rep = row.text("sales_rep", rep_length, required=False)
-        storefront_id = row.ref("storefront", refs.storefronts, "storefront", required=False)
-        if not row.ok or quantity is None or unit_price is None or product is None:
+        order_id = cells[at_order]
+        if (
+            type(order_id) is not str
+            or not order_id
+            or len(order_id) > order_id_length
+            or order_id != order_id.strip()
+            or "\x00" in order_id
+        ):
+            order_id = row.text("order_id", order_id_length)
+        line_no = (row.line_number("line_no") or 0) if numbered else 0  # 0: bad, and row.ok is False
+        order_date = dates.get(cells[at_date])
+        if type(order_date) is not date_type:
+            order_date = row.date("order_date")
+        customer_id = customers.get(cells[at_customer])  # type: ignore[arg-type]
+        if customer_id is None:
+            customer_id = row.ref("customer_code", customers, "customer")
+        product = products.get(cells[at_sku])  # type: ignore[arg-type]
+        if product is None:
+            product = row.ref("sku", products, "product")
+        quantity = quantities.get(cells[at_quantity])
+        if type(quantity) is not number_type:
+            quantity = row.number("quantity", _QUANTITY_PLACES, positive=True)
+        unit_price = prices.get(cells[at_price])
+        if type(unit_price) is not number_type:
+            unit_price = row.number("unit_price", _MONEY_PLACES)
+        unit_cost = costs.get(cells[at_cost])
+        if type(unit_cost) is not number_type:
+            unit_cost = row.number("unit_cost", _MONEY_PLACES, required=False)
+        discount = discounts.get(cells[at_discount])
+        if type(discount) is not number_type:
+            discount = row.number("discount", _MONEY_PLACES, at_most_one=True, required=False)
+        status = statuses.get(cells[at_status])
+        if status is None:
+            status = row.choice("status", SALE_STATUSES)
+        raw_rep = cells[at_rep]
+        sales_rep = reps.get(raw_rep)  # type: ignore[arg-type]
+        if sales_rep is None:
+            sales_rep = row.text("sales_rep", rep_length, required=False)
+            good = len(sales_rep) <= rep_length and "\x00" not in sales_rep
+            if good and (raw_rep is None or type(raw_rep) is str) and len(reps) < _CACHE_LIMIT:
+                reps[raw_rep] = sales_rep
+        storefront_id = storefronts.get(cells[at_storefront])  # type: ignore[arg-type]
+        if storefront_id is None:
+            storefront_id = row.ref("storefront", storefronts, "storefront", required=False)
+        if not row.ok or quantity is None or unit_price is None or product is None or order_date is None:
             continue
         product_id, product_cost = product
         cost_each = product_cost if unit_cost is None else unit_cost
-        discount = _ZERO if discount is None else discount
-        net = money.line_net_micros(quantity.decimal, unit_price.decimal, discount.decimal)
-        cost = money.line_cost_micros(quantity.decimal, cost_each.decimal)
-        if max(abs(net), cost) > _INT64_MAX // 1000:  # leaves room for order and report totals
+        if discount is None:
+            discount = _ZERO
+        # Exact integer arithmetic rounded half-even to micros: money.line_net_micros without Decimal.
+        net, rest = divmod(quantity.micros * unit_price.micros * (million - discount.micros), _MICROS_SQUARED)
+        if rest:
+            net += _rounds_up(net, rest, _MICROS_SQUARED)
+        cost, rest = divmod(quantity.micros * cost_each.micros, million)
+        if rest:
+            cost += _rounds_up(cost, rest, million)
+        if max(net, cost) > largest:
             row.fail("quantity", "quantity × unit price of this line is too large")
             continue
-        header = (order_date, customer_id, storefront_id, sales_rep, status)
-        order = orders.get(order_id)
-        if order is None:
-            order = orders[order_id] = _Order(header, number)
-        elif order.header != header:
-            for column, mine, theirs in zip(_HEADER_COLUMNS, header, order.header, strict=True):
-                if mine != theirs:
-                    row.fail(
-                        column,
-                        f"differs from row {order.first_row} of order {_show(order_id)}; all lines of one order "
-                        "must have the same order_date, customer_code, storefront, sales_rep and status",
-                    )
-            continue
-        earlier = order.lines.get(product_id)
-        if earlier is not None:
-            row.fail("sku", f"duplicate of row {earlier[0]}: order {_show(order_id)} lists this sku twice")
-            continue
-        order.lines[product_id] = (
-            number,
-            quantity.float,
-            unit_price.micros,
-            cost_each.micros,
-            discount.float,
-            net,
-            cost,
+        day = date_forms.get(order_date)
+        if day is None:
+            day = lines_out.date_form(order_date)
+        header = (day, customer_id, storefront_id, sales_rep, status)
+        if order_id == run_order:
+            if header != run_header:
+                for (column, _), mine, theirs in zip(_HEADER, header, run_header, strict=True):
+                    if mine != theirs:
+                        row.fail(column, _header_reason(run_first, order_id))
+                continue
+            if numbered:
+                earlier = run_numbers.get(line_no)
+                if earlier is not None:
+                    row.fail("line_no", _line_no_reason(earlier, order_id, line_no))
+                    continue
+                run_numbers[line_no] = number
+        else:
+            if run_order is not None:
+                runs_out.add((run_first, run_last, run_order, *run_header, run_net, run_cost))
+            run_order, run_first, run_header = order_id, number, header
+            run_lines = run_net = run_cost = 0
+            if numbered:
+                run_numbers = {line_no: number}
+        run_last = number
+        run_lines += 1
+        run_net += net
+        run_cost += cost
+        pending.append(
+            (
+                number,
+                order_id,
+                line_no if numbered else run_lines,  # by position; orders split over runs are renumbered
+                product_id,
+                quantity.float,
+                unit_price.micros,
+                cost_each.micros,
+                discount.float,
+                net,
+                cost,
+            )
         )
-        order.net += net
-        order.cost += cost
-    return orders, count
+        if len(pending) >= BATCH_ROWS:
+            lines_out.flush()
+    if run_order is not None:
+        runs_out.add((run_first, run_last, run_order, *run_header, run_net, run_cost))
+    lines_out.flush()
+    runs_out.flush()
+    return stage, count
+
+
+def _check_sales(conn: Connection, stage: Table, numbered: bool) -> Iterator[tuple[int, str, str]]:
+    """Gather the orders from their runs; for orders split over several runs, number their lines and
+    yield the lines that disagree with the rest of their order, in row order."""
+    s, runs, orders = stage, _runs_stage(), _orders_stage()
+    orders.create(conn)
+    grouped = (
+        select(
+            runs.c.order_id,
+            func.min(runs.c.first_row).label("first_row"),
+            func.sum(runs.c.net_micros).label("net"),
+            func.sum(runs.c.cost_micros).label("cost"),
+            func.count().label("runs"),
+        )
+        .group_by(runs.c.order_id)
+        .subquery()
+    )
+    first = runs.alias("first_run")
+    conn.execute(
+        insert(orders).from_select(
+            ["order_id", "first_row", *_HEADER_COLUMNS, "net_micros", "cost_micros", "runs", "state"],
+            select(
+                grouped.c.order_id,
+                grouped.c.first_row,
+                *(first.c[c] for c in _HEADER_COLUMNS),
+                grouped.c.net,
+                grouped.c.cost,
+                grouped.c.runs,
+                literal(0, Integer),
+            ).join_from(grouped, first, first.c.first_row == grouped.c.first_row),
+        )
+    )
+    Index(f"ix_{_ORDERS}_order", orders.c.order_id, unique=True).create(conn)
+    _analyze(conn, s, runs, orders)
+    split = select(orders.c.order_id).where(orders.c.runs > 1)
+    if conn.execute(select(exists(split))).scalar():
+        if not numbered:
+            position = (
+                select(
+                    s.c.row_no,
+                    func.row_number().over(partition_by=s.c.order_id, order_by=s.c.row_no).label("n"),
+                )
+                .where(s.c.order_id.in_(split))
+                .subquery()
+            )
+            conn.execute(update(s).where(s.c.row_no == position.c.row_no).values(line_no=position.c.n))
+        streams = [_header_problems(conn, s, runs, orders)]
+        if numbered:
+            streams.append(_line_no_problems(conn, s, split))
+        yield from _merged_in_row_order(*streams)
+
+
+def _header_problems(
+    conn: Connection, s: Table, runs: Table, orders: Table
+) -> Iterator[tuple[int, str, str]]:
+    """Lines of a later run of an order whose header differs from the order's first line."""
+    differs = or_(*(runs.c[c].is_distinct_from(orders.c[c]) for c in _HEADER_COLUMNS))
+    bad = (
+        select(
+            runs.c.first_row.label("run_first"),
+            runs.c.last_row.label("run_last"),
+            orders.c.first_row,
+            runs.c.order_id,
+            *(runs.c[c].label(f"mine_{c}") for c in _HEADER_COLUMNS),
+            *(orders.c[c].label(f"theirs_{c}") for c in _HEADER_COLUMNS),
+        )
+        .join_from(runs, orders, orders.c.order_id == runs.c.order_id)
+        .where(orders.c.runs > 1, runs.c.first_row != orders.c.first_row, differs)
+        .subquery()
+    )
+    query = (
+        select(s.c.row_no, bad)
+        .join_from(s, bad, s.c.row_no.between(bad.c.run_first, bad.c.run_last))
+        .order_by(s.c.row_no)
+    )
+    n = len(_HEADER)
+    for found in conn.execute(query.execution_options(stream_results=True)):
+        number, first_row, order_id = found[0], found[3], found[4]
+        mine, theirs = found[5 : 5 + n], found[5 + n :]
+        for (column, _), a, b in zip(_HEADER, mine, theirs, strict=True):
+            if a != b:
+                yield number, column, _header_reason(first_row, order_id)
+
+
+def _line_no_problems(conn: Connection, s: Table, split: Select[Any]) -> Iterator[tuple[int, str, str]]:
+    """Lines numbered like an earlier line of their order in another run of the file."""
+    firsts = (
+        select(s.c.order_id, s.c.line_no, func.min(s.c.row_no).label("first_row"))
+        .where(s.c.order_id.in_(split))
+        .group_by(s.c.order_id, s.c.line_no)
+        .having(func.count() > 1)
+        .subquery()
+    )
+    query = (
+        select(s.c.row_no, firsts.c.first_row, s.c.order_id, s.c.line_no)
+        .join_from(s, firsts, and_(firsts.c.order_id == s.c.order_id, firsts.c.line_no == s.c.line_no))
+        .where(s.c.row_no != firsts.c.first_row)
+        .order_by(s.c.row_no)
+    )
+    for number, first_row, order_id, line_no in conn.execute(query.execution_options(stream_results=True)):
+        yield number, "line_no", _line_no_reason(first_row, order_id, line_no)
+
+
+def _row_count(conn: Connection, statement: Executable) -> int:
+    """Rows an INSERT ... SELECT or DELETE wrote (SQLAlchemy keeps INSERT row counts only when asked)."""
+    return int(conn.execute(statement.execution_options(preserve_rowcount=True)).rowcount)
+
+
+def _merge_sales(conn: Connection, business_id: int, stage: Table) -> _Counts:
+    s, o, sales, lines = stage, _orders_stage(), _SALES, _LINES
+    # Which orders are stored already, and whether their header changes. Each order of the file looks
+    # its sale up by (business, order_id): a small file never walks a big business's sales.
+    stored_id = (
+        select(sales.c.id).where(sales.c.business_id == business_id, sales.c.order_id == o.c.order_id)
+    ).scalar_subquery()
+    conn.execute(update(o).values(sale_id=stored_id))
+    same_header = exists().where(
+        sales.c.id == o.c.sale_id, *(sales.c[c].is_not_distinct_from(o.c[c]) for c in _HEADER_COLUMNS)
+    )
+    conn.execute(update(o).where(o.c.sale_id.is_not(None)).values(state=case((same_header, 1), else_=2)))
+    conn.execute(
+        update(sales)
+        .where(
+            sales.c.id == o.c.sale_id,
+            or_(o.c.state == 2, sales.c.net_micros != o.c.net_micros, sales.c.cost_micros != o.c.cost_micros),
+        )
+        .values({c: o.c[c] for c in (*_HEADER_COLUMNS, "net_micros", "cost_micros")})
+    )
+    order_columns = ["order_id", *_HEADER_COLUMNS, "net_micros", "cost_micros"]
+    conn.execute(
+        insert(sales).from_select(
+            ["business_id", *order_columns],
+            select(literal(business_id, Integer), *(o.c[c] for c in order_columns))
+            .where(o.c.sale_id.is_(None))
+            .order_by(o.c.first_row),
+        )
+    )
+    conn.execute(update(o).where(o.c.sale_id.is_(None)).values(sale_id=stored_id))
+
+    counts = _Counts()
+    line_columns = ["business_id", "sale_id", "line_no", *_LINE_COLUMNS]
+    new_lines = select(
+        literal(business_id, Integer), o.c.sale_id, s.c.line_no, *(s.c[c] for c in _LINE_COLUMNS)
+    )
+    joined = new_lines.join_from(s, o, o.c.order_id == s.c.order_id)
+    counts.inserted = _row_count(
+        conn, insert(lines).from_select(line_columns, joined.where(o.c.state == 0).order_by(s.c.row_no))
+    )
+    if not conn.execute(select(exists().where(o.c.state != 0))).scalar():
+        return counts
+    # Lines of stored orders: compare with what is stored under the same (order, line_no).
+    Index(f"ix_{_STAGE}_line", s.c.order_id, s.c.line_no).create(conn)
+    _analyze(conn, s, o)
+    line_of = and_(lines.c.sale_id == o.c.sale_id, lines.c.line_no == s.c.line_no)
+    differs = or_(*(lines.c[c] != s.c[c] for c in _LINE_COLUMNS))
+    staged, found, changed = conn.execute(
+        select(
+            func.count(),
+            func.count(lines.c.id),
+            func.coalesce(
+                func.sum(case((and_(lines.c.id.is_not(None), or_(o.c.state == 2, differs)), 1), else_=0)), 0
+            ),
+        )
+        .select_from(o.join(s, s.c.order_id == o.c.order_id).outerjoin(lines, line_of))
+        .where(o.c.state != 0)
+    ).one()
+    counts.updated, counts.unchanged = int(changed), found - int(changed)
+    old = lines.alias("old")
+    gone = (
+        select(old.c.id)
+        .join_from(o, old, old.c.sale_id == o.c.sale_id)
+        .where(o.c.state != 0, ~exists().where(s.c.order_id == o.c.order_id, s.c.line_no == old.c.line_no))
+    )
+    counts.deleted = _row_count(conn, delete(lines).where(lines.c.id.in_(gone)))
+    if counts.updated:
+        conn.execute(
+            update(lines)
+            .where(line_of, o.c.order_id == s.c.order_id, o.c.state != 0, differs)
+            .values({c: s.c[c] for c in _LINE_COLUMNS})
+        )
+    if staged > found:
+        added = joined.where(
+            o.c.state != 0, ~exists().where(old.c.sale_id == o.c.sale_id, old.c.line_no == s.c.line_no)
+        ).order_by(s.c.row_no)
+        counts.inserted += _row_count(conn, insert(lines).from_select(line_columns, added))
+    return counts
 
 
 # --- writing -------------------------------------------------------------------------------------
@@ -914,230 +1535,74 @@ class _Counts:
         return bool(self.inserted or self.updated or self.deleted)
 
 
-class _Writer:
-    """Batches of inserts, updates and deletes for one table, sent with executemany."""
-
-    def __init__(
-        self, conn: Connection, table: Table, columns: Sequence[str], on_flush: Callable[[int], None]
-    ):
-        self.conn = conn
-        self.table = table
-        self.on_flush = on_flush
-        id_ = table.c.id
-        self.insert_stmt = insert(table)
-        self.update_stmt = (
-            update(table).where(id_ == bindparam("_id")).values({c: bindparam(f"v_{c}") for c in columns})
-        )
-        self.delete_stmt = delete(table).where(id_ == bindparam("_id"))
-        self.columns = tuple(columns)
-        self.inserts: list[dict[str, Any]] = []
-        self.updates: list[dict[str, Any]] = []
-        self.deletes: list[dict[str, Any]] = []
-
-    def insert(self, values: dict[str, Any]) -> None:
-        self.inserts.append(values)
-        if len(self.inserts) >= BATCH_ROWS:
-            self.flush_inserts()
-
-    def update(self, id_: int, values: Sequence[Any]) -> None:
-        self.updates.append({"_id": id_, **{f"v_{c}": v for c, v in zip(self.columns, values, strict=True)}})
-        if len(self.updates) >= BATCH_ROWS:
-            self.flush_updates()
-
-    def delete(self, id_: int) -> None:
-        self.deletes.append({"_id": id_})
-        if len(self.deletes) >= BATCH_ROWS:
-            self.flush_deletes()
-
-    def flush_inserts(self) -> None:
-        if self.inserts:
-            self.conn.execute(self.insert_stmt, self.inserts)
-            self.on_flush(len(self.inserts))
-            self.inserts = []
-
-    def flush_updates(self) -> None:
-        if self.updates:
-            self.conn.execute(self.update_stmt, self.updates)
-            self.on_flush(len(self.updates))
-            self.updates = []
-
-    def flush_deletes(self) -> None:
-        if self.deletes:
-            self.conn.execute(self.delete_stmt, self.deletes)
-            self.deletes = []
-
-    def flush(self) -> None:
-        self.flush_deletes()
-        self.flush_updates()
-        self.flush_inserts()
+def _lock_business(conn: Connection, business_id: int) -> None:
+    # A no-op write: takes the business row lock on PostgreSQL and the write lock on SQLite up front,
+    # so two imports into one business run one after the other instead of colliding on unique keys.
+    businesses = _table(Business)
+    result = conn.execute(
+        update(businesses)
+        .where(businesses.c.id == business_id)
+        .values(data_version=businesses.c.data_version)
+    )
+    if result.rowcount != 1:
+        raise ValueError(f"business {business_id} does not exist")
 
 
-def _write_simple(
+def _record(
     conn: Connection,
     business_id: int,
-    plan: _Plan,
-    records: dict[Key, Values],
-    absent: set[str],
-    on_flush: Callable[[int], None],
-) -> _Counts:
-    table = plan.table
-    key_count = len(plan.key_columns)
-    compared = [i for i, c in enumerate(plan.value_columns) if c not in absent]
-    compared_columns = [plan.value_columns[i] for i in compared]
-    existing: dict[Key, tuple[int, Values]] = {}
-    query = select(
-        table.c.id, *(table.c[c] for c in plan.key_columns), *(table.c[c] for c in compared_columns)
-    ).where(table.c.business_id == business_id)
-    for found in conn.execute(query):
-        key = tuple(found[1 : 1 + key_count])
-        if key in records:
-            existing[key] = (found[0], tuple(found[1 + key_count :]))
-    counts = _Counts()
-    writer = _Writer(conn, table, compared_columns, on_flush)
-    for key, values in records.items():
-        old = existing.get(key)
-        if old is None:
-            writer.insert(
-                {
-                    "business_id": business_id,
-                    **dict(zip(plan.key_columns, key, strict=True)),
-                    **dict(zip(plan.value_columns, values, strict=True)),
-                }
+    entity: str,
+    filename: str,
+    digest: str,
+    username: str,
+    rows: int,
+    counts: _Counts,
+) -> None:
+    """Inside the import's transaction: a new data version if anything changed, the batch, the audit event."""
+    session = Session(bind=conn)
+    try:
+        if counts.changed:
+            bump_data_version(session, business_id)
+        batch = ImportBatch(
+            business_id=business_id,
+            entity=entity,
+            filename=filename[:255],
+            sha256=digest,
+            status="imported",
+            rows=rows,
+            inserted=counts.inserted,
+            updated=counts.updated,
+            unchanged=counts.unchanged,
+            error_count=0,
+            message=_success_message(entity, rows, counts),
+            username=username[:80],
+        )
+        session.add(batch)
+        session.flush()
+        session.add(
+            AuditEvent(
+                business_id=business_id,
+                user=username[:80],
+                event_type="import",
+                entity=entity,
+                entity_id=str(batch.id),
+                detail={
+                    "filename": filename,
+                    "rows": rows,
+                    "inserted": counts.inserted,
+                    "updated": counts.updated,
+                    "unchanged": counts.unchanged,
+                    "deleted": counts.deleted,
+                    "import_batch_id": batch.id,
+                },
             )
-            counts.inserted += 1
-            continue
-        mine = tuple(values[i] for i in compared)
-        if mine != old[1]:
-            writer.update(old[0], mine)
-            counts.updated += 1
-        else:
-            counts.unchanged += 1
-    writer.flush()
-    on_flush(counts.unchanged)
-    return counts
+        )
+        session.flush()
+    finally:
+        session.close()
 
 
-_LINE_VALUES = ("quantity", "unit_price_micros", "unit_cost_micros", "discount", "net_micros", "cost_micros")
-_SALE_VALUES = (
-    "order_date",
-    "customer_id",
-    "storefront_id",
-    "sales_rep",
-    "status",
-    "net_micros",
-    "cost_micros",
-)
-
-
-def _write_sales(
-    conn: Connection, business_id: int, orders: dict[str, _Order], on_flush: Callable[[int], None]
-) -> _Counts:
-    sales, lines = _SALES, _LINES
-    existing: dict[str, tuple[int, Values]] = {}
-    query = select(sales.c.id, sales.c.order_id, *(sales.c[c] for c in _SALE_VALUES)).where(
-        sales.c.business_id == business_id
-    )
-    for found in conn.execute(query):
-        if found[1] in orders:
-            existing[found[1]] = (found[0], tuple(found[2:]))
-
-    header_changed: set[str] = set()
-    order_writer = _Writer(conn, sales, _SALE_VALUES, lambda n: None)
-    for order_id, order in orders.items():
-        values = (*order.header, order.net, order.cost)
-        old = existing.get(order_id)
-        if old is None:
-            order_date, customer_id, storefront_id, sales_rep, status = order.header
-            order_writer.insert(
-                {
-                    "business_id": business_id,
-                    "order_id": order_id,
-                    "order_date": order_date,
-                    "customer_id": customer_id,
-                    "storefront_id": storefront_id,
-                    "sales_rep": sales_rep,
-                    "status": status,
-                    "net_micros": order.net,
-                    "cost_micros": order.cost,
-                }
-            )
-        elif values != old[1]:
-            order_writer.update(old[0], values)
-            if order.header != old[1][:5]:
-                header_changed.add(order_id)
-    order_writer.flush()
-
-    sale_ids: dict[str, int] = {}
-    for order_id, sale_id in conn.execute(
-        select(sales.c.order_id, sales.c.id).where(sales.c.business_id == business_id)
-    ):
-        if order_id in orders:
-            sale_ids[order_id] = sale_id
-
-    counts = _Counts()
-    writer = _Writer(conn, lines, _LINE_VALUES, on_flush)
-    pending_progress = 0
-    # Stored orders first, by id, then new ones. Orders go in chunks; the stored lines of a chunk come
-    # from one range read on the (sale_id, product_id) index, which the planner uses even with stale
-    # statistics (a long IN list is costed as a table scan on PostgreSQL right after a bulk load).
-    order_ids = sorted(existing, key=sale_ids.__getitem__) + [o for o in orders if o not in existing]
-    line_query = select(lines.c.id, lines.c.sale_id, lines.c.product_id, *(lines.c[c] for c in _LINE_VALUES))
-    for start in range(0, len(order_ids), _CHUNK_ORDERS):
-        chunk = order_ids[start : start + _CHUNK_ORDERS]
-        old_lines: dict[int, dict[int, tuple[int, Values]]] = {}
-        known = {sale_ids[order_id] for order_id in chunk if order_id in existing}
-        if known:
-            # No business_id term: SQLite would pick that index and scan the whole business per chunk.
-            # `known` holds this business's sale ids only, so other tenants' lines are dropped here.
-            for found in conn.execute(line_query.where(lines.c.sale_id.between(min(known), max(known)))):
-                if found[1] in known:
-                    old_lines.setdefault(found[1], {})[found[2]] = (found[0], tuple(found[3:]))
-        for order_id in chunk:
-            order = orders[order_id]
-            sale_id = sale_ids[order_id]
-            olds = old_lines.get(sale_id, {})
-            header_new = order_id in header_changed
-            for product_id, line in order.lines.items():
-                _, quantity, unit_price, unit_cost, discount, net, cost = line
-                old = olds.pop(product_id, None)
-                if old is None:
-                    writer.insert(
-                        {
-                            "business_id": business_id,
-                            "sale_id": sale_id,
-                            "product_id": product_id,
-                            "quantity": quantity,
-                            "unit_price_micros": unit_price,
-                            "unit_cost_micros": unit_cost,
-                            "discount": discount,
-                            "net_micros": net,
-                            "cost_micros": cost,
-                        }
-                    )
-                    counts.inserted += 1
-                    continue
-                values = line[1:]
-                if values != old[1]:
-                    writer.update(old[0], values)
-                    counts.updated += 1
-                    continue
-                if header_new:
-                    counts.updated += 1
-                else:
-                    counts.unchanged += 1
-                pending_progress += 1
-            for line_id, _ in olds.values():
-                writer.delete(line_id)
-                counts.deleted += 1
-        if pending_progress >= BATCH_ROWS:
-            on_flush(pending_progress)
-            pending_progress = 0
-    writer.flush()
-    on_flush(pending_progress)
-    return counts
-
-
-# --- the entry point -----------------------------------------------------------------------------
+# --- the entry points ----------------------------------------------------------------------------
 
 
 def _plural(n: int, entity: str) -> str:
@@ -1174,17 +1639,9 @@ def _rejection_message(errors: _Errors) -> str:
     return f"Rejected: {reason[:1].lower()}{reason[1:]}; nothing was imported."
 
 
-def _lock_business(conn: Connection, business_id: int) -> None:
-    # A no-op write: takes the business row lock on PostgreSQL and the write lock on SQLite up front,
-    # so two imports into one business run one after the other instead of colliding on unique keys.
-    businesses = _table(Business)
-    result = conn.execute(
-        update(businesses)
-        .where(businesses.c.id == business_id)
-        .values(data_version=businesses.c.data_version)
-    )
-    if result.rowcount != 1:
-        raise ValueError(f"business {business_id} does not exist")
+def _check_entity(entity: str) -> None:
+    if entity not in ENTITIES:
+        raise ValueError(f"unknown entity {entity!r}; expected one of {', '.join(ENTITIES)}")
 
 
 def import_file(
@@ -1198,46 +1655,113 @@ def import_file(
     username: str = "",
     progress: Callable[[int, int], None] | None = None,
 ) -> ImportResult:
-    """Validate every row of one CSV/XLSX file, then upsert it all in one transaction, or nothing.
+    """Import an uploaded file (the web page's door): validate every row, then upsert it all in one
+    transaction, or nothing.
 
-    User errors never raise: they come back as ok=False with every problem listed. `progress(done,
-    total)` is called every batch; `done` reaches `total` at the end. An unknown `entity` or
-    `business_id` is a programming error and raises ValueError.
+    Files over the upload limit (`settings.max_upload_bytes`, TALLYBOARD_MAX_UPLOAD_MB) and Excel
+    files that would expand past `settings.max_xlsx_expanded_bytes` are refused unread. User errors
+    never raise: they come back as ok=False with every problem listed. `progress(done, total)` is
+    called every batch; `done` reaches `total` at the end. An unknown `entity` or `business_id` is a
+    programming error and raises ValueError.
     """
-    if entity not in ENTITIES:
-        raise ValueError(f"unknown entity {entity!r}; expected one of {', '.join(ENTITIES)}")
+    _check_entity(entity)
+    refusal = ""
+    if len(data) > settings.max_upload_bytes:
+        refusal = (
+            f"The file is {_size(len(data))}, over the {_size(settings.max_upload_bytes)} upload limit "
+            f"(set {_UPLOAD_SETTING} to raise it)."
+        )
+    return _import(
+        engine,
+        business_id,
+        entity,
+        filename,
+        lambda: io.BytesIO(data),
+        len(data),
+        lambda: hashlib.sha256(data).hexdigest(),
+        settings.max_xlsx_expanded_bytes,
+        username,
+        progress,
+        refusal,
+    )
+
+
+def import_path(
+    engine: Engine,
+    business_id: int,
+    entity: str,
+    path: Path,
+    settings: Settings,
+    *,
+    username: str = "",
+    progress: Callable[[int, int], None] | None = None,
+) -> ImportResult:
+    """Import a file on disk (the command line's door): like `import_file`, but of any size, streamed
+    from disk in bounded memory; the upload and Excel expansion limits of the web page do not apply."""
+    _check_entity(entity)
+    return _import(
+        engine,
+        business_id,
+        entity,
+        path.name,
+        lambda: path.open("rb"),
+        path.stat().st_size,
+        lambda: _file_sha256(path),
+        None,
+        username,
+        progress,
+        "",
+    )
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(_READ_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _import(
+    engine: Engine,
+    business_id: int,
+    entity: str,
+    filename: str,
+    opener: Callable[[], IO[bytes]],
+    size: int,
+    sha256: Callable[[], str],
+    expansion_limit: int | None,
+    username: str,
+    progress: Callable[[int, int], None] | None,
+    refusal: str,
+) -> ImportResult:
     errors = _Errors()
     result = ImportResult(entity, filename, ok=False, rows=0, inserted=0, updated=0, unchanged=0)
-    source = _open(filename, data, settings, errors)
-    if source is not None:
-        tracker = _Progress(progress, source.estimate)
-        try:
-            result.rows, parsed, absent = _validate(engine, business_id, entity, source, errors, tracker)
-        finally:
-            source.close()
-        if source.failure is not None:
-            errors.add(source.failure.row, source.failure.column, source.failure.reason)
-        if not errors.total and result.rows == 0:
-            errors.add(0, "", "The file has no data rows.")
-        if not errors.total:
-            try:
-                counts = _write(
-                    engine, business_id, entity, filename, data, username, parsed, absent, result, tracker
-                )
-            except (IntegrityError, DataError) as exc:
-                errors.add(
-                    0, "", f"The database refused the data ({type(exc.orig).__name__}); try the import again."
-                )
-            else:
-                result.ok = True
-                result.inserted, result.updated, result.unchanged = (
-                    counts.inserted,
-                    counts.updated,
-                    counts.unchanged,
-                )
-                result.message = _success_message(entity, result.rows, counts)
-                tracker.to(tracker.total)
-                return result
+    sha256 = functools.cache(sha256)  # read a file on disk once for its hash, however it ends
+    suffix = PurePath(filename).suffix.lower()
+    if suffix not in (".csv", ".xlsx"):
+        shown = f"'{suffix}'" if suffix else "a file without an extension"
+        errors.add(0, "", f"Wrong file type ({shown}); accepted types are .csv and .xlsx.")
+    elif refusal:
+        errors.add(0, "", refusal)
+    elif size == 0:
+        errors.add(0, "", "The file has no data rows (it is empty).")
+    else:
+        digest = sha256()
+        with opener() as stream:
+            counts = _read_and_merge(
+                engine, business_id, entity, filename, suffix, stream, size, digest, expansion_limit,
+                username, errors, result, progress,
+            )  # fmt: skip
+        if counts is not None:
+            result.ok = True
+            result.inserted, result.updated, result.unchanged = (
+                counts.inserted,
+                counts.updated,
+                counts.unchanged,
+            )
+            result.message = _success_message(entity, result.rows, counts)
+            return result
     result.errors = errors.report()
     result.message = _rejection_message(errors)
     with session_scope(engine) as session:
@@ -1246,7 +1770,7 @@ def import_file(
                 business_id=business_id,
                 entity=entity,
                 filename=filename[:255],
-                sha256=hashlib.sha256(data).hexdigest(),
+                sha256=sha256(),
                 status="rejected",
                 rows=result.rows,
                 error_count=errors.total,
@@ -1257,115 +1781,99 @@ def import_file(
     return result
 
 
-def _open(filename: str, data: bytes, settings: Settings, errors: _Errors) -> _Source | None:
-    suffix = PurePath(filename).suffix.lower()
-    if suffix not in (".csv", ".xlsx"):
-        shown = f"'{suffix}'" if suffix else "a file without an extension"
-        errors.add(0, "", f"Wrong file type ({shown}); accepted types are .csv and .xlsx.")
-        return None
-    if len(data) > settings.max_upload_bytes:
-        errors.add(
-            0,
-            "",
-            f"The file is {_size(len(data))}, over the {_size(settings.max_upload_bytes)} upload limit.",
-        )
-        return None
-    if not data.strip():
-        errors.add(0, "", "The file has no data rows (it is empty).")
-        return None
-    opened = _csv_source(data) if suffix == ".csv" else _xlsx_source(data, settings)
+def _read_and_merge(
+    engine: Engine,
+    business_id: int,
+    entity: str,
+    filename: str,
+    suffix: str,
+    stream: IO[bytes],
+    size: int,
+    digest: str,
+    expansion_limit: int | None,
+    username: str,
+    errors: _Errors,
+    result: ImportResult,
+    progress: Callable[[int, int], None] | None,
+) -> _Counts | None:
+    """Stage and check every row, then merge them in one transaction; None when the file is rejected."""
+    opened = _csv_source(stream, size) if suffix == ".csv" else _xlsx_source(stream, expansion_limit)
     if isinstance(opened, RowError):
         errors.add(opened.row, opened.column, opened.reason)
         return None
-    return opened
+    source = opened
+    tracker = _Progress(progress, source.estimate)
+    with engine.connect() as conn:
+        restore = _bigger_cache(conn)
+        try:
+            try:
+                staged = _stage(conn, business_id, entity, source, errors, tracker)
+            finally:
+                source.close()
+            if source.failure is not None:
+                errors.add(source.failure.row, source.failure.column, source.failure.reason)
+            if staged is None:
+                return None
+            stage, result.rows, absent, numbered = staged
+            if not errors.total and result.rows == 0:
+                errors.add(0, "", "The file has no data rows.")
+            errors.next_pass()
+            checks = (
+                _check_sales(conn, stage, numbered)
+                if entity == "sales"
+                else _check_simple(conn, entity, stage)
+            )
+            for number, column, reason in checks:
+                errors.add(number, column, reason)
+            if errors.total:
+                return None
+            conn.commit()  # the staged rows; nothing of the business has changed yet
+            tracker.to(result.rows + result.rows // 4)
+            try:
+                with conn.begin():
+                    _lock_business(conn, business_id)
+                    if entity == "sales":
+                        counts = _merge_sales(conn, business_id, stage)
+                    else:
+                        counts = _merge_simple(conn, business_id, entity, stage, absent)
+                    tracker.to(result.rows + result.rows * 3 // 4)
+                    _record(conn, business_id, entity, filename, digest, username, result.rows, counts)
+            except (IntegrityError, DataError) as exc:
+                errors.add(
+                    0, "", f"The database refused the data ({type(exc.orig).__name__}); try the import again."
+                )
+                return None
+            tracker.to(tracker.total)
+            return counts
+        finally:
+            _drop_staging(conn, restore)
 
 
-def _validate(
-    engine: Engine, business_id: int, entity: str, source: _Source, errors: _Errors, tracker: _Progress
-) -> tuple[int, Any, set[str]]:
-    """(data rows, parsed records, DB columns left out of the file); problems go to `errors`."""
+def _stage(
+    conn: Connection, business_id: int, entity: str, source: _Source, errors: _Errors, tracker: _Progress
+) -> tuple[Table, int, set[str], bool] | None:
+    """Read the header, then every row into the staging table: (table, data rows, DB columns left
+    out of the file, whether a sales file names its lines); None when there is no usable header."""
     first = next(source.rows, None)
     if first is None:
         if source.failure is None:
             errors.add(0, "", "The file has no data rows (not even a header row).")
-        return 0, None, set()
+        return None
     index = _header_index(entity, first[0], first[1], errors)
     if errors.total:
-        return 0, None, set()
+        return None
     errors.counting_rows = True
     absent = (
         {db for column, db in _PLANS[entity].optional.items() if column not in index}
         if entity in _PLANS
         else set()
     )
-    refs = _load_refs(engine, business_id, entity)
+    refs = _load_refs(conn, business_id, entity)
     row = _Row(entity, index, errors)
-    parsed: Any
+    numbered = "line_no" in index
     if entity == "sales":
-        parsed, count = _validate_sales(source, row, refs, tracker)
+        stage, count = _stage_sales(conn, source, row, refs, tracker, numbered)
     else:
-        parsed, count = _validate_simple(entity, source, row, refs, tracker)
+        stage, count = _stage_simple(conn, entity, source, row, refs, tracker)
     tracker.to(count, 2 * count)
-    return count, parsed, absent
-
-
-def _write(
-    engine: Engine,
-    business_id: int,
-    entity: str,
-    filename: str,
-    data: bytes,
-    username: str,
-    parsed: Any,
-    absent: set[str],
-    result: ImportResult,
-    tracker: _Progress,
-) -> _Counts:
-    def on_flush(n: int) -> None:
-        tracker.to(tracker.done + n)
-
-    with session_scope(engine) as session:
-        conn = session.connection()
-        _lock_business(conn, business_id)
-        if entity == "sales":
-            counts = _write_sales(conn, business_id, parsed, on_flush)
-        else:
-            counts = _write_simple(conn, business_id, _PLANS[entity], parsed, absent, on_flush)
-        if counts.changed:
-            bump_data_version(session, business_id)
-        message = _success_message(entity, result.rows, counts)
-        batch = ImportBatch(
-            business_id=business_id,
-            entity=entity,
-            filename=filename[:255],
-            sha256=hashlib.sha256(data).hexdigest(),
-            status="imported",
-            rows=result.rows,
-            inserted=counts.inserted,
-            updated=counts.updated,
-            unchanged=counts.unchanged,
-            error_count=0,
-            message=message,
-            username=username[:80],
-        )
-        session.add(batch)
-        session.flush()
-        session.add(
-            AuditEvent(
-                business_id=business_id,
-                user=username[:80],
-                event_type="import",
-                entity=entity,
-                entity_id=str(batch.id),
-                detail={
-                    "filename": filename,
-                    "rows": result.rows,
-                    "inserted": counts.inserted,
-                    "updated": counts.updated,
-                    "unchanged": counts.unchanged,
-                    "deleted": counts.deleted,
-                    "import_batch_id": batch.id,
-                },
-            )
-        )
-    return counts
+    return stage, count, absent, numbered

@@ -7,6 +7,7 @@ so sums are exact integers on SQLite and PostgreSQL alike. Quantities are NUMERI
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from typing import Any
 
 from sqlalchemy import (
@@ -54,8 +55,15 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
+def new_data_token() -> str:
+    """A random token naming one committed state of a business's data (never reused)."""
+    return secrets.token_hex(16)
+
+
 class Business(Base):
-    """A tenant. `data_version` goes up by one with every successful import or demo load."""
+    """A tenant. `data_version` goes up by one with every successful import or demo load (a count
+    for people); `data_token` is replaced by a random one at the same moment and is what caches and
+    snapshots are keyed by, because a counter repeats across databases and restored backups."""
 
     __tablename__ = "businesses"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -64,8 +72,11 @@ class Business(Base):
     currency: Mapped[str] = mapped_column(String(3), default="EUR")
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     data_version: Mapped[int] = mapped_column(Integer, default=0)
+    data_token: Mapped[str] = mapped_column(String(32), default=new_data_token, nullable=True)
     data_updated_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+    # Days its stored report files are kept (its admin sets it); NULL: the installation default.
+    retention_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class User(Base):
@@ -79,6 +90,9 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+    # Goes up at logout, password, role or status change: login cookies carry it, and one with an
+    # older number (or a session that started under one) is logged out.
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Customer(Base):
@@ -140,17 +154,21 @@ class Sale(Base):
 
 
 class SaleLine(Base):
-    """One line of an order; natural key (order, product). Net and cost are stored exactly."""
+    """One line of an order; natural key (order, line_no), so an order may list one product on several
+    lines (a till scanning an item twice). Net and cost are stored exactly."""
 
     __tablename__ = "sale_lines"
     __table_args__ = (
-        UniqueConstraint("sale_id", "product_id"),
+        UniqueConstraint("sale_id", "line_no", name="uq_sale_lines_sale_line_no"),
         Index("ix_sale_lines_business", "business_id"),
         Index("ix_sale_lines_product", "product_id"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id", ondelete="CASCADE"))
     sale_id: Mapped[int] = mapped_column(ForeignKey("sales.id", ondelete="CASCADE"))
+    line_no: Mapped[int] = mapped_column(
+        Integer
+    )  # 1, 2, ... within the order: the file's line_no or position
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
     quantity: Mapped[float] = mapped_column(Quantity())
     unit_price_micros: Mapped[int] = mapped_column(BigInteger)
@@ -393,6 +411,10 @@ class ScheduleRun(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
     started_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    # A passing failure (full disk, database away, data changed meanwhile) waits in status 'retrying'
+    # until retry_at; `retries` counts them, apart from the takeovers of a dead daemon's claim.
+    retries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    retry_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class OutboxMessage(Base):
@@ -436,10 +458,16 @@ class DaemonHeartbeat(Base):
 
 
 class SmtpSettings(Base):
-    """The installation's SMTP server (one row). The password is Fernet-encrypted."""
+    """An SMTP server and sender: one row per business that set its own (its admin), and at most one
+    installation default (business_id NULL, set by the operator only). The password is Fernet-encrypted.
+    A business row with an empty host keeps only the sender name and reply-to (the default server sends)."""
 
     __tablename__ = "smtp_settings"
+    __table_args__ = (UniqueConstraint("business_id"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    business_id: Mapped[int | None] = mapped_column(
+        ForeignKey("businesses.id", ondelete="CASCADE"), nullable=True
+    )
     host: Mapped[str] = mapped_column(String(255))
     port: Mapped[int] = mapped_column(Integer, default=587)
     security: Mapped[str] = mapped_column(String(10), default="starttls")
@@ -450,6 +478,17 @@ class SmtpSettings(Base):
     reply_to: Mapped[str] = mapped_column(String(254), default="")
     key_fingerprint: Mapped[str] = mapped_column(String(64), default="")
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+
+
+class SmtpFailure(Base):
+    """SMTP settings whose login the server refused (a configuration error, not a passing one): the
+    settings with this fingerprint are not used again; changed settings have another fingerprint."""
+
+    __tablename__ = "smtp_failures"
+    fingerprint: Mapped[str] = mapped_column(String(64), primary_key=True)
+    server: Mapped[str] = mapped_column(String(300), default="")
+    error: Mapped[str] = mapped_column(Text, default="")
+    failed_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
 
 
 class AppSetting(Base):

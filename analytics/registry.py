@@ -8,6 +8,7 @@ from analytics.audit import AUDIT_LOG
 from analytics.credit import CREDIT_AGING
 from analytics.customers import CUSTOMER_PERFORMANCE
 from analytics.definition import ReportDefinition
+from analytics.errors import NotFound as NotFound  # re-exported: callers import it from here
 from analytics.forecast import FORECAST_ACCURACY, FORECAST_VS_ACTUAL, SUBMISSION_STATUS
 from analytics.inventory import INVENTORY_VALUATION
 from analytics.lines import SALES_LINES
@@ -18,7 +19,7 @@ from analytics.profit import GROSS_PROFIT
 from analytics.query import ReportContext
 from analytics.report import ParamError, Report, ReportParams, Scope
 from analytics.sales import KPI_DASHBOARD, SALES_SUMMARY
-from analytics.snapshot import SnapshotStore
+from analytics.snapshot import Snapshot, SnapshotStore
 
 REPORTS: tuple[ReportDefinition, ...] = (
     KPI_DASHBOARD,
@@ -39,10 +40,6 @@ REPORTS: tuple[ReportDefinition, ...] = (
 REGISTRY: dict[str, ReportDefinition] = {r.slug: r for r in REPORTS}
 
 
-class NotFound(LookupError):
-    """The thing asked for does not exist for this caller (missing and foreign look the same)."""
-
-
 def definition(slug: str) -> ReportDefinition:
     try:
         return REGISTRY[slug]
@@ -50,8 +47,20 @@ def definition(slug: str) -> ReportDefinition:
         raise ParamError(f"Unknown report {slug!r}; reports are: {', '.join(REGISTRY)}.") from None
 
 
-def generate(session: Session, store: SnapshotStore, scope: Scope, slug: str, params: ReportParams) -> Report:
-    """Build report `slug` for the caller's business, then apply the column choice."""
+def generate(
+    session: Session,
+    store: SnapshotStore,
+    scope: Scope,
+    slug: str,
+    params: ReportParams,
+    *,
+    snapshot: Snapshot | None = None,
+) -> Report:
+    """Build report `slug` for the caller's business, then apply the column choice.
+
+    `snapshot` (default: the store's current one, built if missing) is the one data state the
+    whole report reads; a page passes the one it keyed its cache by.
+    """
     defn = definition(slug)
     business = session.get(Business, scope.business_id)
     if business is None:
@@ -71,7 +80,10 @@ def generate(session: Session, store: SnapshotStore, scope: Scope, slug: str, pa
             )
         if known[name].choices and value not in known[name].choices:
             raise ParamError(f"{name} must be one of {', '.join(known[name].choices)}, not {value!r}.")
-    snapshot = store.current(business.id)
+    if snapshot is None:
+        snapshot = store.current(business.id)
+    elif snapshot.business_id != business.id:
+        raise NotFound("No such business.")
     db = snapshot.connect()
     try:
         report = defn.build(ReportContext(session, business, scope, db, snapshot), params)

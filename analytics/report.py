@@ -173,13 +173,27 @@ def _as_tuple(raw: Any) -> tuple[str, ...]:
     return tuple(str(v) for v in raw)
 
 
+# Reports compare a period with the one before it and the year before, and step to month ends: dates
+# near the calendar's ends (year 1, year 9999) would overflow there, so parameters stay in this range.
+FIRST_DATE, LAST_DATE = dt.date(1900, 1, 1), dt.date(2999, 12, 31)
+
+
 def _date_value(raw: Any, what: str) -> dt.date:
+    if isinstance(raw, dt.datetime):
+        raw = raw.date()
     if isinstance(raw, dt.date):
-        return raw
-    try:
-        return parse_date(str(raw), what)
-    except PeriodError as exc:
-        raise ParamError(str(exc)) from exc
+        value = raw
+    else:
+        try:
+            value = parse_date(str(raw), what)
+        except PeriodError as exc:
+            raise ParamError(str(exc)) from exc
+    if not FIRST_DATE <= value <= LAST_DATE:
+        raise ParamError(
+            f"The {what} {value.isoformat()} is out of range: dates from {FIRST_DATE.isoformat()} "
+            f"to {LAST_DATE.isoformat()} are supported."
+        )
+    return value
 
 
 def _instant(raw: Any) -> dt.datetime:
@@ -190,7 +204,13 @@ def _instant(raw: Any) -> dt.datetime:
             value = dt.datetime.fromisoformat(str(raw))
         except ValueError as exc:
             raise ParamError(f"now={raw!r} is not an ISO 8601 date-time.") from exc
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    value = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    if not FIRST_DATE <= value.date() <= LAST_DATE:
+        raise ParamError(
+            f"now={value.isoformat()} is out of range: times from {FIRST_DATE.isoformat()} "
+            f"to {LAST_DATE.isoformat()} are supported."
+        )
+    return value
 
 
 @dataclass(frozen=True)

@@ -44,20 +44,18 @@ SALE_KEYS = frozenset(
         "sales_rep",
     }
 )
-PRODUCT_GRAIN_KEYS = frozenset({"sku", "product_id"})
 
 
 def fact_source(filters: Mapping[str, Sequence[str]], keys: Sequence[str] = ()) -> tuple[str, str]:
     """The cheapest exact source for revenue grouped by `keys`: (FROM clause, orders expression).
 
     Without product filters, sale-level groupings read the per-sale `sales` view (a quarter of
-    the rows, and an order is simply a row). Grouping by product counts lines, since an order
-    holds a product at most once. Anything else needs COUNT(DISTINCT sale_id) over lines.
+    the rows, and an order is simply a row). Anything else needs COUNT(DISTINCT sale_id) over
+    lines: an order may list a product, and so a category, on several lines (a till scanning an
+    item twice).
     """
     if not PRODUCT_DIMENSIONS & set(filters) and set(keys) <= SALE_KEYS:
         return "sales l", "COUNT(*)"
-    if PRODUCT_GRAIN_KEYS & set(keys):
-        return "lines l", "COUNT(*)"
     return "lines l", "COUNT(DISTINCT l.sale_id)"
 
 
@@ -121,12 +119,15 @@ def outstanding_sql(filters: Mapping[str, Sequence[str]]) -> tuple[str, dict[str
     sql = f"""
         SELECT s.sale_id, s.order_id, s.order_date, s.customer_id, s.customer_code, s.customer_name,
                s.region, s.customer_type, s.storefront_code, s.sales_rep, s.net_micros,
-               COALESCE(p.paid_micros, 0) AS paid_micros,
-               GREATEST(s.net_micros - COALESCE(p.paid_micros, 0), 0) AS outstanding_micros
+               s.paid_micros - COALESCE(p.paid_after, 0) AS paid_micros,
+               GREATEST(s.net_micros - (s.paid_micros - COALESCE(p.paid_after, 0)), 0) AS outstanding_micros
         FROM sales s
         LEFT JOIN (
-            SELECT sale_id, SUM(amount_micros) AS paid_micros FROM payments
-            WHERE CAST(paid_at AS DATE) <= $asof GROUP BY sale_id
+            -- paid by $asof = every payment of the sale (kept on the sale) minus those made later:
+            -- only payments after $asof for orders up to $asof are read (few: orders get paid)
+            SELECT sale_id, SUM(amount_micros) AS paid_after FROM payments
+            WHERE paid_at >= CAST($asof AS DATE) + INTERVAL 1 DAY AND order_date <= $asof
+            GROUP BY sale_id
         ) p ON p.sale_id = s.sale_id
         WHERE s.status = 'completed' AND s.order_date <= $asof{fsql}
     """
@@ -156,6 +157,30 @@ def breakdown(
         source, orders = "lines l", "COUNT(DISTINCT l.sale_id)"
     fsql, params = filter_sql(filters, "l")
     group = ", ".join(keys)
+    pairs = None if extra else order_pairs(filters, keys)
+    if pairs is not None:
+        table, key = pairs
+        sql = f"""
+            WITH rev AS (
+                SELECT {group}, SUM(net_micros) AS revenue,
+                       SUM(net_micros) - SUM(cost_micros) AS gross_profit, SUM(quantity) AS quantity
+                FROM lines l
+                WHERE l.status = 'completed' AND l.order_date BETWEEN $start AND $end{fsql}
+                GROUP BY {group}
+            ), ord AS (
+                SELECT {key}, COUNT(*) AS orders
+                FROM {table} l
+                WHERE l.status = 'completed' AND l.order_date BETWEEN $start AND $end{fsql}
+                GROUP BY {key}
+            )
+            SELECT {", ".join(f"rev.{k}" for k in keys)}, revenue, gross_profit,
+                   COALESCE(ord.orders, 0) AS orders, quantity,
+                   revenue / NULLIF(SUM(revenue) OVER (), 0) AS share_pct
+            FROM rev LEFT JOIN ord ON ord.{key} = rev.{key}
+            ORDER BY {order}, {group}
+            {f"LIMIT {int(limit)}" if limit else ""}
+        """
+        return _breakdown_frame(ctx, sql, {"start": period.start, "end": period.end, **params})
     sql = f"""
         SELECT {group}{extra},
                SUM(net_micros) AS revenue,
@@ -169,12 +194,29 @@ def breakdown(
         ORDER BY {order}, {group}
         {f"LIMIT {int(limit)}" if limit else ""}
     """
-    frame = ctx.frame(
-        sql, {"start": period.start, "end": period.end, **params}, money=("revenue", "gross_profit")
-    )
+    return _breakdown_frame(ctx, sql, {"start": period.start, "end": period.end, **params})
+
+
+def _breakdown_frame(ctx: ReportContext, sql: str, params: dict[str, Any]) -> pd.DataFrame:
+    frame = ctx.frame(sql, params, money=("revenue", "gross_profit"))
     frame["margin_pct"] = [ratio(g, r) for g, r in zip(frame["gross_profit"], frame["revenue"], strict=True)]
     frame["share_pct"] = frame["share_pct"].astype(float)
     return frame
+
+
+def order_pairs(filters: Mapping[str, Sequence[str]], keys: Sequence[str]) -> tuple[str, str] | None:
+    """(table, key) counting orders per product or per category as rows of the snapshot's
+    (sale, product) or (sale, category) pairs, or None when the COUNT(DISTINCT) path is needed.
+
+    Grouping by product (sku, with its name and category) counts `sale_products` rows; grouping by
+    category alone counts `sale_categories` rows, unless a product filter picks lines within a
+    category (the pairs do not know which products made them).
+    """
+    if "sku" in keys and set(keys) <= {"sku", "product_name", "category"}:
+        return "sale_products", "sku"
+    if list(keys) == ["category"] and "product" not in filters:
+        return "sale_categories", "category"
+    return None
 
 
 def time_series(

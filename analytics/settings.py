@@ -58,6 +58,15 @@ class Settings:
     tick_seconds: int = 20
     retention_days: int = 30
     retention_batch: int = 200
+    # Each daemon generates in `workers` worker processes, so one slow report never holds up the
+    # others; an attempt still working after `work_timeout_minutes` is stopped and recorded "timed
+    # out". A generation failing for a passing reason (a full disk, the database away, an import
+    # changing the data meanwhile) is retried after min(retry_s * 2^(n-1), retry_cap_s) seconds,
+    # for as long as the retry still falls within the window's grace period.
+    workers: int = 2
+    work_timeout_minutes: float = 30
+    generation_retry_s: float = 60
+    generation_retry_cap_s: float = 1800
     # Test hook only: seconds the daemon sleeps inside each generation (TALLYBOARD_TEST_GENERATION_DELAY_S),
     # so tests can kill or stop a daemon mid-generation. Always 0 in production.
     generation_delay_s: float = 0.0
@@ -67,13 +76,16 @@ class Settings:
     # file `secret_key_file`, created on first use. A message failing transiently is retried after
     # min(base * 2^(attempt-1), cap) seconds * (1 + up to `mail_jitter`), at most
     # `mail_max_attempts` attempts in all. Attachments over `attachment_limit_mb` in total become a
-    # link to `public_url`'s History page when the schedule says "link".
+    # link to `public_url`'s History page when the schedule says "link". A message failing transiently
+    # is retried for `mail_retry_hours` after it was queued (`mail_max_attempts` > 0 also caps the
+    # attempts); a login the server refuses stops that server until its settings change.
     outbox_dir: Path = field(default=Path())
     secret_key: str = field(default="", repr=False)
     secret_key_file: Path = field(default=Path())
     attachment_limit_mb: float = 10
     public_url: str = "http://localhost:8501"
-    mail_max_attempts: int = 6
+    mail_max_attempts: int = 0
+    mail_retry_hours: float = 48
     mail_backoff_base_s: float = 60
     mail_backoff_cap_s: float = 3600
     mail_jitter: float = 0.2
@@ -110,12 +122,16 @@ class Settings:
             lease_seconds=_int_env("TALLYBOARD_LEASE_SECONDS", 600),
             tick_seconds=_int_env("TALLYBOARD_TICK_SECONDS", 20),
             retention_days=_int_env("TALLYBOARD_RETENTION_DAYS", 30),
+            workers=_int_env("TALLYBOARD_WORKERS", 2),
+            work_timeout_minutes=_float_env("TALLYBOARD_WORK_TIMEOUT_MINUTES", 30),
+            generation_retry_s=_float_env("TALLYBOARD_GENERATION_RETRY_S", 60),
             generation_delay_s=_float_env("TALLYBOARD_TEST_GENERATION_DELAY_S", 0.0),
             outbox_dir=Path(os.environ.get("TALLYBOARD_OUTBOX_DIR") or data_dir / "outbox"),
             secret_key=os.environ.get("TALLYBOARD_SECRET_KEY", ""),
             attachment_limit_mb=_float_env("TALLYBOARD_ATTACHMENT_LIMIT_MB", 10),
             public_url=os.environ.get("TALLYBOARD_PUBLIC_URL") or "http://localhost:8501",
-            mail_max_attempts=_int_env("TALLYBOARD_MAIL_MAX_ATTEMPTS", 6),
+            mail_max_attempts=_int_env("TALLYBOARD_MAIL_MAX_ATTEMPTS", 0),
+            mail_retry_hours=_float_env("TALLYBOARD_MAIL_RETRY_HOURS", 48),
             mail_backoff_base_s=_float_env("TALLYBOARD_MAIL_BACKOFF_S", 60),
             mail_backoff_cap_s=_float_env("TALLYBOARD_MAIL_BACKOFF_CAP_S", 3600),
             mail_lease_seconds=_int_env("TALLYBOARD_MAIL_LEASE_SECONDS", 600),

@@ -1,346 +1,71 @@
-"""Columnar read snapshots: one set of Parquet files per business and data version, read by DuckDB.
+"""Columnar read snapshots: one set of Parquet files per database, business and data token, read by DuckDB.
 
 The database (SQLite or PostgreSQL) is the system of record. Reports aggregate over a
-denormalised Parquet copy of one business's rows, taken in a single consistent read and keyed
-by the business's `data_version`, so a report never sees a half-finished import and every
-aggregation runs in DuckDB's columnar engine with one SQL dialect for both databases.
+denormalised Parquet copy of one business's rows. DuckDB builds the copy where the data is (its
+sqlite and postgres extensions read the tables directly) and every aggregation runs in DuckDB's
+columnar engine with one SQL dialect for both databases.
+
+A snapshot answers for exactly one database state: its folder is named by the database's random
+identity (written at `init-db`), the business id and the business's `data_token` (a random token
+replaced by every committed import, never reused, so a restored backup or a second database in
+the same data folder can never pick up a snapshot that was built from other rows). The token is
+read before and after the copy; when an import committed in between, the copy is thrown away and
+taken again, so a snapshot never mixes two versions.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import fcntl
+import json
 import os
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import duckdb
-import pyarrow as pa
-import pyarrow.parquet as pq
-from sqlalchemy import Connection, Engine, select
-from sqlalchemy.sql import Select
+from sqlalchemy import Engine, select
 
-from analytics.models import (
-    Business,
-    Customer,
-    Forecast,
-    InventoryLevel,
-    Payment,
-    Product,
-    Sale,
-    SaleLine,
-    Storefront,
-)
+from analytics.db import database_identity
+from analytics.models import Business
+from analytics.settings import PROJECT_ROOT
+from analytics.snapshot_copy import TABLE_NAMES
 
-BATCH_ROWS = 100_000
-LAYOUT = 2  # bump when the snapshot's files or columns change
+LAYOUT = 7  # bump when the snapshot's files or columns change
+BUILD_ATTEMPTS = 3  # copies thrown away because an import committed during them, before giving up
+KEEP_OLD_MINUTES = 30  # an older snapshot stays this long for readers still streaming from it
+BUILD_MEMORY = "256MB"  # DuckDB spills the sort to the snapshot's temp folder past this
 
-_I64 = pa.int64()
-_F64 = pa.float64()
-_STR = pa.string()
-_DATE = pa.date32()
-_TS = pa.timestamp("us")
-_BOOL = pa.bool_()
+SNAPSHOT_TABLES = TABLE_NAMES
 
 
-def _customer_cols() -> list[Any]:
-    return [
-        Customer.customer_code,
-        Customer.name.label("customer_name"),
-        Customer.customer_type,
-        Customer.region,
-    ]
-
-
-def _queries(business_id: int) -> dict[str, tuple[Select[Any], pa.Schema]]:
-    """Each snapshot table: the portable SELECT that fills it and its Arrow schema."""
-    c, p, s, st = Customer, Product, Sale, Storefront
-    lines = (
-        select(
-            SaleLine.id.label("line_id"),
-            s.id.label("sale_id"),
-            s.order_id,
-            s.order_date,
-            s.status,
-            s.customer_id,
-            *_customer_cols(),
-            st.code.label("storefront_code"),
-            st.name.label("storefront_name"),
-            s.sales_rep,
-            SaleLine.product_id,
-            p.sku,
-            p.name.label("product_name"),
-            p.category,
-            SaleLine.quantity,
-            SaleLine.unit_price_micros,
-            SaleLine.unit_cost_micros,
-            SaleLine.discount,
-            SaleLine.net_micros,
-            SaleLine.cost_micros,
-        )
-        .join(s, s.id == SaleLine.sale_id)
-        .join(c, c.id == s.customer_id)
-        .join(p, p.id == SaleLine.product_id)
-        .outerjoin(st, st.id == s.storefront_id)
-        .where(SaleLine.business_id == business_id)
-    )
-    sale_schema = [
-        ("sale_id", _I64),
-        ("order_id", _STR),
-        ("order_date", _DATE),
-        ("status", _STR),
-        ("customer_id", _I64),
-        ("customer_code", _STR),
-        ("customer_name", _STR),
-        ("customer_type", _STR),
-        ("region", _STR),
-        ("storefront_code", _STR),
-        ("storefront_name", _STR),
-        ("sales_rep", _STR),
-    ]
-    lines_schema = pa.schema(
-        [
-            ("line_id", _I64),
-            *sale_schema,
-            ("product_id", _I64),
-            ("sku", _STR),
-            ("product_name", _STR),
-            ("category", _STR),
-            ("quantity", _F64),
-            ("unit_price_micros", _I64),
-            ("unit_cost_micros", _I64),
-            ("discount", _F64),
-            ("net_micros", _I64),
-            ("cost_micros", _I64),
-        ]
-    )
-    sales = (
-        select(
-            s.id.label("sale_id"),
-            s.order_id,
-            s.order_date,
-            s.status,
-            s.customer_id,
-            *_customer_cols(),
-            st.code.label("storefront_code"),
-            st.name.label("storefront_name"),
-            s.sales_rep,
-            s.net_micros,
-            s.cost_micros,
-        )
-        .join(c, c.id == s.customer_id)
-        .outerjoin(st, st.id == s.storefront_id)
-        .where(s.business_id == business_id)
-    )
-    sales_schema = pa.schema([*sale_schema, ("net_micros", _I64), ("cost_micros", _I64)])
-    payments = (
-        select(
-            Payment.id.label("payment_pk"),
-            Payment.payment_id,
-            Payment.paid_at,
-            Payment.amount_micros,
-            Payment.method,
-            s.id.label("sale_id"),
-            s.order_id,
-            s.order_date,
-            s.status.label("sale_status"),
-            s.customer_id,
-            *_customer_cols(),
-            st.code.label("storefront_code"),
-            s.sales_rep,
-        )
-        .join(s, s.id == Payment.sale_id)
-        .join(c, c.id == s.customer_id)
-        .outerjoin(st, st.id == s.storefront_id)
-        .where(Payment.business_id == business_id)
-    )
-    payments_schema = pa.schema(
-        [
-            ("payment_pk", _I64),
-            ("payment_id", _STR),
-            ("paid_at", _TS),
-            ("amount_micros", _I64),
-            ("method", _STR),
-            ("sale_id", _I64),
-            ("order_id", _STR),
-            ("order_date", _DATE),
-            ("sale_status", _STR),
-            ("customer_id", _I64),
-            ("customer_code", _STR),
-            ("customer_name", _STR),
-            ("customer_type", _STR),
-            ("region", _STR),
-            ("storefront_code", _STR),
-            ("sales_rep", _STR),
-        ]
-    )
-    customers = select(
-        c.id.label("customer_id"),
-        *_customer_cols(),
-        c.credit_limit_micros,
-        c.email,
-        c.active,
-    ).where(c.business_id == business_id)
-    customers_schema = pa.schema(
-        [
-            ("customer_id", _I64),
-            ("customer_code", _STR),
-            ("customer_name", _STR),
-            ("customer_type", _STR),
-            ("region", _STR),
-            ("credit_limit_micros", _I64),
-            ("email", _STR),
-            ("active", _BOOL),
-        ]
-    )
-    products = select(
-        p.id.label("product_id"),
-        p.sku,
-        p.name.label("product_name"),
-        p.category,
-        p.unit_cost_micros,
-        p.unit_price_micros,
-        p.reorder_level,
-    ).where(p.business_id == business_id)
-    products_schema = pa.schema(
-        [
-            ("product_id", _I64),
-            ("sku", _STR),
-            ("product_name", _STR),
-            ("category", _STR),
-            ("unit_cost_micros", _I64),
-            ("unit_price_micros", _I64),
-            ("reorder_level", _F64),
-        ]
-    )
-    storefronts = select(
-        st.id.label("storefront_id"),
-        st.code.label("storefront_code"),
-        st.name.label("storefront_name"),
-        st.region.label("storefront_region"),
-    ).where(st.business_id == business_id)
-    storefronts_schema = pa.schema(
-        [
-            ("storefront_id", _I64),
-            ("storefront_code", _STR),
-            ("storefront_name", _STR),
-            ("storefront_region", _STR),
-        ]
-    )
-    forecasts = (
-        select(
-            Forecast.id.label("forecast_id"),
-            Forecast.cycle,
-            Forecast.customer_id,
-            *_customer_cols(),
-            Forecast.product_id,
-            p.sku,
-            p.name.label("product_name"),
-            p.category,
-            Forecast.sales_rep,
-            Forecast.quantity,
-            Forecast.submitted_at,
-        )
-        .join(c, c.id == Forecast.customer_id)
-        .join(p, p.id == Forecast.product_id)
-        .where(Forecast.business_id == business_id)
-    )
-    forecasts_schema = pa.schema(
-        [
-            ("forecast_id", _I64),
-            ("cycle", _STR),
-            ("customer_id", _I64),
-            ("customer_code", _STR),
-            ("customer_name", _STR),
-            ("customer_type", _STR),
-            ("region", _STR),
-            ("product_id", _I64),
-            ("sku", _STR),
-            ("product_name", _STR),
-            ("category", _STR),
-            ("sales_rep", _STR),
-            ("quantity", _F64),
-            ("submitted_at", _TS),
-        ]
-    )
-    inventory = (
-        select(
-            InventoryLevel.storefront_id,
-            st.code.label("storefront_code"),
-            st.name.label("storefront_name"),
-            st.region.label("storefront_region"),
-            InventoryLevel.product_id,
-            p.sku,
-            p.name.label("product_name"),
-            p.category,
-            InventoryLevel.quantity,
-            InventoryLevel.as_of,
-            p.unit_cost_micros,
-            p.unit_price_micros,
-            p.reorder_level,
-        )
-        .join(st, st.id == InventoryLevel.storefront_id)
-        .join(p, p.id == InventoryLevel.product_id)
-        .where(InventoryLevel.business_id == business_id)
-    )
-    inventory_schema = pa.schema(
-        [
-            ("storefront_id", _I64),
-            ("storefront_code", _STR),
-            ("storefront_name", _STR),
-            ("storefront_region", _STR),
-            ("product_id", _I64),
-            ("sku", _STR),
-            ("product_name", _STR),
-            ("category", _STR),
-            ("quantity", _F64),
-            ("as_of", _DATE),
-            ("unit_cost_micros", _I64),
-            ("unit_price_micros", _I64),
-            ("reorder_level", _F64),
-        ]
-    )
-    return {
-        "lines": (lines, lines_schema),
-        "sales": (sales, sales_schema),
-        "payments": (payments, payments_schema),
-        "customers": (customers, customers_schema),
-        "products": (products, products_schema),
-        "storefronts": (storefronts, storefronts_schema),
-        "forecasts": (forecasts, forecasts_schema),
-        "inventory": (inventory, inventory_schema),
-    }
-
-
-SNAPSHOT_TABLES = (
-    "lines",
-    "sales",
-    "payments",
-    "customers",
-    "products",
-    "storefronts",
-    "forecasts",
-    "inventory",
-)
+class SnapshotChanging(RuntimeError):
+    """Imports kept committing while the snapshot was copied; the user should try again shortly."""
 
 
 @dataclass(frozen=True)
 class Snapshot:
-    """A built snapshot on disk: the folder holding one Parquet file per table."""
+    """A built snapshot on disk: the folder holding one Parquet file per table.
+
+    `refreshing` is True when newer data exists and its snapshot is being built by someone else:
+    this (complete, consistent) snapshot of the previous data answers meanwhile.
+    """
 
     business_id: int
     data_version: int
     path: Path
+    token: str = ""
+    refreshing: bool = False
 
     def connect(self) -> duckdb.DuckDBPyConnection:
         """A fresh in-memory DuckDB connection with one view per snapshot table."""
-        con = duckdb.connect(
-            ":memory:", config={"threads": 2, "memory_limit": "512MB"}
-        )
+        con = duckdb.connect(":memory:", config={"threads": 2, "memory_limit": "512MB"})
         for name in SNAPSHOT_TABLES:
             file = _quote(self.path / f"{name}.parquet")
             con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{file}')")
@@ -348,115 +73,234 @@ class Snapshot:
 
 
 class SnapshotStore:
-    """Finds or builds the snapshot of a business's current data version under `root`."""
+    """Finds or builds the snapshot of a business's current data under `root`."""
 
-    def __init__(self, engine: Engine, root: Path) -> None:
+    def __init__(
+        self, engine: Engine, root: Path, *, keep_old: dt.timedelta = dt.timedelta(minutes=KEEP_OLD_MINUTES)
+    ) -> None:
         self.engine = engine
         self.root = root
+        self.keep_old = keep_old  # how long a replaced snapshot stays for readers still streaming
+        self._identity: str | None = None
 
-    def current(self, business_id: int) -> Snapshot:
-        """The snapshot for the business's current data version, built if missing."""
-        with self.engine.connect() as conn:
-            version = _data_version(conn, business_id)
-        folder = self._folder(business_id, version)
-        if folder.is_dir():
-            return Snapshot(business_id, version, folder)
-        with self._lock(business_id):
-            if folder.is_dir():
-                return Snapshot(business_id, version, folder)
-            return self._build(business_id)
+    # -- reading ------------------------------------------------------------------------------
+    def current(self, business_id: int, *, wait: bool = True) -> Snapshot:
+        """The snapshot of the business's current data, built here if missing.
 
-    def _folder(self, business_id: int, version: int) -> Path:
+        With `wait=False` (the pages) and another process already building it, the latest
+        complete snapshot answers at once, marked `refreshing`; with none yet, this waits.
+        """
+        version, token = self._state(business_id)
+        folder = self._folder(business_id, token)
+        if _complete(folder):
+            return Snapshot(business_id, version, folder, token)
+        if not wait:
+            with self._lock(business_id, block=False) as got:
+                if got:
+                    return self._build_locked(business_id)
+            previous = self.latest(business_id)
+            if previous is not None:
+                return replace(previous, refreshing=True)
+        with self._lock(business_id) as _:
+            return self._build_locked(business_id)
+
+    def refresh(self, business_id: int) -> Snapshot:
+        """Build the snapshot of the current data now unless it exists (called after an import)."""
+        return self.current(business_id, wait=True)
+
+    def latest(self, business_id: int) -> Snapshot | None:
+        """The most recently built complete snapshot of the business, whatever its token."""
+        best: tuple[str, Snapshot] | None = None
+        for folder in self._business_dir(business_id).glob(f"*-layout{LAYOUT}"):
+            info = _read_info(folder)
+            if info is None:
+                continue
+            snap = Snapshot(business_id, int(info["data_version"]), folder, str(info["token"]))
+            if best is None or str(info["built_at"]) > best[0]:
+                best = (str(info["built_at"]), snap)
+        return best[1] if best else None
+
+    def is_current(self, business_id: int) -> bool:
+        """True when the snapshot of the business's current data is built."""
+        _, token = self._state(business_id)
+        return _complete(self._folder(business_id, token))
+
+    # -- layout -------------------------------------------------------------------------------
+    def identity(self) -> str:
+        if self._identity is None:
+            self._identity = database_identity(self.engine)
+        return self._identity
+
+    def _business_dir(self, business_id: int) -> Path:
+        return self.root / f"db-{self.identity()}" / f"b{int(business_id)}"
+
+    def _folder(self, business_id: int, token: str) -> Path:
         # The layout version keeps a snapshot written by older code from being read by newer code.
-        return self.root / f"b{business_id}" / f"v{version}-layout{LAYOUT}"
+        return self._business_dir(business_id) / f"{token}-layout{LAYOUT}"
+
+    def _state(self, business_id: int) -> tuple[int, str]:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(Business.data_version, Business.data_token).where(Business.id == business_id)
+            ).one_or_none()
+        if row is None:
+            raise LookupError(f"No business with id {business_id}.")
+        return int(row[0] or 0), str(row[1])
 
     @contextmanager
-    def _lock(self, business_id: int) -> Iterator[None]:
-        base = self.root / f"b{business_id}"
+    def _lock(self, business_id: int, *, block: bool = True) -> Iterator[bool]:
+        base = self._business_dir(business_id)
         base.mkdir(parents=True, exist_ok=True)
         with open(base / ".lock", "a+b") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
             try:
-                yield
+                fcntl.flock(handle, fcntl.LOCK_EX | (0 if block else fcntl.LOCK_NB))
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def _build(self, business_id: int) -> Snapshot:
-        """Copy every table of the business in one consistent read, then publish atomically."""
-        base = self.root / f"b{business_id}"
-        tmp = base / f"tmp-{os.getpid()}-{time.monotonic_ns()}"
+    # -- building -----------------------------------------------------------------------------
+    def _build_locked(self, business_id: int) -> Snapshot:
+        """Under the business's lock: the current snapshot, copied from the database if missing."""
+        for _ in range(BUILD_ATTEMPTS):
+            version, token = self._state(business_id)
+            folder = self._folder(business_id, token)
+            if _complete(folder):
+                return Snapshot(business_id, version, folder, token)
+            if self._copy(business_id, version, token, folder):
+                self._prune(business_id, keep=folder)
+                return Snapshot(business_id, version, folder, token)
+        raise SnapshotChanging(
+            "The data is changing right now (imports keep arriving); try again in a minute."
+        )
+
+    def _copy(self, business_id: int, version: int, token: str, folder: Path) -> bool:
+        """Copy the business's rows into `folder`; False (nothing kept) when the data changed meanwhile.
+
+        The copy runs in a child process: DuckDB's sqlite extension carries its own SQLite library,
+        and two SQLite libraries in one process release each other's POSIX file locks on close,
+        which corrupts a live database ("disk I/O error"). In its own process it is an ordinary
+        second reader.
+        """
+        tmp = folder.parent / f"tmp-{os.getpid()}-{time.monotonic_ns()}"
         tmp.mkdir(parents=True)
         try:
-            conn_opts = {} if self.engine.dialect.name == "sqlite" else {"isolation_level": "REPEATABLE READ"}
-            with self.engine.connect().execution_options(**conn_opts) as conn, conn.begin():
-                version = _data_version(conn, business_id)
-                for name, (query, schema) in _queries(business_id).items():
-                    _write_parquet(conn, query, schema, tmp / f"{name}.parquet")
-            _finish(tmp)
-            folder = self._folder(business_id, version)
-            if folder.is_dir():
+            request = {
+                "url": self.engine.url.render_as_string(hide_password=False),
+                "schema": self._schema(),
+                "business_id": int(business_id),
+                "token": token,
+                "folder": str(tmp),
+                "extensions": str(self.root / ".duckdb_extensions"),
+                "memory": BUILD_MEMORY,
+            }
+            done = subprocess.run(
+                [sys.executable, "-m", "analytics.snapshot_copy"],
+                input=json.dumps(request),
+                capture_output=True,
+                text=True,
+                cwd=PROJECT_ROOT,
+                env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+                check=False,
+            )
+            if done.returncode != 0:
+                reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
+                raise RuntimeError(f"Could not copy the data for reports: {reason}")
+            if json.loads(done.stdout)["token"] != token:
+                shutil.rmtree(tmp, ignore_errors=True)
+                return False
+            shutil.rmtree(tmp / ".spill", ignore_errors=True)
+            _write_info(tmp, version, token)
+            if _complete(folder):
                 shutil.rmtree(tmp)
             else:
                 os.rename(tmp, folder)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        for old in base.glob("v*"):
-            if old != folder and old.is_dir():
+        return True
+
+    def _schema(self) -> str:
+        """PostgreSQL: the schema our tables live in (the connection's search path); SQLite: ''."""
+        if self.engine.dialect.name != "postgresql":
+            return ""
+        with self.engine.connect() as conn:
+            return str(conn.exec_driver_sql("SELECT current_schema()").scalar_one())
+
+    def _prune(self, business_id: int, keep: Path) -> None:
+        """Remove other snapshots of the business once no reader can still be streaming from them."""
+        cutoff = dt.datetime.now(dt.UTC) - self.keep_old
+        for old in self._business_dir(business_id).iterdir():
+            if old == keep or not old.is_dir():
+                continue
+            info = _read_info(old)
+            built = _parse_time(str(info["built_at"])) if info else None
+            stale_tmp = old.name.startswith("tmp-") and _mtime(old) < cutoff
+            if (
+                (info is None and not old.name.startswith("tmp-"))
+                or stale_tmp
+                or (built is not None and built < cutoff)
+            ):
                 shutil.rmtree(old, ignore_errors=True)
-        return Snapshot(business_id, version, folder)
 
 
-def _data_version(conn: Connection, business_id: int) -> int:
-    version = conn.execute(
-        select(Business.data_version).where(Business.id == business_id)
-    ).scalar_one_or_none()
-    if version is None:
-        raise LookupError(f"No business with id {business_id}.")
-    return int(version)
+def _complete(folder: Path) -> bool:
+    return (folder / "built.json").is_file()
 
 
-def _finish(folder: Path) -> None:
-    """Sort the big files by date (DuckDB then skips row groups outside a period) and give each
-    sale its total quantity, so sale-level questions never need the lines."""
-    con = duckdb.connect(":memory:", config={"threads": 2})
-    con.execute("SET enable_progress_bar = false")
+def _write_info(folder: Path, version: int, token: str) -> None:
+    info = {
+        "data_version": version,
+        "token": token,
+        "built_at": dt.datetime.now(dt.UTC).isoformat(),
+        "layout": LAYOUT,
+    }
+    handle: IO[str]
+    with open(folder / "built.json", "w", encoding="utf-8") as handle:
+        json.dump(info, handle)
+
+
+def _read_info(folder: Path) -> dict[str, Any] | None:
     try:
-        lines, sales = _quote(folder / "lines.parquet"), _quote(folder / "sales.parquet")
-        jobs = {
-            "lines": f"SELECT * FROM read_parquet('{lines}') ORDER BY order_date, sale_id, line_id",
-            "sales": f"""
-                SELECT s.*, COALESCE(q.quantity, 0) AS quantity
-                FROM read_parquet('{sales}') s
-                LEFT JOIN (SELECT sale_id, SUM(quantity) AS quantity
-                           FROM read_parquet('{lines}') GROUP BY sale_id) q ON q.sale_id = s.sale_id
-                ORDER BY s.order_date, s.sale_id""",
-            "payments": f"SELECT * FROM read_parquet('{_quote(folder / 'payments.parquet')}') "
-            "ORDER BY paid_at, payment_pk",
-        }
-        for name, query in jobs.items():
-            out = folder / f"{name}.sorted.parquet"
-            con.execute(
-                f"COPY ({query}) TO '{_quote(out)}' (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 100000)"
-            )
-        for name in jobs:
-            os.replace(folder / f"{name}.sorted.parquet", folder / f"{name}.parquet")
-    finally:
-        con.close()
+        data = json.loads((folder / "built.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _parse_time(text: str) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _mtime(path: Path) -> dt.datetime:
+    try:
+        return dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
+    except OSError:
+        return dt.datetime.now(dt.UTC)
 
 
 def _quote(path: Path) -> str:
     return path.as_posix().replace("'", "''")
 
 
-def _write_parquet(conn: Connection, query: Select[Any], schema: pa.Schema, path: Path) -> None:
-    result = conn.execution_options(yield_per=BATCH_ROWS).execute(query)
-    with pq.ParquetWriter(path, schema, compression="zstd") as writer:
-        wrote = False
-        for rows in result.partitions():
-            columns: list[Any] = list(zip(*rows, strict=True)) if rows else [[] for _ in schema]
-            arrays = [pa.array(col, type=f.type) for col, f in zip(columns, schema, strict=True)]
-            writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
-            wrote = True
-        if not wrote:
-            writer.write_table(schema.empty_table())
+def refresh_outdated(store: SnapshotStore) -> list[int]:
+    """Build the snapshot of every business whose data changed since its last snapshot (the daemon's
+    tick). Businesses that never had one (nobody looked at their reports) and those whose snapshot
+    someone else is building are skipped; returns the ids built here."""
+    with store.engine.connect() as conn:
+        ids = [int(i) for i in conn.execute(select(Business.id).order_by(Business.id)).scalars()]
+    built: list[int] = []
+    for business_id in ids:
+        if store.is_current(business_id) or store.latest(business_id) is None:
+            continue
+        with store._lock(business_id, block=False) as got:
+            if got:
+                store._build_locked(business_id)
+                built.append(business_id)
+    return built

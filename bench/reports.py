@@ -98,7 +98,12 @@ def child_report(url: str, snapdir: str, slug: str, pairs: list[str]) -> dict[st
         with make_sessionmaker(engine)() as session:
             generate(session, store, Scope(bid), slug, params)
         times.append(time.perf_counter() - started)
-    return {"first_s": times[0], "warm_s": statistics.median(times[1:]), "peak_mb": peak_mb(), "import_mb": before}
+    return {
+        "first_s": times[0],
+        "warm_s": statistics.median(times[1:]),
+        "peak_mb": peak_mb(),
+        "import_mb": before,
+    }
 
 
 def child_naive(url: str, slug: str, start: str, end: str) -> dict[str, Any]:
@@ -127,14 +132,23 @@ def child_naive(url: str, slug: str, start: str, end: str) -> dict[str, Any]:
     by_month = cur.groupby(cur["order_date"].dt.strftime("%Y-%m")).agg(
         revenue=("net_micros", "sum"), cost=("cost_micros", "sum"), orders=("order_id", "nunique")
     )
-    groups = ["customer_code", "sku", "category", "region", "storefront"] if slug == "sales_summary" else [
-        "customer_code",
-        "sku",
-    ]
+    groups = (
+        ["customer_code", "sku", "category", "region", "storefront"]
+        if slug == "sales_summary"
+        else [
+            "customer_code",
+            "sku",
+        ]
+    )
     for key in groups:
         cur.groupby(key)["net_micros"].sum().sort_values(ascending=False)
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "peak_mb": peak_mb(), "rows": len(lines), "check": [int(totals[0]), len(by_month)]}
+    return {
+        "seconds": seconds,
+        "peak_mb": peak_mb(),
+        "rows": len(lines),
+        "check": [int(totals[0]), len(by_month)],
+    }
 
 
 # --- driver --------------------------------------------------------------------------------------
@@ -167,7 +181,11 @@ def run(url: str, label: str, rows: int, snapdir: Path, naive: bool) -> list[str
             if naive and defn.slug in ("kpi_dashboard", "sales_summary"):
                 start, end = pairs[0].split("=")[1], pairs[1].split("=")[1]
                 n = child(["naive", url, defn.slug, start, end])
-                naive_cells = [f"{n['seconds']:.2f}", f"{n['peak_mb']:.0f}", f"{n['seconds'] / r['warm_s']:.0f}×"]
+                naive_cells = [
+                    f"{n['seconds']:.2f}",
+                    f"{n['peak_mb']:.0f}",
+                    f"{n['seconds'] / r['warm_s']:.0f}×",
+                ]
             out.append(
                 f"| {defn.slug} | {name} | {r['first_s']:.3f} | {r['warm_s']:.3f} | {r['peak_mb']:.0f} | "
                 + " | ".join(naive_cells)

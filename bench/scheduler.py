@@ -114,7 +114,7 @@ def database_url(kind: str, pg: str | None, data_dir: Path) -> str:
 
 def prepare(url: str, data_dir: Path, n: int, recipients: int, smtp_port: int) -> list[int]:
     """A fresh database: demo data, an owner, `n` schedules due at DUE, SMTP pointing at the mailbox."""
-    from analytics.accounts import add_user
+    from analytics.accounts import add_user, operator
     from analytics.db import business_by_code, make_engine, make_sessionmaker, migrate
     from analytics.demo import load_demo
     from analytics.report import Scope
@@ -130,10 +130,19 @@ def prepare(url: str, data_dir: Path, n: int, recipients: int, smtp_port: int) -
     with make_sessionmaker(engine)() as s:
         business = business_by_code(s, "bench")
         assert business is not None
-        add_user(s, business.id, "bench-owner", "bench-password-1", "manager", email="owner@bench.test")
+        add_user(
+            s, operator(business.id), "bench-owner", "bench-password-1", "manager", email="owner@bench.test"
+        )
         s.commit()
         save_smtp(
-            s, settings, host="127.0.0.1", port=smtp_port, security="none", from_address="reports@bench.test"
+            s,
+            settings,
+            operator(),
+            installation_default=True,
+            host="127.0.0.1",
+            port=smtp_port,
+            security="none",
+            from_address="reports@bench.test",
         )
         scope = Scope(business.id, "bench-owner", "manager")
         for i in range(n):
@@ -304,7 +313,9 @@ def main() -> int:
     )
     parser.add_argument("--timeout", type=float, default=900)
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
-    parser.add_argument("--pg-only", action="store_true", help="skip SQLite (with --no-write: a quick re-check)")
+    parser.add_argument(
+        "--pg-only", action="store_true", help="skip SQLite (with --no-write: a quick re-check)"
+    )
     args = parser.parse_args()
     kinds = ([] if args.pg_only else ["sqlite"]) + (["pg"] if args.pg else [])
     results = [run_one(kind, args) for kind in kinds]

@@ -115,7 +115,7 @@ class RssSampler(threading.Thread):
 
 
 def ensure_user(url: str) -> None:
-    from analytics.accounts import add_user, user_by_username
+    from analytics.accounts import add_user, operator, user_by_username
     from analytics.db import business_by_code, make_engine, session_scope
 
     engine = make_engine(url)
@@ -125,7 +125,7 @@ def ensure_user(url: str) -> None:
             if business is None:
                 raise SystemExit(f"No business {BUSINESS!r} in {url}: run bench/reports.py first.")
             if user_by_username(session, USER) is None:
-                add_user(session, business.id, USER, PASSWORD, "admin", name="Bench UI", actor="bench")
+                add_user(session, operator(business.id, "bench"), USER, PASSWORD, "admin", name="Bench UI")
     finally:
         engine.dispose()
 
@@ -136,7 +136,7 @@ def build_snapshot(env: dict[str, str], rebuild: bool) -> float | None:
     snapshots = Path(env["TALLYBOARD_DATA_DIR"]) / "snapshots"
     if rebuild:
         shutil.rmtree(snapshots, ignore_errors=True)
-    elif any(snapshots.glob("b*/v*")):
+    elif any(snapshots.glob("db-*/b*/*-layout*/built.json")):
         return None  # SnapshotStore.current() would reuse it (an import bumps the version: rebuilt)
     code = (
         "import time; from analytics.settings import Settings; from analytics.db import make_engine,"

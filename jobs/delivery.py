@@ -6,10 +6,16 @@
   'sending' with an expired lease: a sender that died), so two daemons never send the same row.
   Each claim raises `attempts`, which is also the fencing token when the result is recorded.
 - 2xx: sent. 4xx replies, refused or dropped connections and timeouts: retried after
-  min(base * 2^attempts, cap) * (1 + jitter), up to settings.mail_max_attempts, then failed.
-  5xx replies: failed at once. A timeout after the message text was sent (or a sender that died
-  mid-send) may still have delivered it: the retry keeps the Message-ID so receivers can drop the
-  copy, and last_error says so.
+  min(base * 2^attempts, cap) * (1 + jitter) for settings.mail_retry_hours (2 days) after the
+  message was queued (and at most settings.mail_max_attempts attempts when that is set), then
+  failed. 5xx replies: failed at once.
+- A login the server refuses (535, or STARTTLS / AUTH it does not offer) is a configuration error,
+  not a passing one: the server's settings are recorded as refused (SmtpFailure, by fingerprint)
+  and no message goes through them - nor is one charged an attempt - until the settings change;
+  Admin and Schedules say so (`smtp_problem`).
+- A timeout after the message text was sent (or a sender that died mid-send) may still have
+  delivered it: it is retried once with the same Message-ID (receivers can drop the copy); a second
+  such attempt ends as 'unknown' ("may have been delivered") with one notice, never more copies.
 - A report email that finally fails queues one failure notice per window to the schedule's owner
   (or the business's admins); a window whose emails all went out queues a success notice when
   the schedule asks for one. `weekly_summary` queues each business's weekly summary to its admins.
@@ -17,6 +23,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import itertools
@@ -30,7 +37,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, or_, select, update
+from sqlalchemy import Engine, and_, func, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -44,6 +51,7 @@ from analytics.models import (
     RunFile,
     Schedule,
     ScheduleRun,
+    SmtpFailure,
     SmtpSettings,
     User,
 )
@@ -56,22 +64,22 @@ from jobs.files import FileStore, format_bytes
 from jobs.mailer import (
     Attachment,
     ConnectFailed,
-    EmlFolderTransport,
     MaybeDelivered,
-    Sender,
     Transport,
     check_address,
     compose,
     describe_error,
     one_line,
+    settings_problem,
 )
 from jobs.secret_key import SecretKeyError
-from jobs.smtp_config import fallback_sender, load_smtp, smtp_transport
+from jobs.smtp_config import MailRoute, MailRoutes, mail_route, sender_for, stored_keys_problem
 
 log = logging.getLogger(__name__)
 
 KINDS = ("report", "failure_notice", "success_notice", "weekly_summary", "test")
-STATUSES = ("pending", "sending", "sent", "failed")
+STATUSES = ("pending", "sending", "sent", "failed", "unknown")  # unknown: may have been delivered
+MAYBE = ("may have been delivered", "may already have been delivered")  # in last_error: an ambiguous attempt
 MAX_KPIS = 8
 MAX_TABLE_ROWS = 10
 MAX_TABLE_COLUMNS = 5  # a phone fits about five; the files have them all
@@ -171,8 +179,8 @@ def message_id(
     return f"<tb.{ref}.{kind}.{digest}@{domain}>"
 
 
-def _domain(session: Session) -> str:
-    address = session.scalar(select(SmtpSettings.from_address).order_by(SmtpSettings.id).limit(1)) or ""
+def _domain(session: Session, business_id: int) -> str:
+    address = sender_for(session, business_id).address  # the business's own sender, never another's
     domain = address.rpartition("@")[2].strip().lower()
     return domain if domain and re.fullmatch(r"[a-z0-9.-]+", domain) else FALLBACK_DOMAIN
 
@@ -207,7 +215,7 @@ def enqueue(
         address = check_address(raw, "recipient")
         addresses.setdefault(address.lower(), address)
     stamp = utc_naive(aware(now))
-    domain = _domain(session)
+    domain = _domain(session, business_id)
     existing: set[str] = set()
     if schedule_run_id is not None:
         # Already queued for this window and kind (whatever domain the id was made with).
@@ -262,6 +270,8 @@ class DeliveryStats:
     failed: int = 0
     skipped: int = 0
     notices: int = 0
+    unknown: int = 0  # may have been delivered: not retried again
+    held: int = 0  # not sent: their server's settings were refused (a configuration error)
     error: str = ""
     transport: str = ""
 
@@ -274,6 +284,8 @@ class DeliveryStats:
                 ("sent", self.sent),
                 ("retried", self.retried),
                 ("failed", self.failed),
+                ("unknown", self.unknown),
+                ("held (SMTP settings refused)", self.held),
                 ("skipped", self.skipped),
                 ("notices queued", self.notices),
             )
@@ -287,6 +299,9 @@ class _Claim:
     id: int
     attempts: int  # after this claim: the attempt number, and the fencing token
     interrupted: bool  # the row was taken over from a sender whose lease ran out mid-send
+    created_at: dt.datetime | None = None
+    last_error: str = ""
+    business_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -295,6 +310,7 @@ class _Verdict:
     stop: bool  # the server or connection is unwell: leave the rest of the batch for the next pass
     ambiguous: bool
     text: str
+    settings: bool = False  # the server refused its settings: hold its messages until they change
 
 
 class _Unsendable(Exception):
@@ -311,6 +327,8 @@ def retry_delay(attempts: int, settings: Settings, rng: random.Random | None = N
 def classify(exc: BaseException) -> _Verdict:
     """Transient (retry later) or permanent (5xx), and whether to stop the pass."""
     text = describe_error(exc)
+    if settings_problem(exc):
+        return _Verdict(False, True, False, text, settings=True)
     if isinstance(exc, MaybeDelivered):
         return _Verdict(False, True, True, text)
     if isinstance(exc, ConnectFailed | ConnectionError):
@@ -328,18 +346,16 @@ def classify(exc: BaseException) -> _Verdict:
 
 
 class _Pass:
-    """One deliver_due call: its clock, transport and sender."""
+    """One deliver_due call: its clock, and each business's transport and sender (`routes`)."""
 
-    def __init__(
-        self, engine: Engine, settings: Settings, now: dt.datetime, transport: Transport, sender: Sender
-    ) -> None:
+    def __init__(self, engine: Engine, settings: Settings, now: dt.datetime, routes: MailRoutes) -> None:
         self.engine = engine
         self.settings = settings
         self.now = now
-        self.transport = transport
-        self.sender = sender
-        self.files = FileStore.from_settings(settings)
+        self.routes = routes
+        self.files = FileStore.from_settings(settings, engine)
         self.stats = DeliveryStats()
+        self.held: dict[int | None, bool] = {}  # business -> its server's settings were refused
         self._t0 = time.monotonic()
         self.lease = dt.timedelta(seconds=max(settings.mail_lease_seconds, 1))
 
@@ -358,14 +374,28 @@ class _Pass:
 
     def candidates(self, n: int) -> list[int]:
         now = self.clock()
+        held = [b for b, refused in self.held.items() if refused and b is not None]
         with make_sessionmaker(self.engine)() as s:
             ids = s.scalars(
                 select(OutboxMessage.id)
-                .where(or_(and_(*self._due(now)), and_(*self._stale(now))))
+                .where(
+                    or_(and_(*self._due(now)), and_(*self._stale(now))),
+                    OutboxMessage.business_id.not_in(held) if held else true(),
+                )
                 .order_by(OutboxMessage.id)
                 .limit(n)
             ).all()
         return list(ids)
+
+    def is_held(self, row_id: int) -> bool:
+        """True when the message's server is one whose settings were refused (counted in stats.held)."""
+        business_id = self._business_of(row_id)
+        if business_id not in self.held:
+            with make_sessionmaker(self.engine)() as s:
+                self.held[business_id] = refused_settings(s, self.routes.route(business_id)) is not None
+        if self.held[business_id]:
+            self.stats.held += 1
+        return self.held[business_id]
 
     def claim(self, row_id: int) -> _Claim | None:
         now = self.clock()
@@ -388,26 +418,42 @@ class _Pass:
                 )
                 if result.rowcount != 1:
                     return None
-            attempts = conn.scalar(select(OutboxMessage.attempts).where(OutboxMessage.id == row_id))
-        return _Claim(row_id, int(attempts or 0), interrupted)
+            attempts, created_at, last_error, business_id = conn.execute(
+                select(
+                    OutboxMessage.attempts,
+                    OutboxMessage.created_at,
+                    OutboxMessage.last_error,
+                    OutboxMessage.business_id,
+                ).where(OutboxMessage.id == row_id)
+            ).one()
+        return _Claim(row_id, int(attempts or 0), interrupted, created_at, last_error or "", business_id)
 
     # -- one message -------------------------------------------------------------------------
+    def _out_of_time(self, claim: _Claim) -> str:
+        """Why a transiently failing message is not retried again ('' while it still may be)."""
+        limit = self.settings.mail_max_attempts
+        if limit > 0 and claim.attempts >= limit:
+            return f"Gave up after {claim.attempts} attempts."
+        created = claim.created_at or self.now
+        if self.clock() >= created + dt.timedelta(hours=self.settings.mail_retry_hours):
+            return (
+                f"Gave up after {claim.attempts} attempts over "
+                f"{_hours_text(self.settings.mail_retry_hours)} (TALLYBOARD_MAIL_RETRY_HOURS)."
+            )
+        return ""
+
     def deliver(self, claim: _Claim) -> bool:
         """Build, send and record one claimed row; True when the rest of the pass should wait."""
-        max_attempts = max(self.settings.mail_max_attempts, 1)
+        ambiguous_before = claim.interrupted or any(m in claim.last_error for m in MAYBE)
         earlier = ""
         if claim.interrupted:
             earlier = (
                 f"Attempt {claim.attempts - 1} was interrupted (the sender stopped) and may already have "
                 "been delivered; retried with the same Message-ID. "
             )
-            if claim.attempts > max_attempts:
-                self._finish(
-                    claim,
-                    sent=False,
-                    error=earlier.replace("retried", "not retried")
-                    + f"Gave up after {max_attempts} attempts.",
-                )
+            over = self._out_of_time(dataclasses.replace(claim, attempts=claim.attempts - 1))
+            if over:
+                self._finish(claim, sent=False, error=earlier.replace("retried", "not retried") + over)
                 return False
         try:
             with make_sessionmaker(self.engine)() as s:
@@ -416,33 +462,81 @@ class _Pass:
             self._finish(claim, sent=False, error=earlier + str(exc))
             return False
         try:
-            reply = self.transport.send(message)
+            reply = self.routes.transport(self._business_of(claim.id)).send(message)
         except Exception as exc:
             verdict = classify(exc)
+            if verdict.settings:
+                self._hold(claim, verdict.text)
+                return True
             if not verdict.permanent:
                 log.warning("outbox message %s, attempt %s: %s", claim.id, claim.attempts, verdict.text)
             note = earlier + f"Attempt {claim.attempts}: {verdict.text}"
+            if verdict.ambiguous and ambiguous_before:
+                # The server took the text twice without answering: a third copy helps nobody.
+                note += (
+                    f" Unknown - may have been delivered: an earlier attempt ended the same way, so it is "
+                    f"not sent again (Message-ID {message['Message-ID']}); check with the recipient."
+                )
+                self._finish(claim, sent=False, error=note, status="unknown")
+                return verdict.stop
             if verdict.ambiguous:
                 note += (
                     f" It may have been delivered; the retry keeps Message-ID {message['Message-ID']} "
-                    "so the receiver can drop a duplicate."
+                    "so the receiver can drop a duplicate. It is retried once."
                 )
+            over = "" if verdict.permanent else self._out_of_time(claim)
             if verdict.permanent:
                 self._finish(claim, sent=False, error=note)
-            elif claim.attempts >= max_attempts:
-                self._finish(claim, sent=False, error=f"Gave up after {claim.attempts} attempts. {note}")
+            elif over:
+                self._finish(claim, sent=False, error=f"{over} {note}")
             else:
                 self._retry(claim, note)
             return verdict.stop
-        ambiguous_before = earlier or ""
-        if not ambiguous_before:
-            with make_sessionmaker(self.engine)() as s:
-                last = s.scalar(select(OutboxMessage.last_error).where(OutboxMessage.id == claim.id)) or ""
-            if "may have been delivered" in last or "may already have been delivered" in last:
-                ambiguous_before = "An earlier attempt may also have been delivered (same Message-ID). "
-        note = f"{ambiguous_before}Sent on attempt {claim.attempts}: {reply}" if ambiguous_before else ""
+        note = ""
+        if ambiguous_before:
+            before = earlier or "An earlier attempt may also have been delivered (same Message-ID). "
+            note = f"{before}Sent on attempt {claim.attempts}: {reply}"
         self._finish(claim, sent=True, error=note)
         return False
+
+    def _hold(self, claim: _Claim, text: str) -> None:
+        """The server refused its settings: remember them as refused, give the message back uncharged
+        (it goes out once the settings change), and hold the rest of that server's messages."""
+        route = self.routes.route(claim.business_id)
+        with session_scope(self.engine) as s:
+            fingerprint = server_fingerprint(s, route)
+            if fingerprint is not None and s.get(SmtpFailure, fingerprint) is None:
+                try:
+                    with s.begin_nested():
+                        s.add(
+                            SmtpFailure(
+                                fingerprint=fingerprint,
+                                server=_server_text(route)[:300],
+                                error=text[:2000],
+                                failed_at=self.clock(),
+                            )
+                        )
+                except IntegrityError:
+                    pass  # another sender recorded it a moment ago
+        note = (
+            f"Not sent: {text}. The mail server refused its settings (a configuration error), so nothing "
+            "goes through it until its SMTP settings are changed; this message is sent then."
+        )
+        if self._record(
+            claim,
+            lambda s, row: None,
+            status="pending",
+            attempts=OutboxMessage.attempts - 1,
+            lease_until=None,
+            last_error=note[:4000],
+        ):
+            self.stats.held += 1
+            log.error("email through %s stopped: %s", _server_text(route), text)
+        self.held.clear()  # look again at every business's server: others may share this one
+
+    def _business_of(self, row_id: int) -> int | None:
+        with make_sessionmaker(self.engine)() as s:
+            return s.scalar(select(OutboxMessage.business_id).where(OutboxMessage.id == row_id))
 
     def _record(self, claim: _Claim, after: Callable[[Session, OutboxMessage], None], **values: Any) -> bool:
         with session_scope(self.engine) as s:
@@ -475,17 +569,20 @@ class _Pass:
         if self._record(claim, lambda s, row: None, **values):
             self.stats.retried += 1
 
-    def _finish(self, claim: _Claim, *, sent: bool, error: str) -> None:
+    def _finish(self, claim: _Claim, *, sent: bool, error: str, status: str = "failed") -> None:
         stamp = self.clock()
         values: dict[str, Any] = {"lease_until": None, "last_error": error[:4000]}
         if sent:
             values.update(status="sent", sent_at=stamp)
         else:
-            values.update(status="failed")
+            values.update(status=status)
         if not self._record(claim, lambda s, row: self._notify(s, row, sent), **values):
             return
         if sent:
             self.stats.sent += 1
+        elif status == "unknown":
+            self.stats.unknown += 1
+            log.warning("outbox message %s may have been delivered: %s", claim.id, error)
         else:
             self.stats.failed += 1
             log.warning("outbox message %s failed: %s", claim.id, error)
@@ -559,7 +656,7 @@ class _Pass:
         )
         try:
             return compose(
-                self.sender,
+                self.routes.sender(row.business_id),
                 row.recipient,
                 row.subject,
                 row.message_id,
@@ -632,20 +729,22 @@ class _Pass:
         window, schedule = self._window(s, row)
         name = str(payload.get("schedule_name") or (schedule.name if schedule else "") or "a schedule")
         due = _local_text(window.due_at if window else payload.get("due_at"), tz)
-        failed = s.execute(
-            select(OutboxMessage.recipient, OutboxMessage.last_error)
+        rows = s.execute(
+            select(OutboxMessage.recipient, OutboxMessage.last_error, OutboxMessage.status)
             .where(
                 OutboxMessage.schedule_run_id == row.schedule_run_id,
                 OutboxMessage.kind == "report",
-                OutboxMessage.status == "failed",
+                OutboxMessage.status.in_(("failed", "unknown")),
             )
             .order_by(OutboxMessage.id)
         ).all()
+        failed = [(r, e) for r, e, st in rows]
+        unsure = [r for r, _e, st in rows if st == "unknown"]
         summary: dict[str, Any] = {"title": "Scheduled report not delivered", "period": f"{name} · due {due}"}
         error = str(payload.get("error") or (window.error if window else "") or "")
         if failed:
             summary["table"] = {
-                "title": "Recipients not reached",
+                "title": "Recipients not reached" if len(unsure) < len(failed) else "Delivery not confirmed",
                 "columns": ["Recipient", "Server's answer"],
                 "align": ["left", "left"],
                 "rows": [[r, (e or "")[:300]] for r, e in failed],
@@ -656,6 +755,18 @@ class _Pass:
                 f"{'this recipient' if len(failed) == 1 else 'these recipients'}. "
                 "Check the addresses in the schedule; the mail server's answers are below."
             )
+            if unsure:
+                message = (
+                    f"The report of the schedule “{name}” was handed to the mail server for "
+                    f"{', '.join(unsure)}, but the server never confirmed it: it may or may not have "
+                    "arrived. It was not sent again, so nobody gets more copies; please check with "
+                    f"{'them' if len(unsure) > 1 else 'the recipient'}."
+                    + (
+                        " Other recipients could not be reached at all; the server's answers are below."
+                        if len(unsure) < len(failed)
+                        else ""
+                    )
+                )
         else:
             summary["title"] = "Scheduled report failed"
             message = f"The schedule “{name}” did not send its report.\n\n{error}".strip()
@@ -756,27 +867,18 @@ def deliver_due(
     transport: Transport | None = None,
     limit: int = 100,
 ) -> DeliveryStats:
-    """Send up to `limit` due outbox messages through `transport` (default: the SMTP settings, or
+    """Send up to `limit` due outbox messages through `transport` (default: each message's business's
+    route - its own SMTP server, else the installation default - or
     .eml files in settings.outbox_dir while SMTP is not set). Never raises for a message's
     failure: it is recorded on the row. A wrong secret key stops sending: the returned stats carry
     the error (logged once per call) and nothing is claimed."""
     start = utc_naive(aware(now))
-    try:
-        with make_sessionmaker(engine)() as s:
-            loaded = load_smtp(s, settings)
-    except SecretKeyError as exc:
-        log.error("email sending stopped: %s", exc)
-        return DeliveryStats(error=str(exc))
-    if loaded is None:
-        sender = fallback_sender()
-    else:
-        row = loaded[0]
-        sender = Sender(row.from_address, row.from_name or "", row.reply_to or "")
-    owned = transport is None
-    if transport is None:
-        transport = smtp_transport(settings, *loaded) if loaded else EmlFolderTransport(settings.outbox_dir)
-    work = _Pass(engine, settings, start, transport, sender)
-    work.stats.transport = "custom" if not owned else "smtp" if loaded else "eml"
+    problem = stored_keys_problem(engine, settings)  # one installation key opens every business's password
+    if problem:
+        log.error("email sending stopped: %s", problem)
+        return DeliveryStats(error=problem)
+    routes = MailRoutes(engine, settings, transport)  # each message goes the way its business's email goes
+    work = _Pass(engine, settings, start, routes)
     try:
         rounds = 0
         while work.stats.claimed < limit and rounds < limit:
@@ -787,6 +889,8 @@ def deliver_due(
                 break
             stop = False
             for row_id in ids:
+                if work.is_held(row_id):
+                    continue  # its server's settings were refused: it waits for new ones
                 claim = work.claim(row_id)
                 if claim is None:
                     work.stats.skipped += 1
@@ -798,11 +902,73 @@ def deliver_due(
             if stop or len(ids) < wanted:
                 break
     finally:
-        if owned:
-            close = getattr(transport, "close", None)
-            if close is not None:
-                close()
+        work.stats.transport = routes.label
+        if transport is None:
+            routes.close()
     return work.stats
+
+
+# --- refused server settings --------------------------------------------------------------------
+
+
+def server_fingerprint(session: Session, route: MailRoute) -> str | None:
+    """Names one version of a server's settings (None for the outbox folder): saving the settings
+    again - a new password, say - gives another fingerprint, so a refusal is forgotten."""
+    if route.settings_id is None or route.source == "outbox":
+        return None
+    updated = session.scalar(select(SmtpSettings.updated_at).where(SmtpSettings.id == route.settings_id))
+    text = "|".join(
+        (
+            str(route.settings_id),
+            updated.isoformat() if updated is not None else "",
+            route.host,
+            str(route.port),
+            route.security,
+            route.username,
+        )
+    )
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def refused_settings(session: Session, route: MailRoute) -> SmtpFailure | None:
+    """The record of the server refusing the route's current settings, or None."""
+    fingerprint = server_fingerprint(session, route)
+    return session.get(SmtpFailure, fingerprint) if fingerprint is not None else None
+
+
+def _server_text(route: MailRoute) -> str:
+    user = f" as {route.username}" if route.username else ""
+    return f"{route.host}:{route.port} ({route.security}){user}"
+
+
+def smtp_problem(session: Session, settings: Settings, business_id: int | None) -> str | None:
+    """A warning for Admin and Schedules when the business's mail server refused its settings (the
+    login, say) - its email waits until they change - else None."""
+    try:
+        route = mail_route(session, settings, business_id)
+    except SecretKeyError:
+        return None  # the key warning says what to do about that
+    failure = refused_settings(session, route)
+    if failure is None:
+        return None
+    when = f"{failure.failed_at:%Y-%m-%d %H:%M} UTC"
+    if route.source == "own":
+        return (
+            f"Email is not being sent: the mail server {route.host}:{route.port} refused this business's "
+            f"SMTP settings at {when} ({failure.error}). Messages wait and go out once the SMTP "
+            "settings are changed in Admin (check the user name and password)."
+        )
+    return (
+        f"Email is not being sent: the installation's mail server refused its settings at {when}. "
+        "Messages wait and go out once the operator fixes them (python manage.py smtp set)."
+    )
+
+
+def _hours_text(hours: float) -> str:
+    if hours >= 24 and hours % 24 == 0:
+        days = int(hours // 24)
+        return f"{days} day" + ("" if days == 1 else "s")
+    return f"{hours:g} h"
 
 
 # --- weekly summary -----------------------------------------------------------------------------

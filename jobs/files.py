@@ -12,19 +12,21 @@ import io
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from analytics.db import database_identity
 from analytics.models import Run, RunFile
 from analytics.registry import NotFound
 from analytics.report import Scope
 from analytics.settings import Settings
-from jobs.access import visible_runs
+from jobs.access import storable_id, visible_runs
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer
@@ -126,19 +128,31 @@ class _Abandoned(Exception):
 class FileStore:
     """The reports folder: writes run files atomically under a size limit, serves files by id."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, engine: Engine | None = None) -> None:
         self.root = root
+        self._engine = engine
+        self._namespace: str | None = None if engine is not None else ""
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> FileStore:
-        return cls(settings.reports_dir)
+    def from_settings(cls, settings: Settings, engine: Engine | None = None) -> FileStore:
+        """The reports folder of `settings`; with `engine`, new files go under that database's
+        identity, so two databases sharing one data folder never write over each other's runs."""
+        return cls(settings.reports_dir, engine)
 
     # -- paths -------------------------------------------------------------------------------
+    @property
+    def namespace(self) -> str:
+        """'db-<identity>/' of the database the files belong to ('' without an engine)."""
+        if self._namespace is None:
+            assert self._engine is not None
+            self._namespace = f"db-{database_identity(self._engine)}/"
+        return self._namespace
+
     def relative_path(self, business_id: int, run_id: int, file_name: str) -> str:
         name = Path(file_name).name
         if name in ("", ".", "..") or name.startswith("."):
             raise ValueError(f"not a usable file name: {file_name!r}")
-        return f"b{int(business_id)}/{int(run_id)}/{name}"
+        return f"{self.namespace}b{int(business_id)}/{int(run_id)}/{name}"
 
     def absolute(self, relative: str) -> Path:
         """The file's place on disk; refuses paths that would leave the reports folder."""
@@ -215,7 +229,7 @@ class FileStore:
 
     def remove_run_folder(self, business_id: int, run_id: int) -> None:
         """Delete everything a run wrote itself (used when the run fails half-way)."""
-        folder = self.root / f"b{int(business_id)}" / str(int(run_id))
+        folder = self.root / f"{self.namespace}b{int(business_id)}" / str(int(run_id))
         shutil.rmtree(folder, ignore_errors=True)
 
     # -- reading, only by id after the scope check ------------------------------------------
@@ -225,6 +239,8 @@ class FileStore:
         A missing id, another business's id and (for staff) another user's run all raise the same
         NotFound. A visible file no longer on disk raises FileGone (a NotFound) saying so.
         """
+        if not storable_id(run_file_id):
+            raise NotFound("No such file.")
         row = session.execute(
             select(RunFile)
             .join(Run, Run.id == RunFile.run_id)
@@ -251,6 +267,26 @@ class FileStore:
         return info, path.read_bytes()
 
 
+def sweep_parts(folder: Path, *, older_than_s: float, now: float | None = None) -> int:
+    """Delete temporary `.part` files (a write cut off by kill -9 or a power loss) under `folder`
+    whose last change is more than `older_than_s` seconds old, and the run folders they leave empty;
+    how many files went. A write in progress keeps its file's time fresh, so it is never touched."""
+    if not folder.is_dir():
+        return 0
+    cutoff = (time.time() if now is None else now) - older_than_s
+    removed = 0
+    for path in folder.rglob(".*.part"):
+        try:
+            if not path.is_file() or path.is_symlink() or path.stat().st_mtime >= cutoff:
+                continue
+            path.unlink()
+        except OSError:
+            continue
+        removed += 1
+        _prune(path.parent, folder)
+    return removed
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -260,9 +296,14 @@ def _sha256(path: Path) -> str:
 
 
 def _prune(folder: Path, root: Path) -> None:
-    """Remove `folder` if it is an empty run folder under `root` (never the root or business folder)."""
+    """Remove `folder` if it is an empty run folder under `root` (never the root or business folder).
+
+    A run folder is `b{business}/{run}`, directly under `root` (files written before the database
+    identity was part of the path) or under `root/db-{identity}`."""
     try:
-        if folder.resolve().parent.parent == root.resolve() and not any(folder.iterdir()):
+        resolved, top = folder.resolve(), root.resolve()
+        is_run_folder = resolved.name.isdigit() and resolved.parent.name.startswith("b")
+        if is_run_folder and resolved.is_relative_to(top) and not any(folder.iterdir()):
             folder.rmdir()
     except OSError:
         pass

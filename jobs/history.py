@@ -22,7 +22,7 @@ from analytics.registry import REGISTRY, NotFound
 from analytics.report import ReportParams, Scope
 from analytics.settings import Settings
 from analytics.snapshot import SnapshotStore
-from jobs.access import sees_all_runs, visible_runs
+from jobs.access import acting_scope, refuse_foreign, sees_all_runs, storable_id, visible_runs
 from jobs.clock import aware, local, utc_naive
 from jobs.files import FileInfo, FileStore, file_info, format_bytes, format_label
 from jobs.runs import Progress, RunOutcome, Trigger, generate_run
@@ -158,8 +158,11 @@ def run_users(session: Session, scope: Scope) -> list[str]:
 
 def get_run(session: Session, scope: Scope, run_id: int) -> RunInfo:
     """One visible run with its files; NotFound for a missing, foreign or (staff) someone else's run."""
+    if not storable_id(run_id):
+        raise NotFound("No such run.")
     row = session.scalars(select(Run).where(Run.id == run_id, visible_runs(scope))).one_or_none()
     if row is None:
+        refuse_foreign(session, scope, Run, [run_id], "view_runs")
         raise NotFound("No such run.")
     return _with_files(session, [row])[0]
 
@@ -175,8 +178,12 @@ def delete_runs(
     wanted = sorted(set(ids))
     if not wanted:
         return DeleteResult(0, 0, 0)
+    if not all(storable_id(i) for i in wanted):
+        raise NotFound("No such run." if len(wanted) == 1 else "Some of these runs do not exist.")
+    scope = acting_scope(session, scope, "delete_runs")
     found = session.scalars(select(Run.id).where(Run.id.in_(wanted), visible_runs(scope))).all()
     if len(found) != len(wanted):
+        refuse_foreign(session, scope, Run, wanted, "delete_runs")
         raise NotFound("No such run." if len(wanted) == 1 else "Some of these runs do not exist.")
     paths = {
         f.path: int(f.bytes) for f in session.scalars(select(RunFile).where(RunFile.run_id.in_(wanted))).all()
@@ -221,6 +228,7 @@ def rerun(
     progress: Progress | None = None,
 ) -> RunOutcome:
     """Generate a visible run's report again with its parameters and formats (relative periods move on)."""
+    scope = acting_scope(session, scope, "rerun_reports", user_id)
     run = get_run(session, scope, run_id)
     params = ReportParams.from_mapping(run.parameters)
     return generate_run(

@@ -47,6 +47,25 @@ class ConnectFailed(OSError):
     """Connecting, TLS, EHLO or login failed: no message was offered (the next ones would fail too)."""
 
 
+class SettingsRefused(ConnectFailed):
+    """The server refused these settings - the login (535), or STARTTLS / AUTH it does not offer:
+    a configuration error that retrying cannot mend."""
+
+
+# Replies that mean "these settings are wrong" whenever they come: authentication required,
+# mechanism too weak, credentials invalid, encryption required for the mechanism (RFC 4954).
+SETTINGS_CODES = frozenset({530, 534, 535, 538})
+
+
+def settings_problem(exc: BaseException) -> bool:
+    """True for an error that only new SMTP settings can mend (see SettingsRefused)."""
+    if isinstance(exc, SettingsRefused):
+        return True
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return exc.smtp_code in SETTINGS_CODES
+    return False
+
+
 class MaybeDelivered(smtplib.SMTPServerDisconnected):
     """The connection failed after the message text was sent: the server may have it already."""
 
@@ -232,9 +251,11 @@ class SmtpTransport:
             if conn is not None:
                 _abort(conn)
             where = f"{self.host}:{self.port} ({self.security})"
-            raise ConnectFailed(
-                f"Could not connect to the SMTP server {where}: {describe_error(exc)}"
-            ) from exc
+            refused = isinstance(exc, smtplib.SMTPAuthenticationError | smtplib.SMTPNotSupportedError) or (
+                isinstance(exc, smtplib.SMTPResponseException) and exc.smtp_code in SETTINGS_CODES
+            )
+            kind = SettingsRefused if refused else ConnectFailed
+            raise kind(f"Could not connect to the SMTP server {where}: {describe_error(exc)}") from exc
         return conn
 
     def send(self, message: EmailMessage) -> str:

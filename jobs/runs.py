@@ -28,8 +28,9 @@ from analytics.report import ParamError, Report, ReportParams, Scope
 from analytics.settings import Settings
 from analytics.snapshot import SnapshotStore
 from exporters import EXPORTERS, file_name
-from jobs.access import report_allowed
+from jobs.access import check_run_references, report_allowed
 from jobs.clock import aware, local, utc_naive
+from jobs.failures import explain
 from jobs.files import FileInfo, FileStore, FileTooLarge, file_info, format_label
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ class RunOutcome:
     files: tuple[FileInfo, ...]
     finished_at: dt.datetime | None
     report: Report | None = None
+    passing: bool = False  # failed for a reason that may pass (disk full, database away): worth a retry
 
     @property
     def ok(self) -> bool:
@@ -88,10 +90,11 @@ def check_formats(formats: Sequence[str]) -> tuple[str, ...]:
 
 
 def cache_key(
-    business_id: int, slug: str, params: ReportParams, formats: Sequence[str], data_version: int
+    business_id: int, slug: str, params: ReportParams, formats: Sequence[str], data_token: str
 ) -> str:
     """SHA-256 of what a run's files depend on: report, parameters with the period resolved to
-    dates (so 'last_month' and its explicit dates share files), the set of formats and the data version.
+    dates (so 'last_month' and its explicit dates share files), the set of formats and the data
+    token (random per committed import: a restored backup never matches files of later data).
 
     Raises ParamError for an unknown report or a bad period.
     """
@@ -106,7 +109,7 @@ def cache_key(
         "report": slug,
         "parameters": doc,
         "formats": sorted(formats),
-        "data_version": data_version,
+        "data_token": data_token,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
@@ -130,8 +133,9 @@ def generate_run(
 ) -> RunOutcome:
     """Generate report `slug` into one stored file per format, recorded as a run of `scope`'s business.
 
-    Raises ParamError for no or unknown formats and RateLimited when the user is over the hourly
-    limit (both before any run row exists). Everything else — a bad parameter, an unknown report,
+    Raises ParamError for no or unknown formats, RateLimited when the user is over the hourly
+    limit, and NotFound (audited) for a user, saved report or schedule of another business (all
+    before any run row exists). Everything else — a bad parameter, an unknown report,
     a file over the size limit, a failing exporter — ends as a failed run whose `error` says what to
     do. An identical completed run (same cache key) over unchanged data within
     `settings.cache_hours` whose files are still stored is reused: a new cached run pointing at the
@@ -147,9 +151,12 @@ def generate_run(
     business = session.get(Business, scope.business_id)
     if business is None:
         raise NotFound("No such business.")
-    data_version = int(
-        session.scalar(select(Business.data_version).where(Business.id == scope.business_id)) or 0
-    )
+    check_run_references(session, scope, user_id, saved_report_id, schedule_id)
+    # Read afresh (not from the session's identity map): the token decides which cached files match.
+    data_version, data_token = session.execute(
+        select(Business.data_version, Business.data_token).where(Business.id == scope.business_id)
+    ).one()
+    data_version = int(data_version or 0)
     run = Run(
         business_id=scope.business_id,
         report_slug=slug[:60],
@@ -167,7 +174,7 @@ def generate_run(
     if not report_allowed(scope, slug):
         return _fail_early(session, run, f"Your role cannot generate the {slug!r} report.", stamp)
     try:
-        key = cache_key(scope.business_id, slug, params, chosen, data_version)
+        key = cache_key(scope.business_id, slug, params, chosen, data_token)
     except ParamError as exc:
         return _fail_early(session, run, str(exc), stamp)
     run.cache_key = key
@@ -376,7 +383,8 @@ def _produce(
         message = _user_message(exc)
         if not isinstance(exc, ParamError | FileTooLarge | NotFound):
             log.exception("run %s (%s) failed", run_id, slug)
-        return _record_failure(session, files, business_id, run_id, message, stamp, started)
+        outcome = _record_failure(session, files, business_id, run_id, message, stamp, started)
+        return dataclasses.replace(outcome, passing=explain(exc).passing)
     except BaseException:
         _record_failure(
             session, files, business_id, run_id, "The generation was interrupted. Try again.", stamp, started
@@ -390,10 +398,7 @@ def _produce(
 def _user_message(exc: Exception) -> str:
     if isinstance(exc, ParamError | FileTooLarge | NotFound):
         return str(exc)
-    return (
-        f"The report could not be generated ({type(exc).__name__}). Try again; if it keeps failing, "
-        "tell your administrator."
-    )
+    return f"{explain(exc).text} Try again; if it keeps failing, tell your administrator."
 
 
 def _record_failure(

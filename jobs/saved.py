@@ -21,7 +21,7 @@ from analytics.models import Business, SavedReport, User
 from analytics.registry import REGISTRY, REPORTS, NotFound, definition
 from analytics.report import ParamError, ReportParams, Scope
 from exporters import EXPORTERS
-from jobs.access import report_allowed
+from jobs.access import acting_scope, refuse_foreign, report_allowed, storable_id
 from jobs.clock import aware, utc_naive
 from jobs.runs import check_formats
 
@@ -108,6 +108,7 @@ def save(
 
     Relative periods are kept as names, so 'last_month' moves on with the calendar.
     """
+    scope = acting_scope(session, scope, "save_reports", user_id)
     clean = " ".join(name.split())
     if not clean:
         raise SavedError("Give the saved report a name.")
@@ -186,6 +187,8 @@ def list_saved(
 
 
 def get_saved(session: Session, scope: Scope, user_id: int | None, saved_id: int) -> SavedInfo:
+    if not storable_id(saved_id):
+        raise NotFound("No such saved report.")
     row = session.execute(
         select(SavedReport, User.username)
         .outerjoin(User, User.id == SavedReport.owner_id)
@@ -216,7 +219,13 @@ def apply(
 
 def delete(session: Session, scope: Scope, user_id: int | None, saved_id: int) -> None:
     """Delete a saved report or template: its owner or an admin may; system templates stay. Commits."""
-    info = get_saved(session, scope, user_id, saved_id)
+    scope = acting_scope(session, scope, "delete_saved_reports", user_id)
+    try:
+        info = get_saved(session, scope, user_id, saved_id)
+    except NotFound:
+        if storable_id(saved_id):
+            refuse_foreign(session, scope, SavedReport, [saved_id], "delete_saved_reports")
+        raise
     if info.system:
         raise SavedError("System templates cannot be deleted.")
     if info.owner_id != user_id and scope.role != "admin":

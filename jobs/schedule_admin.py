@@ -1,5 +1,5 @@
 """Small schedule and admin queries the pages need beside jobs/schedules: the active-schedule count for
-Statistics, a user's subscriptions for Account, and the Admin's retention setting."""
+Statistics, a user's subscriptions for Account, and a business's retention setting (its Admin page)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from analytics.accounts import acting_user
 from analytics.audit import record_event
-from analytics.models import AppSetting, Schedule
+from analytics.models import Business, Schedule
 from analytics.registry import REGISTRY
 from analytics.report import Scope
 from analytics.settings import Settings
 from jobs.clock import aware, utc_naive
-from jobs.retention import RETENTION_KEY, retention_days
+from jobs.retention import retention_days
 from jobs.timerules import describe_rule
 
 MAX_RETENTION_DAYS = 3650
@@ -71,29 +72,36 @@ def subscriptions(session: Session, business_id: int, email: str) -> list[Subscr
     return out
 
 
-def get_retention_days(session: Session, settings: Settings) -> int:
-    return retention_days(session, settings)
+def get_retention_days(session: Session, settings: Settings, actor: Scope) -> tuple[int, bool]:
+    """The actor's business's retention period in days (admins), and whether it is its own setting
+    (False: the installation default applies)."""
+    acting_user(session, actor, ("admin",), "view_retention")
+    own = session.scalar(select(Business.retention_days).where(Business.id == actor.business_id))
+    return retention_days(session, settings, actor.business_id), own is not None
 
 
 def set_retention_days(
-    session: Session, business_id: int, days: int, *, actor: str, now: dt.datetime | None = None
-) -> int:
-    """Store the installation's retention period (read by the daemon's retention pass); commits."""
-    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_RETENTION_DAYS:
+    session: Session, actor: Scope, days: int | None, *, now: dt.datetime | None = None
+) -> int | None:
+    """Store the actor's business's retention period (admins; None: back to the installation
+    default), read by the daemon's retention pass; audited, commits."""
+    acting_user(session, actor, ("admin",), "change_retention")
+    if days is not None and (
+        isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_RETENTION_DAYS
+    ):
         raise ValueError(f"Keep files between 1 and {MAX_RETENTION_DAYS} days, not {days!r}.")
     stamp = utc_naive(aware(now))
-    row = session.get(AppSetting, RETENTION_KEY)
-    if row is None:
-        session.add(AppSetting(key=RETENTION_KEY, value=days, updated_at=stamp))
-    else:
-        row.value, row.updated_at = days, stamp
+    business = session.get(Business, actor.business_id)
+    if business is None:
+        raise ValueError("No such business.")
+    business.retention_days = days
     record_event(
         session,
-        business_id,
+        actor.business_id,
         "retention_changed",
-        user=actor,
-        entity="app_setting",
-        entity_id=RETENTION_KEY,
+        user=actor.user,
+        entity="business",
+        entity_id=str(actor.business_id),
         detail={"days": days},
         at=stamp,
     )

@@ -19,12 +19,13 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from analytics.accounts import acting_user, record_refusal
 from analytics.audit import record_event
 from analytics.models import Business, OutboxMessage, SavedReport, Schedule, ScheduleRun, User
 from analytics.periods import RELATIVE_PERIODS
 from analytics.registry import NotFound, definition
 from analytics.report import ParamError, ReportParams, Scope
-from jobs.access import report_allowed
+from jobs.access import report_allowed, storable_id
 from jobs.clock import aware, utc_naive
 from jobs.mailer import check_address as mail_address
 from jobs.mailer import one_line
@@ -306,15 +307,32 @@ def validate_spec(session: Session, business_id: int, spec: ScheduleSpec, owner:
 # --- reading ----------------------------------------------------------------------------------
 
 
-def _require_manager(scope: Scope) -> None:
-    if scope.role not in MANAGING_ROLES:
-        raise PermissionError("Only managers and admins can manage schedules.")
+def _require_manager(session: Session, scope: Scope) -> None:
+    """Forbidden (audited) unless the acting user is, per the database now, an active manager or
+    admin of the scope's business (or the operator)."""
+    acting_user(
+        session,
+        scope,
+        MANAGING_ROLES,
+        "manage_schedules",
+        message="Only managers and admins can manage schedules.",
+    )
 
 
 def _get(session: Session, scope: Scope, schedule_id: int) -> Schedule:
-    _require_manager(scope)
-    row = session.get(Schedule, schedule_id)
+    _require_manager(session, scope)
+    row = session.get(Schedule, schedule_id) if storable_id(schedule_id) else None
     if row is None or row.business_id != scope.business_id:
+        if row is not None:  # another business's schedule: answered like a missing one, and audited
+            record_refusal(
+                session,
+                scope.business_id,
+                user=scope.user,
+                action="manage_schedules",
+                reason="the schedule belongs to another business",
+                entity="schedule",
+                entity_id=str(schedule_id),
+            )
         raise NotFound("No such schedule.")
     return row
 
@@ -367,7 +385,7 @@ def get_schedule(session: Session, scope: Scope, schedule_id: int) -> ScheduleIn
 
 def list_schedules(session: Session, scope: Scope) -> list[ScheduleInfo]:
     """Every schedule of the caller's business: active first, then by next run time, then name."""
-    _require_manager(scope)
+    _require_manager(session, scope)
     rows = session.scalars(
         select(Schedule).where(Schedule.business_id == scope.business_id).order_by(Schedule.id)
     ).all()
@@ -394,7 +412,7 @@ def upcoming_schedules(
     session: Session, scope: Scope, *, now: dt.datetime, limit: int = 20
 ) -> list[ScheduleInfo]:
     """Active schedules whose next run is still ahead, soonest first."""
-    _require_manager(scope)
+    _require_manager(session, scope)
     stamp = utc_naive(aware(now))
     rows = session.scalars(
         select(Schedule)
@@ -418,7 +436,7 @@ def overdue_schedules(
     A claimed window moves next_due_at on in the same transaction, so a schedule listed here has
     not been claimed by any daemon: the scheduler is stopped, stuck or far behind.
     """
-    _require_manager(scope)
+    _require_manager(session, scope)
     stamp = utc_naive(aware(now))
     rows = session.scalars(
         select(Schedule)
@@ -438,7 +456,7 @@ def schedule_runs(
 ) -> list[RunStatus]:
     """The newest runs (windows) of one schedule, or of all the business's schedules, each with
     the delivery status of every message it queued."""
-    _require_manager(scope)
+    _require_manager(session, scope)
     query = select(ScheduleRun).where(ScheduleRun.business_id == scope.business_id)
     tz_by_schedule: dict[int, str]
     if schedule_id is not None:
@@ -558,7 +576,7 @@ def create_schedule(
     session: Session, scope: Scope, spec: ScheduleSpec, *, now: dt.datetime, owner: str | None = None
 ) -> ScheduleInfo:
     """Validate and save a new schedule owned by `owner` (default: the caller); commits."""
-    _require_manager(scope)
+    _require_manager(session, scope)
     user = _owner(session, scope.business_id, owner if owner is not None else scope.user or None)
     clean = validate_spec(session, scope.business_id, spec, user)
     stamp = utc_naive(aware(now))

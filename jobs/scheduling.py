@@ -6,15 +6,22 @@ Exactly once, however many daemons share the database (SQLite or PostgreSQL alik
   (schedule_id, due_at) is the claim key. A second daemon's UPDATE matches nothing (PostgreSQL
   re-checks the row once the first commits; SQLite serialises writers), and a duplicate INSERT is an
   IntegrityError caught inside a savepoint: "someone else has it".
-- A claim carries a lease (renewed while the generation reports progress). When a daemon dies, its
-  lease runs out and another daemon takes the window over with a conditional UPDATE (lease expired,
-  attempts < 2) and retries it once; a window whose second attempt also dies is failed and its
-  owner told.
+- A claim carries a lease, renewed while the daemon works on it (the daemon's worker pool renews
+  every claim it holds, whatever the generation is doing). When a daemon dies, its lease runs out
+  and another daemon takes the window over with a conditional UPDATE (lease expired, fewer than 2
+  claims that died) and retries it once; a window whose second attempt also dies, or whose grace
+  period is over, is failed and its owner told.
+- A generation that fails for a passing reason (jobs.failures: a full disk, the database away, an
+  import changing the data meanwhile) waits in 'retrying' and is claimed again after a backoff, as
+  long as the retry falls within the window's grace period; then it fails, saying why.
+- A window that comes due while an earlier window of the same schedule is still being worked on is
+  recorded 'skipped' (two generations of one schedule never run at once).
 - The emails are queued (delivery.enqueue: Message-IDs fixed per window, recipient and kind) in the
   transaction that moves the window to 'queued' - only while this daemon still holds it.
 
-Window statuses: requested (run now) -> claimed -> generating -> queued | skipped | failed; and
-missed (downtime beyond the grace period: recorded, never run). Times are naive UTC.
+Window statuses: requested (run now) -> claimed -> generating -> queued | skipped | failed, with
+retrying (-> claimed) between; and missed (a window the scheduler did not get to in time: recorded,
+never run). Times are naive UTC.
 """
 
 from __future__ import annotations
@@ -26,12 +33,12 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -44,16 +51,19 @@ from analytics.report import ParamError, Report, ReportParams, Scope
 from analytics.settings import Settings
 from analytics.snapshot import SnapshotStore
 from jobs.clock import aware, utc_naive
+from jobs.failures import explain
 from jobs.files import FileStore
+from jobs.retention import interrupt_runs
 from jobs.runs import RunOutcome, generate_run
 from jobs.schedules import render_subject, render_text
-from jobs.timerules import RuleError, due_windows, next_due
+from jobs.timerules import RuleError, due_windows, next_due, time_zone
 
 log = logging.getLogger(__name__)
 
-RUN_STATUSES = ("requested", "claimed", "generating", "queued", "skipped", "missed", "failed")
+RUN_STATUSES = ("requested", "claimed", "generating", "retrying", "queued", "skipped", "missed", "failed")
 IN_PROGRESS = ("claimed", "generating")
-MAX_ATTEMPTS = 2  # the first claim and one retry after a daemon died holding it
+MAX_ATTEMPTS = 2  # the first claim and one retry after a daemon died holding it (retries aside)
+SKIPPED_BUSY = "Skipped: the previous run (due {due}) is still working, so this one was not run twice."
 _SCHEDULER_USER = "scheduler"
 _DIGESTS_KEPT = 256
 
@@ -116,6 +126,7 @@ class TickStats:
     missed: int = 0
     queued: int = 0
     skipped: int = 0
+    retrying: int = 0
     failed: int = 0
     taken_over: int = 0
     given_up: int = 0
@@ -137,6 +148,8 @@ class _Job:
     schedule: Schedule
     owner: User | None
     saved: SavedReport | None
+    attempts: int = 1
+    retries: int = 0
 
 
 def schedule_params(schedule: Schedule, saved: SavedReport | None, due_at: dt.datetime) -> ReportParams:
@@ -205,18 +218,114 @@ def process_due(
     stop: StopSignal | None = None,
     outbox: Outbox | None = None,
     limit: int | None = None,
+    dispatch: Callable[[int], None] | None = None,
 ) -> TickStats:
-    """One tick: take over windows whose daemon died, run 'run now' requests, then claim and run
-    every due window - at most `limit` of them (stats.more says some may be left, so the daemon can
-    deliver what is queued before it goes on). `now` is the tick's clock (injectable); raises
-    Shutdown when `stop` interrupts a generation (the window is released first)."""
+    """One tick: take over windows whose daemon died, retry windows whose backoff is over, run 'run
+    now' requests, then claim and run every due window - at most `limit` of them (stats.more says
+    some may be left, so the daemon can deliver what is queued before it goes on). `now` is the
+    tick's clock (injectable); raises Shutdown when `stop` interrupts a generation (the window is
+    released first). With `dispatch`, a claimed window is handed to dispatch(window_id) (the daemon's
+    worker pool, which runs `run_window`) instead of being generated here."""
     tick = _Tick(
         engine, settings, store, files, utc_naive(aware(now)), daemon_id, stop or StopSignal(), outbox, limit
     )
+    tick.dispatch = dispatch
     tick.take_over_expired()
+    tick.run_retries()
     tick.run_requested()
     tick.run_due()
     return tick.stats
+
+
+def run_window(
+    engine: Engine,
+    settings: Settings,
+    store: SnapshotStore,
+    files: FileStore,
+    *,
+    window_id: int,
+    daemon_id: str,
+    now: dt.datetime,
+    outbox: Outbox | None = None,
+) -> TickStats:
+    """Generate one window this daemon has claimed and queue its emails (or retry, skip or fail it):
+    what a worker process does with a window the daemon dispatched to it."""
+    tick = _Tick(engine, settings, store, files, utc_naive(aware(now)), daemon_id, StopSignal(), outbox)
+    tick.run_claimed(window_id)
+    return tick.stats
+
+
+def end_attempt(
+    engine: Engine,
+    settings: Settings,
+    files: FileStore,
+    *,
+    window_id: int,
+    daemon_id: str,
+    now: dt.datetime,
+    reason: str,
+    passing: bool,
+    outbox: Outbox | None = None,
+) -> TickStats:
+    """The worker generating `window_id` stopped without finishing it (it died, or was stopped past
+    the working timeout): end the attempt as the worker would have - a retry for a `passing` reason
+    within the grace period, else failed with `reason` and the owner told - and mark the run it left
+    behind interrupted. Only while this daemon still holds the window."""
+    tick = _Tick(engine, settings, None, files, utc_naive(aware(now)), daemon_id, StopSignal(), outbox)
+    with make_sessionmaker(engine)() as s:
+        job = tick._load(s, window_id)
+    if job is not None:
+        tick._attempt_failed(job, reason, None, passing=passing)
+        interrupt_runs(
+            engine,
+            files,
+            now=tick.clock(),
+            schedule_id=job.schedule.id,
+            reason=f"Interrupted: {reason}",
+        )
+    return tick.stats
+
+
+def release_window(engine: Engine, *, window_id: int, daemon_id: str, now: dt.datetime) -> bool:
+    """Give a window this daemon holds back (its lease ends now, the attempt does not count), so
+    another daemon takes it at once: the daemon is stopping. True when it was still ours."""
+    stamp = utc_naive(aware(now))
+    with engine.begin() as conn:
+        result = conn.execute(
+            update(ScheduleRun)
+            .where(
+                ScheduleRun.id == window_id,
+                ScheduleRun.claimed_by == daemon_id[:120],
+                ScheduleRun.status.in_(IN_PROGRESS),
+            )
+            .values(
+                status="claimed",
+                claimed_by="",
+                lease_until=stamp - dt.timedelta(seconds=1),
+                attempts=ScheduleRun.attempts - 1,
+            )
+        )
+        return bool(result.rowcount == 1)
+
+
+def renew_leases(
+    engine: Engine, settings: Settings, *, window_ids: Sequence[int], daemon_id: str, now: dt.datetime
+) -> int:
+    """Extend the lease of every window in `window_ids` this daemon still holds; how many it did."""
+    if not window_ids:
+        return 0
+    until = utc_naive(aware(now)) + dt.timedelta(seconds=settings.lease_seconds)
+    with engine.begin() as conn:
+        result = conn.execute(
+            update(ScheduleRun)
+            .where(
+                ScheduleRun.id.in_(list(window_ids)),
+                ScheduleRun.claimed_by == daemon_id[:120],
+                ScheduleRun.status.in_(IN_PROGRESS),
+            )
+            .values(lease_until=until)
+        )
+        return int(result.rowcount or 0)
 
 
 class _Tick:
@@ -224,7 +333,7 @@ class _Tick:
         self,
         engine: Engine,
         settings: Settings,
-        store: SnapshotStore,
+        store: SnapshotStore | None,
         files: FileStore,
         now: dt.datetime,
         daemon_id: str,
@@ -245,6 +354,8 @@ class _Tick:
         self._t0 = time.monotonic()
         self._renewed = 0.0
         self._current: int | None = None  # the window being generated (its lease is renewed)
+        self._delayed = False
+        self.dispatch: Callable[[int], None] | None = None
         self.lease = dt.timedelta(seconds=settings.lease_seconds)
         self.grace = dt.timedelta(hours=settings.grace_hours)
 
@@ -262,19 +373,53 @@ class _Tick:
     def take_over_expired(self) -> None:
         with make_sessionmaker(self.engine)() as s:
             expired = s.execute(
-                select(ScheduleRun.id, ScheduleRun.attempts)
+                select(ScheduleRun.id, ScheduleRun.attempts, ScheduleRun.retries, ScheduleRun.due_at)
                 .where(ScheduleRun.status.in_(IN_PROGRESS), ScheduleRun.lease_until < self.now)
                 .order_by(ScheduleRun.due_at, ScheduleRun.id)
             ).all()
-        for window_id, attempts in expired:
+        for window_id, attempts, retries, due_at in expired:
             if self.enough():
                 return
-            if attempts < MAX_ATTEMPTS:
+            if due_at + self.grace < self.now:
+                self._give_up(
+                    window_id,
+                    "Interrupted: the scheduler stopped while generating this report and was not back "
+                    f"within the {self.settings.grace_hours:g} h grace period; it was not sent.",
+                )
+            elif attempts - (retries or 0) < MAX_ATTEMPTS:
                 if self._take_over(window_id):
                     self.stats.taken_over += 1
                     self._run(window_id)
             else:
-                self._give_up(window_id)
+                self._give_up(
+                    window_id, "The scheduler stopped twice while generating this report; it was not sent."
+                )
+
+    def run_retries(self) -> None:
+        """Claim again the windows whose retry time has come (a passing failure, see _attempt_failed)."""
+        with make_sessionmaker(self.engine)() as s:
+            waiting = s.scalars(
+                select(ScheduleRun.id)
+                .where(ScheduleRun.status == "retrying", ScheduleRun.retry_at <= self.now)
+                .order_by(ScheduleRun.retry_at, ScheduleRun.id)
+            ).all()
+        for window_id in waiting:
+            if self.enough():
+                return
+            claimed = self._update(
+                window_id,
+                (ScheduleRun.status == "retrying", ScheduleRun.retry_at <= self.now),
+                status="claimed",
+                claimed_by=self.daemon_id,
+                lease_until=self.clock() + self.lease,
+                attempts=ScheduleRun.attempts + 1,
+                retry_at=None,
+            )
+            if claimed:
+                self.stats.claimed += 1
+                self._run(window_id)
+            else:
+                self.stats.lost += 1
 
     def run_requested(self) -> None:
         with make_sessionmaker(self.engine)() as s:
@@ -355,7 +500,7 @@ class _Tick:
                     row,
                     due,
                     status="missed",
-                    error=f"The scheduler was not running within {self.settings.grace_hours:g} h of this time.",
+                    error=self._missed_reason(row, due, windows.latest),
                     finished_at=self.clock(),
                 )
                 if missed is not None:
@@ -371,6 +516,28 @@ class _Tick:
                 )
             if windows.run is None:
                 return None
+            busy = s.scalar(
+                select(ScheduleRun.due_at)
+                .where(ScheduleRun.schedule_id == row.id, ScheduleRun.status.in_(IN_PROGRESS))
+                .order_by(ScheduleRun.due_at)
+                .limit(1)
+            )
+            if busy is not None:
+                # Superset's rule: a window whose previous one is still working is skipped, not run twice.
+                skipped = self._insert_window(
+                    s,
+                    row,
+                    windows.run,
+                    status="skipped",
+                    error=SKIPPED_BUSY.format(due=self._local(row, busy)),
+                    finished_at=self.clock(),
+                )
+                if skipped is not None:
+                    self.stats.skipped += 1
+                    self._audit(
+                        s, row, "schedule_run_skipped", due_at=windows.run.isoformat(), busy=busy.isoformat()
+                    )
+                return None
             window_id = self._insert_window(
                 s,
                 row,
@@ -384,6 +551,27 @@ class _Tick:
             if window_id is None:
                 self.stats.lost += 1
             return window_id
+
+    def _local(self, row: Schedule, when: dt.datetime) -> str:
+        """A stored UTC time as the schedule's people read it: '2025-02-10 09:00 CET'."""
+        try:
+            shown = when.replace(tzinfo=dt.UTC).astimezone(time_zone(row.timezone))
+        except RuleError:
+            shown = when.replace(tzinfo=dt.UTC)
+        return f"{shown:%Y-%m-%d %H:%M} {shown.tzname() or 'UTC'}"
+
+    def _missed_reason(self, row: Schedule, due: dt.datetime, latest: dt.datetime | None) -> str:
+        """What happened to a window that was not run: too old, or overtaken by a newer one."""
+        if self.now - due > self.grace or latest is None or latest == due:
+            return (
+                f"Missed: the scheduler was not running at {self._local(row, due)} nor within the "
+                f"{self.settings.grace_hours:g} h grace period after it, so this window was not run."
+            )
+        return (
+            f"Missed: the scheduler was not running (or was busy) at {self._local(row, due)}; by the time "
+            f"it got to this schedule the next window ({self._local(row, latest)}) was already due, and "
+            "only the newest window runs."
+        )
 
     def _advance(
         self,
@@ -430,7 +618,7 @@ class _Tick:
             (
                 ScheduleRun.status.in_(IN_PROGRESS),
                 ScheduleRun.lease_until < self.now,
-                ScheduleRun.attempts < MAX_ATTEMPTS,
+                ScheduleRun.attempts - ScheduleRun.retries < MAX_ATTEMPTS,
             ),
             status="claimed",
             claimed_by=self.daemon_id,
@@ -438,8 +626,7 @@ class _Tick:
             attempts=ScheduleRun.attempts + 1,
         )
 
-    def _give_up(self, window_id: int) -> None:
-        error = "The scheduler stopped twice while generating this report; it was not sent."
+    def _give_up(self, window_id: int, error: str) -> None:
         with session_scope(self.engine) as s:
             result = s.execute(
                 update(ScheduleRun)
@@ -447,7 +634,10 @@ class _Tick:
                     ScheduleRun.id == window_id,
                     ScheduleRun.status.in_(IN_PROGRESS),
                     ScheduleRun.lease_until < self.now,
-                    ScheduleRun.attempts >= MAX_ATTEMPTS,
+                    or_(
+                        ScheduleRun.attempts - ScheduleRun.retries >= MAX_ATTEMPTS,
+                        ScheduleRun.due_at < self.now - self.grace,
+                    ),
                 )
                 .values(status="failed", error=error, finished_at=self.clock(), lease_until=None)
                 .execution_options(synchronize_session=False)
@@ -459,6 +649,13 @@ class _Tick:
                 self._notify_failure(s, job, error, None)
         self.stats.given_up += 1
         self.stats.failed += 1
+
+    def _progress(self, done: int, total: int, label: str) -> None:
+        if not self._delayed and self.settings.generation_delay_s > 0:
+            # Test hook: a slow generation, once the run row exists and says "running".
+            self._delayed = True
+            time.sleep(self.settings.generation_delay_s)
+        self._renew()
 
     def _renew(self) -> None:
         """Extend this daemon's lease on the window being generated (at most once a second)."""
@@ -481,9 +678,17 @@ class _Tick:
             return None
         owner = s.get(User, schedule.owner_id) if schedule.owner_id is not None else None
         saved = s.get(SavedReport, schedule.saved_report_id) if schedule.saved_report_id is not None else None
-        return _Job(window.id, window.due_at, schedule, owner, saved)
+        return _Job(
+            window.id, window.due_at, schedule, owner, saved, int(window.attempts), int(window.retries or 0)
+        )
 
     def _run(self, window_id: int) -> None:
+        if self.dispatch is not None:
+            self.dispatch(window_id)  # a worker process runs it (run_window)
+            return
+        self.run_claimed(window_id)
+
+    def run_claimed(self, window_id: int) -> None:
         with make_sessionmaker(self.engine)() as s:
             job = self._load(s, window_id)
         if job is None:
@@ -492,22 +697,26 @@ class _Tick:
             self.stats.lost += 1
             return
         self._current = window_id
+        self._delayed = False
         try:
             with self.stop.interruptible():
-                if self.settings.generation_delay_s > 0:  # test hook: a slow generation
-                    time.sleep(self.settings.generation_delay_s)
                 outcome, digest = self._generate(job)
         except Shutdown:
             self._release(window_id)
             raise
         except Exception as exc:
-            log.exception("schedule %s window %s: generation failed", job.schedule.id, window_id)
-            self._fail(job, f"The report could not be generated ({type(exc).__name__}).", None)
+            failure = explain(exc)
+            if failure.passing:
+                log.warning("schedule %s window %s: %s", job.schedule.id, window_id, failure.text)
+            else:
+                log.exception("schedule %s window %s: generation failed", job.schedule.id, window_id)
+            self._attempt_failed(job, failure.text, None, passing=failure.passing)
             return
         finally:
             self._current = None
         if not outcome.ok or digest is None:
-            self._fail(job, outcome.error or "The report could not be generated.", outcome.run_id)
+            error = outcome.error or "The report could not be generated."
+            self._attempt_failed(job, error, outcome.run_id, passing=outcome.passing)
             return
         if job.schedule.skip_if_empty and digest.empty:
             if self._finish(job, "skipped", outcome.run_id, "The report was empty, so nothing was sent."):
@@ -528,12 +737,14 @@ class _Tick:
     def _generate(self, job: _Job) -> tuple[RunOutcome, Digest | None]:
         schedule = job.schedule
         scope = self._scope(job)
+        store = self.store
+        assert store is not None, "generating needs the snapshot store"
         params = schedule_params(schedule, job.saved, job.due_at)
         formats = [f for f in schedule.formats.split(",") if f]
         with make_sessionmaker(self.engine)() as s:
             outcome = generate_run(
                 s,
-                self.store,
+                store,
                 self.files,
                 self.settings,
                 scope,
@@ -545,7 +756,7 @@ class _Tick:
                 saved_report_id=schedule.saved_report_id,
                 schedule_id=schedule.id,
                 now=self.clock(),
-                progress=lambda done, total, label: self._renew(),
+                progress=self._progress,
             )
             if not outcome.ok:
                 return outcome, None
@@ -560,7 +771,7 @@ class _Tick:
             digest = _recall(key)
             if digest is None:
                 digest = _remember(
-                    key, digest_of(generate(s, self.store, scope, schedule.report_slug, params), self.outbox)
+                    key, digest_of(generate(s, store, scope, schedule.report_slug, params), self.outbox)
                 )
         return outcome, digest
 
@@ -638,6 +849,55 @@ class _Tick:
                 s, job.schedule, f"schedule_run_{status}", due_at=job.due_at.isoformat(), run_id=run_id
             )
         return True
+
+    def _retry_delay(self, retries: int) -> dt.timedelta:
+        base = max(self.settings.generation_retry_s, 0.0)
+        return dt.timedelta(seconds=min(base * 2**retries, max(self.settings.generation_retry_cap_s, base)))
+
+    def _attempt_failed(self, job: _Job, error: str, run_id: int | None, *, passing: bool) -> None:
+        """A failed attempt: retried later when the reason may pass and the retry still falls within
+        the window's grace period (no email meanwhile); otherwise the window fails, saying why."""
+        if passing:
+            retry_at = self.clock() + self._retry_delay(job.retries)
+            if retry_at <= job.due_at + self.grace:
+                note = (
+                    f"Attempt {job.attempts} failed: {error} "
+                    f"Trying again at {self._local(job.schedule, retry_at)}."
+                )
+                with session_scope(self.engine) as s:
+                    result = s.execute(
+                        update(ScheduleRun)
+                        .where(ScheduleRun.id == job.window_id, *self._mine())
+                        .values(
+                            status="retrying",
+                            retry_at=retry_at,
+                            retries=ScheduleRun.retries + 1,
+                            claimed_by="",
+                            lease_until=None,
+                            run_id=run_id,
+                            error=note,
+                        )
+                        .execution_options(synchronize_session=False)
+                    )
+                    if getattr(result, "rowcount", 0) != 1:
+                        return
+                    self._audit(
+                        s,
+                        job.schedule,
+                        "schedule_run_retrying",
+                        due_at=job.due_at.isoformat(),
+                        run_id=run_id,
+                        error=error,
+                        retry_at=retry_at.isoformat(),
+                    )
+                self.stats.retrying += 1
+                return
+            tries = "once" if job.attempts == 1 else f"{job.attempts} times"
+            error = (
+                f"{error} Tried {tries}; no further attempt fits in the "
+                f"{self.settings.grace_hours:g} h grace period after the due time."
+            )
+        self._fail(job, error, run_id)
 
     def _fail(self, job: _Job, error: str, run_id: int | None) -> None:
         """Mark the window failed (if still ours) and queue the owner's failure notice, together."""

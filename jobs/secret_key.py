@@ -5,8 +5,11 @@ separated by commas for rotation - the first encrypts, every one decrypts (Multi
 it, a key file (settings.secret_key_file, data_dir/secret.key) is created on first use with mode
 0600. Losing the key loses the stored password (it must then be entered again in Admin).
 
-The SMTP settings row keeps the fingerprint of the key that encrypted its password (SHA-256 of the
-key, first 16 hex digits), so a wrong key is recognised before anything is decrypted or sent.
+Every SMTP settings row keeps the fingerprint of the key that encrypted its password (SHA-256 of
+the key, first 16 hex digits), so a wrong key is recognised before anything is decrypted or sent:
+the app and the daemon check it at start (`startup_problem`) and refuse to run on a mismatch, and a
+missing key file is never replaced by a new key while the database holds passwords encrypted with
+the old one. `rotate` re-encrypts every stored secret with the first key (`manage.py secret-key rotate`).
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from sqlalchemy import select
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from analytics.db import make_sessionmaker
 from analytics.models import SmtpSettings
 from analytics.settings import Settings
 
@@ -130,11 +135,38 @@ def _read_or_create_key_file(path: Path) -> str:
     return path.read_text(encoding="ascii")
 
 
-def keyring(settings: Settings) -> Keyring:
-    """The keys from TALLYBOARD_SECRET_KEY, else from the key file (created on first use)."""
+def stored_secrets(session: Session) -> list[SmtpSettings]:
+    """Every settings row holding an encrypted password (the secrets the key protects)."""
+    return list(
+        session.scalars(
+            select(SmtpSettings).where(SmtpSettings.password_encrypted != "").order_by(SmtpSettings.id)
+        )
+    )
+
+
+def _missing_key_file(path: Path, session: Session | None) -> None:
+    """SecretKeyError when the key file is missing but the database holds secrets made with a key:
+    a new key could not open them, and creating one would hide that the old one is lost."""
+    if session is None:
+        return
+    held = sorted({row.key_fingerprint or "?" for row in stored_secrets(session)})
+    if held:
+        raise SecretKeyError(
+            f"The secret key file {path} is missing, but the database holds SMTP passwords encrypted with "
+            f"key {', '.join(held)}. Put the original key file back (or set TALLYBOARD_SECRET_KEY to the "
+            "original key); a new key was NOT created. If the key is lost, run `python manage.py smtp "
+            "clear` (and `--business CODE` for each business) and enter the passwords again."
+        )
+
+
+def keyring(settings: Settings, *, session: Session | None = None) -> Keyring:
+    """The keys from TALLYBOARD_SECRET_KEY, else from the key file, created on first use - but only
+    when `session`'s database holds no encrypted secret (else SecretKeyError: the key is missing)."""
     if settings.secret_key.strip():
         return Keyring(_parse_keys(settings.secret_key, "TALLYBOARD_SECRET_KEY"), "TALLYBOARD_SECRET_KEY")
     path = settings.secret_key_file
+    if not path.exists():
+        _missing_key_file(path, session)
     try:
         text = _read_or_create_key_file(path)
     except OSError as exc:
@@ -147,17 +179,68 @@ def keyring(settings: Settings) -> Keyring:
     return Keyring(_parse_keys(text, str(path)), str(path))
 
 
-def rotate(session: Session, settings: Settings, *, now: dt.datetime | None = None) -> bool:
-    """Re-encrypt the stored SMTP password with the primary key and store its fingerprint (flushes,
-    does not commit). False when there is nothing to re-encrypt; SecretKeyError when no key opens it."""
-    row = session.scalar(select(SmtpSettings).order_by(SmtpSettings.id).limit(1))
-    if row is None or not row.password_encrypted:
-        return False
-    ring = keyring(settings)
-    ring.check(row.key_fingerprint)
-    row.password_encrypted = ring.rotate(row.password_encrypted)
-    row.key_fingerprint = ring.primary_fingerprint
+@dataclass(frozen=True)
+class KeyCheck:
+    """What `check` found: the key in use, how many secrets it opens, how many still need `rotate`."""
+
+    source: str
+    primary_fingerprint: str
+    fingerprints: tuple[str, ...]
+    secrets: int
+    on_older_keys: int
+
+    def __str__(self) -> str:
+        keys = f"{len(self.fingerprints)} keys" if len(self.fingerprints) > 1 else "1 key"
+        text = (
+            f"The secret key ({self.source}, {keys}, primary {self.primary_fingerprint}) opens all "
+            f"{self.secrets} stored password{'s' if self.secrets != 1 else ''}."
+        )
+        if self.on_older_keys:
+            text += (
+                f" {self.on_older_keys} still use an older key: run `python manage.py secret-key rotate`, "
+                "then the older keys can be removed from TALLYBOARD_SECRET_KEY."
+            )
+        return text
+
+
+def check(session: Session, settings: Settings) -> KeyCheck:
+    """Check that the available keys open every stored secret: fingerprints first, then each token
+    is decrypted. SecretKeyError (the clear message) on the first that does not open."""
+    ring = keyring(settings, session=session)
+    rows = stored_secrets(session)
+    for row in rows:
+        ring.check(row.key_fingerprint)
+        ring.decrypt(row.password_encrypted)
+    older = sum(1 for row in rows if row.key_fingerprint != ring.primary_fingerprint)
+    return KeyCheck(ring.source, ring.primary_fingerprint, ring.fingerprints, len(rows), older)
+
+
+def startup_problem(engine: Engine, settings: Settings) -> str | None:
+    """Why the app or the daemon must not start with this key (None when it may): the sentence to show."""
+    try:
+        with make_sessionmaker(engine)() as session:
+            check(session, settings)
+    except SecretKeyError as exc:
+        return f"Tallyboard cannot start: {exc}"
+    except SQLAlchemyError:
+        return None  # no schema yet, or the database is down: the start-up says so elsewhere
+    return None
+
+
+def rotate(session: Session, settings: Settings, *, now: dt.datetime | None = None) -> int:
+    """Re-encrypt every stored secret with the primary key (MultiFernet.rotate) and store its
+    fingerprint (flushes, does not commit). Returns how many were re-encrypted (0: none stored);
+    SecretKeyError, before anything changes, when a secret opens with none of the keys."""
+    ring = keyring(settings, session=session)
+    rows = stored_secrets(session)
+    for row in rows:  # all or nothing: check every secret before changing one
+        ring.check(row.key_fingerprint)
+        ring.decrypt(row.password_encrypted)
     stamp = now or dt.datetime.now(dt.UTC)
-    row.updated_at = stamp.astimezone(dt.UTC).replace(tzinfo=None) if stamp.tzinfo else stamp
+    naive = stamp.astimezone(dt.UTC).replace(tzinfo=None) if stamp.tzinfo else stamp
+    for row in rows:
+        row.password_encrypted = ring.rotate(row.password_encrypted)
+        row.key_fingerprint = ring.primary_fingerprint
+        row.updated_at = naive
     session.flush()
-    return True
+    return len(rows)

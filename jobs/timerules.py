@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from croniter import CroniterBadCronError, CroniterBadDateError, CroniterError, croniter
 
 RULE_KINDS = ("daily", "weekly", "monthly", "every_n_days", "cron")
+MAX_CRON_CHARS = 200  # a real expression is under 100; a longer one is a mistake or an attack
 WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
 _WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
@@ -94,7 +95,13 @@ def _month_day(raw: Any) -> int | str:
 
 
 def _cron_expr(raw: Any) -> str:
-    expr = " ".join(str(raw or "").split())
+    text = str(raw or "")
+    if len(text) > MAX_CRON_CHARS:
+        raise RuleError(
+            f"The cron expression is {len(text):,} characters long; the limit is {MAX_CRON_CHARS} "
+            "(five fields: minute hour day-of-month month day-of-week, e.g. '0 8 * * 1-5')."
+        )
+    expr = " ".join(text.split())
     if len(expr.split(" ")) != 5:
         raise RuleError(
             f"The cron expression {raw!r} must have five fields: minute hour day-of-month month day-of-week."

@@ -4,7 +4,9 @@ import streamlit as st
 
 from analytics.accounts import MIN_PASSWORD, AccountError, change_password
 from analytics.db import session_scope
+from analytics.errors import Forbidden
 from jobs.schedule_admin import subscriptions
+from ui.auth import renew_session
 from ui.context import page_context
 from ui.schedule_view import subscriptions_table
 
@@ -48,10 +50,12 @@ if submitted:
     else:
         try:
             with session_scope(ctx.engine) as session:
-                change_password(session, ctx.business_id, ctx.user_id, current, new)
-            st.success("Password changed. Use the new one the next time you log in.")
-        except AccountError as exc:
+                epoch = change_password(session, ctx.scope, current, new).session_epoch
+        except (AccountError, Forbidden) as exc:
             st.error(str(exc))
+        else:
+            renew_session(epoch)  # this browser stays logged in; every other session and cookie ends
+            st.success("Password changed. Your other sessions have been logged out.")
 
 st.subheader("My subscriptions")
 with ctx.session() as session:

@@ -14,7 +14,7 @@ view.notice()
 
 st.subheader("Users")
 with ctx.session() as session:
-    users = accounts.list_users(session, ctx.business_id)
+    users = accounts.list_users(session, ctx.scope)
 view.users_table(users)
 
 with st.expander("Add a user", icon=":material/person_add:"), st.form("admin_add", clear_on_submit=True):

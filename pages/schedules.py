@@ -14,7 +14,7 @@ st.title("Schedules")
 view.heartbeat(ctx)
 with ctx.session() as session:
     infos = list_schedules(session, ctx.scope)
-    outbox = delivery_status(session, ctx.settings)
+    outbox = delivery_status(session, ctx.settings, ctx.business_id)
 if outbox.startswith("SMTP is not set up"):
     st.info(outbox, icon=":material/mail:")
 view.notice()

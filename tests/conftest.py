@@ -10,6 +10,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, make_url, text
@@ -86,3 +87,22 @@ def new_business(engine: Engine, name: str = "Test Business", **fields: object) 
 @pytest.fixture
 def business(engine: Engine) -> Business:
     return new_business(engine)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium under Playwright, one per test process: Playwright's sync API cannot be
+    started while another instance of it runs in the same process, so every browser test shares it."""
+    from tests.browser import driver
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not driver.CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"{driver.CHROMIUM} is missing (apt-get install -y chromium)")
+        pytest.skip(f"no {driver.CHROMIUM} (apt-get install -y chromium)")
+    with sync_api.sync_playwright() as p:
+        browser = driver.launch(p)
+        try:
+            yield browser
+        finally:
+            browser.close()

@@ -73,6 +73,7 @@ def insert_tiny(engine: Engine, business_id: int, folder: Path = TINY_DIR) -> No
             s.flush()
             prods[r["sku"]] = p.id
         sales: dict[str, Sale] = {}
+        line_nos: dict[str, int] = {}  # lines of each order so far: a line's number is its position
         for r in tiny_rows("sales", folder):
             sale = sales.get(r["order_id"])
             if sale is None:
@@ -90,6 +91,7 @@ def insert_tiny(engine: Engine, business_id: int, folder: Path = TINY_DIR) -> No
                 s.add(sale)
                 s.flush()
                 sales[r["order_id"]] = sale
+            line_nos[r["order_id"]] = line_nos.get(r["order_id"], 0) + 1
             q, price, cost, disc = (
                 Decimal(r[k]) for k in ("quantity", "unit_price", "unit_cost", "discount")
             )
@@ -98,6 +100,7 @@ def insert_tiny(engine: Engine, business_id: int, folder: Path = TINY_DIR) -> No
                 SaleLine(
                     business_id=business_id,
                     sale_id=sale.id,
+                    line_no=line_nos[r["order_id"]],
                     product_id=prods[r["sku"]],
                     quantity=float(q),
                     unit_price_micros=to_micros(price),

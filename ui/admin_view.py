@@ -9,10 +9,12 @@ import streamlit as st
 
 from analytics.accounts import AccountError
 from analytics.db import session_scope
+from analytics.errors import Forbidden
 from analytics.models import User
 from analytics.registry import NotFound
 from jobs import schedule_admin, smtp_config
 from jobs.clock import utc_now
+from jobs.delivery import smtp_problem
 from jobs.heartbeat import scheduler_status
 from jobs.secret_key import SecretKeyError
 from ui.context import PageContext
@@ -45,12 +47,12 @@ def user_label(user: User) -> str:
 
 
 def act(ctx: PageContext, action: Callable[..., object], done: str, *args: object, **kwargs: object) -> None:
-    """Run one account change of the caller's business in its own transaction (audited by the action,
-    with the caller as actor); on success rerun and show `done`, else show what is wrong."""
+    """Run one account change of the caller's business in its own transaction (the action checks
+    the caller's role again and audits); on success rerun and show `done`, else show what is wrong."""
     try:
         with session_scope(ctx.engine) as session:
-            action(session, ctx.business_id, *args, actor=ctx.username, **kwargs)
-    except (AccountError, NotFound) as exc:
+            action(session, ctx.scope, *args, **kwargs)
+    except (AccountError, NotFound, Forbidden) as exc:
         st.error(str(exc))
         return
     st.session_state[NOTICE] = done
@@ -70,19 +72,37 @@ DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 
 
 def smtp_form(ctx: PageContext) -> None:
-    """Where email goes now, the SMTP settings form (blank password = keep) and the test button."""
+    """Where this business's email goes now, its own SMTP settings form (blank password = keep; blank
+    host = only the sender name and reply-to), removing them, and the test button. The installation's
+    default server is never shown here."""
     with ctx.session() as session:
-        config = smtp_config.get_smtp(session)
-        status = smtp_config.delivery_status(session, ctx.settings)
-    (st.success if config else st.info)(status, icon=":material/mail:")
+        config = smtp_config.get_smtp(session, ctx.scope)
+        status = smtp_config.delivery_status(session, ctx.settings, ctx.business_id)
+        configured = smtp_config.is_configured(session, ctx.business_id)
+        problem = smtp_problem(session, ctx.settings, ctx.business_id)
+    (st.success if configured and not problem else st.info)(status, icon=":material/mail:")
+    if problem:
+        st.error(problem, icon=":material/error:")
+    st.caption(
+        "These settings are this business's only. Leave the host empty to keep only a sender name and "
+        "reply-to of your own."
+    )
     with st.form("admin_smtp", clear_on_submit=True):
         left, mid, right = st.columns([3, 1, 1])
-        host = left.text_input("SMTP host", value=config.host if config else "", key="admin_smtp_host")
-        port = mid.number_input("Port", 1, 65535, value=config.port if config else 587, key="admin_smtp_port")
+        host = left.text_input(
+            "SMTP host", value=config.host if config else "", key="admin_smtp_host", help="Optional."
+        )
+        port = mid.number_input(
+            "Port",
+            1,
+            65535,
+            value=config.port if config and config.has_server else 587,
+            key="admin_smtp_port",
+        )
         security = right.selectbox(
             "Security",
             SECURITY_CHOICES,
-            index=SECURITY_CHOICES.index(config.security) if config else 0,
+            index=SECURITY_CHOICES.index(config.security) if config and config.has_server else 0,
             format_func=smtp_config.SECURITY_LABELS.__getitem__,
             key="admin_smtp_security",
         )
@@ -119,6 +139,7 @@ def smtp_form(ctx: PageContext) -> None:
                 saved = smtp_config.save_smtp(
                     session,
                     ctx.settings,
+                    ctx.scope,
                     host=host,
                     port=int(port),
                     security=security,
@@ -128,10 +149,19 @@ def smtp_form(ctx: PageContext) -> None:
                     from_name=from_name,
                     reply_to=reply_to,
                 )
-        except (smtp_config.SmtpConfigError, SecretKeyError) as exc:
+        except (smtp_config.SmtpConfigError, SecretKeyError, Forbidden) as exc:
             st.error(str(exc))
         else:
             st.session_state[NOTICE] = f"SMTP settings saved: {saved.describe()}."
+            st.rerun()
+    if config is not None and st.button("Remove our email settings", key="admin_smtp_clear"):
+        try:
+            with ctx.session() as session:
+                smtp_config.clear_smtp(session, ctx.scope)
+        except Forbidden as exc:
+            st.error(str(exc))
+        else:
+            st.session_state[NOTICE] = "Email settings removed."
             st.rerun()
     with st.form("admin_test_mail"):
         left, right = st.columns([3, 1], vertical_alignment="bottom")
@@ -140,8 +170,8 @@ def smtp_form(ctx: PageContext) -> None:
     if test:
         try:
             with st.spinner("Talking to the mail server…"):
-                result = smtp_config.send_test(ctx.engine, ctx.settings, to)
-        except smtp_config.SmtpConfigError as exc:
+                result = smtp_config.send_test(ctx.engine, ctx.settings, to, ctx.scope)
+        except (smtp_config.SmtpConfigError, Forbidden) as exc:
             st.error(str(exc))
         else:
             (st.success if result.ok else st.error)(
@@ -153,7 +183,7 @@ def scheduler_section(ctx: PageContext) -> None:
     """The scheduler's heartbeat and how long stored report files are kept."""
     with ctx.session() as session:
         status = scheduler_status(session, now=utc_now())
-        days = schedule_admin.get_retention_days(session, ctx.settings)
+        days, own = schedule_admin.get_retention_days(session, ctx.settings, ctx.scope)
     if status.running:
         st.success(status.text, icon=":material/check_circle:")
     else:
@@ -169,15 +199,14 @@ def scheduler_section(ctx: PageContext) -> None:
             schedule_admin.MAX_RETENTION_DAYS,
             value=days,
             key="admin_retention",
-            help="Older files are deleted by the scheduler; the run history stays.",
+            help="Older files are deleted by the scheduler; the run history stays. "
+            + ("This business's own setting." if own else "The installation's default until you save one."),
         )
         if right.form_submit_button("Save retention"):
             try:
                 with ctx.session() as session:
-                    schedule_admin.set_retention_days(
-                        session, ctx.business_id, int(new_days), actor=ctx.username
-                    )
-            except ValueError as exc:
+                    schedule_admin.set_retention_days(session, ctx.scope, int(new_days))
+            except (ValueError, Forbidden) as exc:
                 st.error(str(exc))
             else:
                 st.session_state[NOTICE] = f"Report files are now kept for {int(new_days)} days."

@@ -3,7 +3,10 @@ guarded by our own time-windowed lockout (the library's attempt counter has no w
 
 The login form is ours so that every attempt can be checked against the lock *before* the library
 checks the password, and recorded with its username and IP address afterwards; the library checks
-the bcrypt hash, sets the session state and signs the cookie (a JWT) with the cookie key.
+the bcrypt hash and sets the session state. The cookie is ours too (an HS256 JWT signed with the
+cookie key, written through the library's cookie component): it carries the user's session epoch,
+and a cookie whose epoch is no longer the user's (after a logout, a password, role or status change)
+logs nobody in. A malformed cookie of any kind reads as "logged out", so the form stays reachable.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from streamlit_authenticator.utilities import LoginError
 from analytics import accounts
 from analytics.db import session_scope
 from analytics.models import Business, User
+from jobs.secret_key import startup_problem
 from ui import resources
-from ui.context import current_user
+from ui.context import SESSION_ENDED, SESSION_EPOCH, current_user
 from ui.navigation import PAGES
 
 COOKIE_NAME = "tallyboard_auth"
@@ -33,6 +37,12 @@ _SET_COOKIE = "auth_set_cookie"
 @st.cache_resource
 def _cookie_key() -> str:
     return accounts.cookie_key(resources.settings())
+
+
+@st.cache_resource
+def key_problem() -> str | None:
+    """Checked once per app process: why the app must not run with this secret key (None: it may)."""
+    return startup_problem(resources.engine(), resources.settings())
 
 
 def credentials(users: list[User]) -> dict[str, Any]:
@@ -81,6 +91,58 @@ def client_ip() -> str:
 def _clear_auth_state() -> None:
     for key in AUTH_KEYS:
         st.session_state[key] = None
+    st.session_state.pop(SESSION_EPOCH, None)
+
+
+def _sign_in(user: User) -> None:
+    """Log `user` in for this browser session, under their current session epoch."""
+    st.session_state.update(
+        {
+            "name": user.name or user.username,
+            "username": user.username,
+            "email": user.email,
+            "roles": [user.role],
+            "authentication_status": True,
+            "logout": None,
+            SESSION_EPOCH: int(user.session_epoch or 0),
+        }
+    )
+
+
+def cookie_login(token: object) -> bool:
+    """Log in from the login cookie's value: True when it is a valid token of an active user whose
+    session epoch it still carries; anything else (malformed, forged, expired, ended) is False."""
+    claim = accounts.read_session_token(token, _cookie_key(), now=dt.datetime.now(dt.UTC))
+    if claim is None:
+        return False
+    with session_scope(resources.engine()) as session:
+        user = accounts.session_user(session, claim)
+        if user is None:
+            return False
+        _sign_in(user)
+    return True
+
+
+def _set_cookie(auth: Any) -> None:
+    """Write this session's login cookie (username + session epoch, signed with the cookie key)."""
+    settings = resources.settings()
+    now = dt.datetime.now(dt.UTC)
+    token = accounts.session_token(
+        str(st.session_state.get("username") or ""),
+        int(st.session_state.get(SESSION_EPOCH) or 0),
+        _cookie_key(),
+        expiry_days=settings.cookie_expiry_days,
+        now=now,
+    )
+    expires = dt.datetime.now() + dt.timedelta(days=settings.cookie_expiry_days)
+    auth.cookie_controller.cookie_model.cookie_manager.set(COOKIE_NAME, token, expires_at=expires)
+
+
+def renew_session(epoch: int) -> None:
+    """After the user's own password change: this session goes on under the new epoch, and the next
+    run writes a new cookie (every other session and cookie has ended)."""
+    st.session_state[SESSION_EPOCH] = epoch
+    st.session_state[_SET_COOKIE] = True
 
 
 def _now() -> dt.datetime:
@@ -121,7 +183,9 @@ def attempt_login(auth: Any, username: str, password: str, ip: str = "") -> str 
             accounts.record_locked_out(session, name, until, ip=ip, at=now)
             return _locked_message(until, now)
         accounts.record_login_attempt(session, name, ok, ip=ip, at=now)
-        if ok:
+        user = accounts.user_by_username(session, name) if ok else None
+        if user is not None and user.active:
+            st.session_state[SESSION_EPOCH] = int(user.session_epoch or 0)
             return None
         _clear_auth_state()
         until = accounts.locked_until(session, name, now, settings)
@@ -185,6 +249,7 @@ def _show_login(auth: Any) -> NoReturn:
 
 def _forget(auth: Any, notice: str = "") -> None:
     """Clear this browser's login: session state and cookie."""
+    st.session_state.pop(SESSION_EPOCH, None)
     if logged_in():
         auth.logout(location="unrendered")  # clears the state and deletes the cookie
     else:
@@ -212,19 +277,24 @@ def require_user(auth: Any) -> tuple[User, Business]:
     if st.session_state.pop(_LOGOUT_REQUESTED, False) and logged_in():
         username = str(st.session_state.get("username") or "")
         with session_scope(resources.engine()) as session:
-            accounts.record_logout(session, username, ip=client_ip())
+            accounts.record_logout(session, username, ip=client_ip())  # ends its cookies everywhere
         _forget(auth, "You are logged out.")
     if not logged_in():
-        try:
-            auth.login(location="unrendered")  # logs in from a valid cookie of an active user
-        except LoginError:  # a cookie of a user who is disabled or gone
-            _forget(auth)
+        token = st.context.cookies.get(COOKIE_NAME)
+        if token is not None and not cookie_login(token):
+            _clear_auth_state()  # a malformed, forged, expired or ended cookie: logged out
     if not logged_in():
         _show_login(auth)
     found = current_user()
     if found is None or not found[0].active:
-        _forget(auth, "Your account is disabled. Ask an administrator of your business to enable it.")
+        ended = st.session_state.pop(SESSION_ENDED, False) and found is None
+        _forget(
+            auth,
+            "Your session has ended (a logout, or a change of your password or role). Please log in again."
+            if ended
+            else "Your account is disabled. Ask an administrator of your business to enable it.",
+        )
         _show_login(auth)
     if st.session_state.pop(_SET_COOKIE, False):
-        auth.cookie_controller.set_cookie()
+        _set_cookie(auth)
     return found

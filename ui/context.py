@@ -50,8 +50,14 @@ class PageContext:
             yield session
 
 
+SESSION_EPOCH = "auth_session_epoch"  # the user's session epoch this browser session logged in under
+SESSION_ENDED = "auth_session_ended"  # set when that epoch is over: the login form says why
+
+
 def current_user() -> tuple[User, Business] | None:
-    """The logged-in user and business, re-read from the database on every run (None if absent)."""
+    """The logged-in user and business, re-read from the database on every run (None if absent, or
+    when the session's epoch is no longer the user's: a logout elsewhere, a password, role or status
+    change ended it). A disabled user is returned as such, for the caller to say so."""
     username = st.session_state.get("username")
     if not username or st.session_state.get("authentication_status") is not True:
         return None
@@ -65,7 +71,14 @@ def current_user() -> tuple[User, Business] | None:
             return None
         user, business = row
         session.expunge_all()
-        return user, business
+    epoch = int(user.session_epoch or 0)
+    if user.active:
+        # Every login records its epoch; a session without one (set up by other means) takes the current.
+        started = st.session_state.setdefault(SESSION_EPOCH, epoch)
+        if started != epoch:
+            st.session_state[SESSION_ENDED] = True
+            return None
+    return user, business
 
 
 def _to_login() -> NoReturn:

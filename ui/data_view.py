@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Sequence
 
 import pandas as pd
@@ -48,8 +50,9 @@ def import_form(ctx: PageContext) -> None:
         data = upload.getvalue()
         if len(data) > ctx.settings.max_upload_bytes:
             st.error(
-                f"The file is {format_bytes(len(data))}; the limit is {format_bytes(ctx.settings.max_upload_bytes)}. "
-                "Split it into smaller files and import them one after the other."
+                f"The file is {format_bytes(len(data))}; the limit is {format_bytes(ctx.settings.max_upload_bytes)} "
+                "(set TALLYBOARD_MAX_UPLOAD_MB to raise it). Split it into smaller files, or import it with "
+                "`python manage.py import`, which takes files of any size."
             )
             return
         bar = st.progress(0.0, text="Checking every row…")
@@ -68,6 +71,17 @@ def import_form(ctx: PageContext) -> None:
             progress=progress,
         )
         bar.empty()
+        if st.session_state[RESULT_KEY].ok:
+            # Build the reports' copy of the new data now, in the background: pages keep answering
+            # from the previous copy ("Refreshing data…") until it is ready.
+            threading.Thread(target=_refresh, args=(ctx, ctx.business_id), daemon=True).start()
+
+
+def _refresh(ctx: PageContext, business_id: int) -> None:
+    try:
+        ctx.store.refresh(business_id)
+    except Exception:  # the next page view or the daemon's tick builds it; say why in the log
+        logging.getLogger(__name__).exception("refreshing the report data of business %s failed", business_id)
 
 
 def show_result() -> None:

@@ -13,7 +13,7 @@ from analytics.dimensions import DIMENSION_LABELS, dimension_values
 from analytics.periods import PERIOD_LABELS, RELATIVE_PERIODS, PeriodError, resolve
 from analytics.registry import definition
 from analytics.report import ReportParams
-from ui import resources
+from analytics.snapshot import Snapshot
 from ui.context import PageContext
 
 CUSTOM = "custom"
@@ -21,15 +21,15 @@ OPTION_LABELS = {"granularity": "Granularity"}
 
 
 @st.cache_data(ttl=3600, max_entries=64, show_spinner=False)
-def _choices(business_id: int, data_version: int) -> dict[str, dict[str, str]]:
-    # Keyed by data version: an import changes the version, so lists refresh without a timer.
-    return dimension_values(resources.snapshot_store().current(business_id))
+def _choices(_snapshot: Snapshot, business_id: int, data_token: str) -> dict[str, dict[str, str]]:
+    # Keyed by data token: an import replaces the token, so lists refresh without a timer.
+    return dimension_values(_snapshot)
 
 
 def dimension_choices(ctx: PageContext) -> dict[str, dict[str, str]]:
-    """Filter values of the caller's business ({dimension: {value: label}}), cached per data version."""
-    snapshot = ctx.store.current(ctx.business_id)
-    return _choices(ctx.business_id, snapshot.data_version)
+    """Filter values of the caller's business ({dimension: {value: label}}), cached per data token."""
+    snapshot = ctx.store.current(ctx.business_id, wait=False)
+    return _choices(snapshot, ctx.business_id, snapshot.token)
 
 
 def report_params(

@@ -14,7 +14,7 @@ from analytics.db import make_sessionmaker
 from analytics.periods import local_today, zone
 from analytics.registry import NotFound, generate
 from analytics.report import Kpi, ParamError, Report, ReportParams, Scope
-from analytics.snapshot import SnapshotStore
+from analytics.snapshot import Snapshot, SnapshotStore
 from ui.charts import figure
 from ui.context import PageContext
 from ui.downloads import download_buttons
@@ -33,28 +33,48 @@ DEFAULT_EMPTY = "Nothing to show for this period — try a longer period or fewe
 def _cached_report(
     _engine: Engine,
     _store: SnapshotStore,
+    _snapshot: Snapshot,
     business_id: int,
-    data_version: int,
+    data_token: str,
     user: str,
     role: str,
     slug: str,
     params_json: str,
     today: str,
 ) -> Report:
-    # `data_version` and `today` are only cache keys: a new import, or a new day for relative
-    # periods ("today", "month_to_date"), must give a fresh report.
+    # `data_token` and `today` are only cache keys: new data (an import, a restored backup), or a
+    # new day for relative periods ("today", "month_to_date"), must give a fresh report.
     params = ReportParams.from_mapping(json.loads(params_json))
     with make_sessionmaker(_engine)() as session:
-        return generate(session, _store, Scope(business_id, user, role), slug, params)
+        return generate(session, _store, Scope(business_id, user, role), slug, params, snapshot=_snapshot)
 
 
 def load_report(ctx: PageContext, slug: str, params: ReportParams) -> Report:
-    """Report `slug` of the caller's business, cached by data version and parameters."""
-    version = ctx.store.current(ctx.business_id).data_version
+    """Report `slug` of the caller's business, cached by data token and parameters.
+
+    While newer data's snapshot is being built elsewhere, the previous snapshot answers and the
+    page says it is refreshing (see `refreshing_notice`).
+    """
+    snapshot = ctx.store.current(ctx.business_id, wait=False)
+    if snapshot.refreshing:
+        st.info(
+            "Refreshing data… these figures are from the previous import; reload in a moment "
+            "to see the new data.",
+            icon=":material/autorenew:",
+        )
     today = local_today(dt.datetime.now(dt.UTC), ctx.timezone).isoformat()
     key = json.dumps(params.to_dict(), sort_keys=True)
     return _cached_report(
-        ctx.engine, ctx.store, ctx.business_id, version, ctx.username, ctx.role, slug, key, today
+        ctx.engine,
+        ctx.store,
+        snapshot,
+        ctx.business_id,
+        snapshot.token,
+        ctx.username,
+        ctx.role,
+        slug,
+        key,
+        today,
     )
 
 

@@ -20,7 +20,7 @@ from ui.context import PageContext
 
 
 def files_store(ctx: PageContext) -> FileStore:
-    return FileStore.from_settings(ctx.settings)
+    return FileStore.from_settings(ctx.settings, ctx.engine)
 
 
 def generate_with_progress(

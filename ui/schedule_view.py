@@ -11,12 +11,14 @@ from zoneinfo import available_timezones
 
 import streamlit as st
 
+from analytics.errors import Forbidden
 from analytics.periods import PERIOD_LABELS, RELATIVE_PERIODS
 from analytics.registry import NotFound
 from jobs import saved
 from jobs import schedules as sched
 from jobs.access import allowed_reports
 from jobs.clock import local, utc_now
+from jobs.delivery import smtp_problem
 from jobs.files import format_label
 from jobs.heartbeat import scheduler_status
 from jobs.schedule_admin import Subscription
@@ -47,9 +49,13 @@ def zones() -> list[str]:
 
 
 def heartbeat(ctx: PageContext) -> None:
-    """'Scheduler last seen 12 s ago', or a warning that says how to start it."""
+    """'Scheduler last seen 12 s ago', or a warning that says how to start it; and a warning when
+    the business's mail server refused its settings (no email goes out until they change)."""
     with ctx.session() as session:
         status = scheduler_status(session, now=utc_now())
+        mail_problem = smtp_problem(session, ctx.settings, ctx.business_id)
+    if mail_problem:
+        st.error(mail_problem, icon=":material/mail_lock:")
     if status.running:
         st.caption(f":material/check_circle: {status.text}")
     else:
@@ -78,7 +84,7 @@ def act(done: str, action: Callable[[], object]) -> None:
     """Run one schedule change; on success rerun and show `done`, else say what is wrong."""
     try:
         action()
-    except (ScheduleError, RuleError, NotFound, PermissionError) as exc:
+    except (ScheduleError, RuleError, NotFound, Forbidden) as exc:
         st.error(str(exc))
         return
     st.session_state[NOTICE] = done
@@ -128,8 +134,14 @@ def schedules_table(ctx: PageContext, infos: Sequence[ScheduleInfo], key: str) -
     )
 
 
+STATUS_LABELS = {
+    "retrying": "retrying soon",  # a passing failure (full disk, database away): tried again shortly
+    "unknown": "unknown — may have been delivered",
+}
+
+
 def _status(status: str) -> str:
-    return status
+    return STATUS_LABELS.get(status, status)
 
 
 # --- the form ---------------------------------------------------------------------------------

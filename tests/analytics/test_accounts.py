@@ -4,6 +4,7 @@ events of every account change, demo logins and the login cookie's key."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import stat
 import uuid
@@ -14,9 +15,12 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from analytics import accounts
-from analytics.accounts import AccountError
+from analytics.accounts import AccountError, operator
+from analytics.db import make_sessionmaker
+from analytics.errors import Forbidden
 from analytics.models import AuditEvent, Business, LoginAttempt, User
 from analytics.registry import NotFound
+from analytics.report import Scope
 from analytics.settings import Settings
 from tests.conftest import new_business
 
@@ -29,7 +33,12 @@ def _name(prefix: str = "u") -> str:
 
 
 def _user(session: Session, business: Business, role: str = "staff", username: str = "") -> User:
-    return accounts.add_user(session, business.id, username or _name(), PASSWORD, role, actor="test")
+    return accounts.add_user(session, operator(business.id, "test"), username or _name(), PASSWORD, role)
+
+
+def _as(user: User) -> Scope:
+    """The acting user as the pages pass them (the role in it is not trusted: it is re-read)."""
+    return Scope(user.business_id, user.username, user.role)
 
 
 def _events(session: Session, business_id: int, event_type: str | None = None) -> list[AuditEvent]:
@@ -134,11 +143,11 @@ def test_usernames_are_stored_in_lower_case_and_unique_ignoring_case(
 ) -> None:
     other = new_business(engine)  # first: the test's session then holds SQLite's write lock
     name = _name("Mixed")
-    user = accounts.add_user(session, business.id, name, PASSWORD, "staff")
+    user = accounts.add_user(session, operator(business.id), name, PASSWORD, "staff")
     assert user.username == name.lower()
     assert accounts.user_by_username(session, name.upper()) is user
     with pytest.raises(AccountError, match="already taken"):
-        accounts.add_user(session, other.id, name.upper(), PASSWORD, "staff")
+        accounts.add_user(session, operator(other.id), name.upper(), PASSWORD, "staff")
 
 
 @pytest.mark.parametrize(
@@ -158,12 +167,12 @@ def test_password_rules(password: str, message: str) -> None:
 def test_change_password_needs_the_current_one(session: Session, business: Business) -> None:
     user = _user(session, business)
     with pytest.raises(AccountError, match="current password is not correct"):
-        accounts.change_password(session, business.id, user.id, "wrong-password", "new-password-1")
+        accounts.change_password(session, _as(user), "wrong-password", "new-password-1")
     with pytest.raises(AccountError, match="must differ"):
-        accounts.change_password(session, business.id, user.id, PASSWORD, PASSWORD)
+        accounts.change_password(session, _as(user), PASSWORD, PASSWORD)
     with pytest.raises(AccountError, match="at least 8"):
-        accounts.change_password(session, business.id, user.id, PASSWORD, "short")
-    accounts.change_password(session, business.id, user.id, PASSWORD, "new-password-1")
+        accounts.change_password(session, _as(user), PASSWORD, "short")
+    accounts.change_password(session, _as(user), PASSWORD, "new-password-1")
     assert accounts.verify_password("new-password-1", user.password_hash)
     assert not accounts.verify_password(PASSWORD, user.password_hash)
     [event] = _events(session, business.id, "password_changed")
@@ -173,10 +182,10 @@ def test_change_password_needs_the_current_one(session: Session, business: Busin
 def test_admin_actions_are_audited_with_the_actor(session: Session, business: Business) -> None:
     admin = _user(session, business, "admin")
     user = _user(session, business, "staff")
-    accounts.set_role(session, business.id, user.id, "manager", actor=admin.username)
-    accounts.set_active(session, business.id, user.id, False, actor=admin.username)
-    accounts.set_active(session, business.id, user.id, True, actor=admin.username)
-    accounts.reset_password(session, business.id, user.id, "reset-password-1", actor=admin.username)
+    accounts.set_role(session, _as(admin), user.id, "manager")
+    accounts.set_active(session, _as(admin), user.id, False)
+    accounts.set_active(session, _as(admin), user.id, True)
+    accounts.reset_password(session, _as(admin), user.id, "reset-password-1")
     assert user.role == "manager" and user.active
     assert accounts.verify_password("reset-password-1", user.password_hash)
     events = [(e.event_type, e.user, e.entity_id, e.detail) for e in _events(session, business.id)]
@@ -189,8 +198,8 @@ def test_admin_actions_are_audited_with_the_actor(session: Session, business: Bu
         ("password_reset", admin.username, user.username, {}),
     ]
     # Setting what is already set changes and audits nothing.
-    accounts.set_role(session, business.id, user.id, "manager", actor=admin.username)
-    accounts.set_active(session, business.id, user.id, True, actor=admin.username)
+    accounts.set_role(session, _as(admin), user.id, "manager")
+    accounts.set_active(session, _as(admin), user.id, True)
     assert len(_events(session, business.id)) == len(events)
 
 
@@ -200,46 +209,53 @@ def test_users_of_another_business_are_not_found(
     other_business = new_business(engine)
     mine = _user(session, business, "admin")
     theirs = _user(session, other_business, "staff")
-    assert [u.username for u in accounts.list_users(session, business.id)] == [mine.username]
+    session.commit()  # the refusals are audited in a transaction of their own
+    assert [u.username for u in accounts.list_users(session, _as(mine))] == [mine.username]
     actions = [
-        lambda: accounts.get_user(session, business.id, theirs.id),
-        lambda: accounts.set_role(session, business.id, theirs.id, "admin", actor=mine.username),
-        lambda: accounts.set_active(session, business.id, theirs.id, False, actor=mine.username),
-        lambda: accounts.reset_password(session, business.id, theirs.id, "taken-over-1", actor=mine.username),
-        lambda: accounts.change_password(session, business.id, theirs.id, PASSWORD, "taken-over-1"),
+        lambda: accounts.get_user(session, _as(mine), theirs.id),
+        lambda: accounts.set_role(session, _as(mine), theirs.id, "admin"),
+        lambda: accounts.set_active(session, _as(mine), theirs.id, False),
+        lambda: accounts.reset_password(session, _as(mine), theirs.id, "taken-over-1"),
     ]
     for action in actions:
         with pytest.raises(NotFound, match=f"No user with id {theirs.id}"):
             action()
+        session.rollback()
     with pytest.raises(NotFound):  # exactly like an id nobody has
-        accounts.get_user(session, business.id, 10**9)
+        accounts.get_user(session, _as(mine), 10**9)
+    session.refresh(theirs)
     assert (
         theirs.role == "staff" and theirs.active and accounts.verify_password(PASSWORD, theirs.password_hash)
     )
     assert _events(session, other_business.id)[1:] == []
+    refused = [
+        (e.user, e.detail["action"], e.entity_id) for e in _events(session, business.id, "access_refused")
+    ]
+    assert refused == [
+        (mine.username, action, str(theirs.id))
+        for action in ("view_users", "change_roles", "enable_or_disable_users", "reset_passwords")
+    ]
 
 
 def test_the_last_active_admin_cannot_be_disabled_or_demoted(session: Session, business: Business) -> None:
     first = _user(session, business, "admin")
     staff = _user(session, business, "staff")
     with pytest.raises(AccountError, match="last active admin"):
-        accounts.set_role(session, business.id, first.id, "manager", actor=first.username)
+        accounts.set_role(session, _as(first), first.id, "manager")
     with pytest.raises(AccountError, match="own account"):
-        accounts.set_active(session, business.id, first.id, False, actor=first.username)
+        accounts.set_active(session, _as(first), first.id, False)
     with pytest.raises(AccountError, match="last active admin"):
-        accounts.set_active(session, business.id, first.id, False, actor="cli")
+        accounts.set_active(session, operator(business.id), first.id, False)
     second = _user(session, business, "admin")
-    accounts.set_active(session, business.id, second.id, False, actor=first.username)
+    accounts.set_active(session, _as(first), second.id, False)
     # A disabled admin does not count: `first` is still the last active one.
     with pytest.raises(AccountError, match="last active admin"):
-        accounts.set_role(session, business.id, first.id, "staff", actor=first.username)
-    accounts.set_active(session, business.id, second.id, True, actor=first.username)
-    accounts.set_role(
-        session, business.id, first.id, "manager", actor=first.username
-    )  # may demote oneself now
+        accounts.set_role(session, _as(first), first.id, "staff")
+    accounts.set_active(session, _as(first), second.id, True)
+    accounts.set_role(session, _as(first), first.id, "manager")  # may demote oneself now
     assert first.role == "manager" and second.role == "admin" and staff.role == "staff"
     with pytest.raises(AccountError, match="Role 'owner' is not valid"):
-        accounts.set_role(session, business.id, staff.id, "owner", actor=second.username)
+        accounts.set_role(session, _as(second), staff.id, "owner")
 
 
 def test_active_users_and_count(session: Session, business: Business) -> None:
@@ -297,3 +313,238 @@ def test_cookie_key_file_is_created_once_with_mode_0600(tmp_path: Path, settings
     path.write_text("too-short\n")
     with pytest.raises(AccountError, match="shorter than 32 bytes"):
         accounts.cookie_key(local)
+
+
+# --- every user-management function checks the acting user itself ------------------------------------
+
+MUTATIONS = {
+    "add_user": lambda s, actor, target: accounts.add_user(s, actor, _name("new"), PASSWORD, "admin"),
+    "set_role": lambda s, actor, target: accounts.set_role(s, actor, target.id, "admin"),
+    "set_active": lambda s, actor, target: accounts.set_active(s, actor, target.id, False),
+    "reset_password": lambda s, actor, target: accounts.reset_password(s, actor, target.id, "taken-over-1"),
+    "list_users": lambda s, actor, target: accounts.list_users(s, actor),
+    "get_user": lambda s, actor, target: accounts.get_user(s, actor, target.id),
+}
+# Who acts (as the page or a hand-made call would pass them) -> the error expected (None: allowed).
+ACTORS: dict[str, type[Exception] | None] = {
+    "admin": None,
+    "operator": None,
+    "manager": Forbidden,
+    "staff": Forbidden,
+    "staff claiming admin": Forbidden,  # the role in the Scope is not trusted: it is re-read
+    "disabled admin": Forbidden,
+    "admin of another business, claiming this one": Forbidden,
+    "admin of another business": NotFound,  # on a user of this business: like a missing id
+}
+
+
+@functools.cache
+def _hash() -> str:
+    return accounts.hash_password(PASSWORD)
+
+
+def _quick_user(session: Session, business: Business, role: str) -> User:
+    """A user made without hashing a password again (bcrypt is slow on purpose)."""
+    user = User(business_id=business.id, username=_name(), password_hash=_hash(), role=role, active=True)
+    session.add(user)
+    session.flush()
+    return user
+
+
+@pytest.fixture
+def team(engine: Engine, business: Business) -> dict[str, Scope | User]:
+    other = new_business(engine)
+    with make_sessionmaker(engine)() as s:
+        admin = _quick_user(s, business, "admin")
+        manager = _quick_user(s, business, "manager")
+        staff = _quick_user(s, business, "staff")
+        disabled = _quick_user(s, business, "admin")
+        disabled.active = False
+        target = _quick_user(s, business, "staff")
+        foreign = _quick_user(s, other, "admin")
+        s.commit()
+        people = {"admin": admin, "manager": manager, "staff": staff, "target": target}
+        team: dict[str, Scope | User] = {
+            "admin": _as(admin),
+            "operator": operator(business.id),
+            "manager": _as(manager),
+            "staff": _as(staff),
+            "staff claiming admin": Scope(business.id, staff.username, "admin"),
+            "disabled admin": Scope(business.id, disabled.username, "admin"),
+            "admin of another business, claiming this one": Scope(business.id, foreign.username, "admin"),
+            "admin of another business": _as(foreign),
+        }
+        for user in people.values():
+            s.expunge(user)
+        team["target"] = people["target"]
+        return team
+
+
+@pytest.mark.parametrize("who", list(ACTORS))
+@pytest.mark.parametrize("action", list(MUTATIONS))
+def test_user_management_checks_the_acting_user_and_audits_refusals(
+    engine: Engine, business: Business, team: dict[str, Scope | User], action: str, who: str
+) -> None:
+    actor, target = team[who], team["target"]
+    assert isinstance(actor, Scope) and isinstance(target, User)
+    expected = ACTORS[who]
+    if who == "admin of another business" and action in ("add_user", "list_users"):
+        expected = None  # acting on their own business, which is theirs to manage
+    with make_sessionmaker(engine)() as s:
+        if expected is None:
+            MUTATIONS[action](s, actor, target)
+            s.commit()
+        else:
+            with pytest.raises(expected):
+                MUTATIONS[action](s, actor, target)
+            s.rollback()
+    with make_sessionmaker(engine)() as s:
+        after = s.get(User, target.id)
+        assert after is not None
+        unchanged = (after.role, after.active, after.password_hash) == ("staff", True, target.password_hash)
+        refusals = _events(s, actor.business_id, "access_refused")
+    if expected is None:
+        assert unchanged == (
+            action in ("add_user", "list_users", "get_user") or actor.business_id != business.id
+        )
+        assert refusals == []
+    else:
+        assert unchanged
+        [refusal] = refusals
+        assert refusal.user == actor.user and refusal.detail["action"]
+
+
+def test_a_staff_user_cannot_make_themselves_admin_or_reset_the_admins_password(
+    engine: Engine, business: Business
+) -> None:
+    """The issue's two calls, as a staff user would make them by hand."""
+    with make_sessionmaker(engine)() as s:
+        admin, staff = _user(s, business, "admin"), _user(s, business, "staff")
+        s.commit()
+        hand_made = Scope(business.id, staff.username, "admin")
+        with pytest.raises(Forbidden):
+            accounts.set_role(s, hand_made, staff.id, "admin")
+        s.rollback()
+        with pytest.raises(Forbidden):
+            accounts.reset_password(s, hand_made, admin.id, "taken-over-1")
+        s.rollback()
+        s.refresh(staff)
+        s.refresh(admin)
+        assert staff.role == "staff" and accounts.verify_password(PASSWORD, admin.password_hash)
+        assert [e.detail["action"] for e in _events(s, business.id, "access_refused")] == [
+            "change_roles",
+            "reset_passwords",
+        ]
+
+
+# --- sessions end: the epoch in the cookie --------------------------------------------------------
+
+KEY = "k" * 40
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda s, admin, user: accounts.record_logout(s, user.username),
+        lambda s, admin, user: accounts.change_password(s, _as(user), PASSWORD, "a-new-password-1"),
+        lambda s, admin, user: accounts.reset_password(s, _as(admin), user.id, "a-new-password-1"),
+        lambda s, admin, user: accounts.set_role(s, _as(admin), user.id, "manager"),
+        lambda s, admin, user: accounts.set_active(s, _as(admin), user.id, False),
+    ],
+    ids=["logout", "password change", "password reset", "role change", "disabled"],
+)
+def test_a_cookie_issued_before_a_logout_or_account_change_logs_nobody_in(
+    session: Session, business: Business, change: object
+) -> None:
+    admin, user = _user(session, business, "admin"), _user(session, business, "staff")
+    cookie = accounts.session_token(user.username, user.session_epoch, KEY, expiry_days=7, now=NOW)
+    claim = accounts.read_session_token(cookie, KEY, now=NOW)
+    assert claim == accounts.SessionClaim(user.username, 0)
+    assert accounts.session_user(session, claim) is user
+    change(session, admin, user)  # type: ignore[operator]
+    assert accounts.session_user(session, claim) is None
+    if user.active:  # a new login gets a cookie with the new epoch, which works
+        fresh = accounts.read_session_token(
+            accounts.session_token(user.username, user.session_epoch, KEY, expiry_days=7, now=NOW),
+            KEY,
+            now=NOW,
+        )
+        assert fresh is not None and accounts.session_user(session, fresh) is user
+
+
+def _forged(header: dict[str, object], claims: dict[str, object], key: str = KEY) -> str:
+    import base64
+    import hashlib
+    import hmac
+    import json
+
+    def part(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    head = part(json.dumps(header).encode()) + "." + part(json.dumps(claims).encode())
+    if header.get("alg") == "none":
+        return head + "."
+    digest = hashlib.sha512 if header.get("alg") == "HS512" else hashlib.sha256
+    return head + "." + part(hmac.new(key.encode(), head.encode(), digest).digest())
+
+
+LATER = NOW.replace(tzinfo=dt.UTC).timestamp() + 86400
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        _forged(
+            {"alg": "none", "typ": "JWT"},
+            {"username": "admin", "epoch": 0, "exp_date": LATER, "exp": int(LATER)},
+        ),
+        _forged(
+            {"alg": "HS512", "typ": "JWT"},
+            {"username": "admin", "epoch": 0, "exp_date": LATER, "exp": int(LATER)},
+        ),
+        _forged({"alg": "HS256", "typ": "JWT"}, {"username": "admin", "epoch": 0}),  # no expiry
+        _forged({"alg": "HS256", "typ": "JWT"}, {"username": "admin", "exp_date": LATER, "exp": int(LATER)}),
+        _forged(
+            {"alg": "HS256", "typ": "JWT"},
+            {"username": "admin", "epoch": 0, "exp_date": "soon", "exp": int(LATER)},
+        ),
+        _forged(
+            {"alg": "HS256", "typ": "JWT"},
+            {"username": ["admin"], "epoch": 0, "exp_date": LATER, "exp": int(LATER)},
+        ),
+        _forged(
+            {"alg": "HS256", "typ": "JWT"},
+            {"username": "admin", "epoch": 0, "exp_date": LATER, "exp": int(LATER)},
+            "x" * 40,
+        ),
+        _forged({"alg": "HS256", "typ": "JWT"}, {"username": "admin", "epoch": 0, "exp_date": 1.0, "exp": 1}),
+        "not.a.jwt",
+        "",
+        "é" * 10,
+        "a" * 10_000,
+    ],
+    ids=[
+        "alg none",
+        "HS512",
+        "no expiry",
+        "no epoch",
+        "text expiry",
+        "list username",
+        "other key",
+        "expired",
+        "garbage",
+        "empty",
+        "non-ascii",
+        "huge",
+    ],
+)
+def test_a_malformed_or_forged_cookie_reads_as_logged_out(token: str) -> None:
+    assert accounts.read_session_token(token, KEY, now=NOW) is None
+
+
+def test_the_library_cookie_without_an_epoch_no_longer_logs_in() -> None:
+    """Cookies made before the upgrade (streamlit-authenticator's own: username + exp_date only)."""
+    import jwt
+
+    old = jwt.encode({"username": "admin", "exp_date": LATER}, KEY, algorithm="HS256")
+    assert accounts.read_session_token(old, KEY, now=NOW) is None

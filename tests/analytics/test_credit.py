@@ -108,6 +108,7 @@ class Ledger:
                     SaleLine(
                         business_id=b,
                         sale_id=sale.id,
+                        line_no=1,
                         product_id=product.id,
                         quantity=1.0,
                         unit_price_micros=net,

@@ -90,6 +90,7 @@ def insert_book(
             prod_ids[sku] = p.id
         s.flush()
         sales: dict[str, Sale] = {}
+        line_nos: dict[str, int] = {}
         for r in rows:
             sale = sales.get(r.order_id)
             if sale is None:
@@ -101,11 +102,13 @@ def insert_book(
                 s.add(sale)
                 s.flush()
                 sales[r.order_id] = sale
+            line_nos[r.order_id] = line_nos.get(r.order_id, 0) + 1
             q, price, cost, disc = Decimal(r.quantity), Decimal(r.price), Decimal(r.cost), Decimal(r.discount)
             net, line_cost = line_net_micros(q, price, disc), line_cost_micros(q, cost)
             s.add(
                 SaleLine(
-                    business_id=business_id, sale_id=sale.id, product_id=prod_ids[r.sku], quantity=float(q),
+                    business_id=business_id, sale_id=sale.id, line_no=line_nos[r.order_id],
+                    product_id=prod_ids[r.sku], quantity=float(q),
                     unit_price_micros=to_micros(price), unit_cost_micros=to_micros(cost),
                     discount=float(disc), net_micros=net, cost_micros=line_cost,
                 )

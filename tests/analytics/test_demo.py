@@ -529,6 +529,7 @@ def test_later_inserts_get_fresh_ids(engine: Engine, demo: Loaded) -> None:
             SaleLine(
                 business_id=bid,
                 sale_id=sale.id,
+                line_no=1,
                 product_id=product_id,
                 quantity=1,
                 unit_price_micros=0,

@@ -258,7 +258,7 @@ def seed(
             )
             s.add(sale)
             s.flush()
-            for sku, qty in lines:
+            for line_no, (sku, qty) in enumerate(lines, 1):
                 _, price, cost = PRODUCTS[sku]
                 net = line_net_micros(Decimal(qty), Decimal(price), Decimal(0))
                 line_cost = line_cost_micros(Decimal(qty), Decimal(cost))
@@ -266,6 +266,7 @@ def seed(
                     SaleLine(
                         business_id=business_id,
                         sale_id=sale.id,
+                        line_no=line_no,
                         product_id=prods[sku],
                         quantity=float(qty),
                         unit_price_micros=to_micros(price),

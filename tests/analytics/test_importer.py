@@ -317,6 +317,7 @@ def test_csv_dialect_details(engine: Engine, business: Business, settings: Setti
 
 SALES_HEADER = "order_id,order_date,customer_code,sku,quantity,unit_price,unit_cost,discount,status,sales_rep,storefront\n"
 GOOD_SALE = "N1,2025-05-01,A1,P1,1,15,10,0,completed,ana,M\n"
+NUMBERED_HEADER = SALES_HEADER.replace("\n", ",line_no\n")
 
 ERROR_CASES = [
     # (id, entity, file content, expected text, (row, column) of the first error or None)
@@ -460,7 +461,36 @@ ERROR_CASES = [
         "duplicate of row 2",
         (4, "customer_code"),
     ),
-    ("duplicate line", "sales", SALES_HEADER + GOOD_SALE + GOOD_SALE, "duplicate of row 2", (3, "sku")),
+    (
+        "duplicate line_no",
+        "sales",
+        NUMBERED_HEADER
+        + GOOD_SALE.replace("\n", ",1\n")
+        + GOOD_SALE.replace("P1", "P2").replace("\n", ",1\n"),
+        "duplicate of row 2: order 'n1' has line_no 1 twice",
+        (3, "line_no"),
+    ),
+    (
+        "line_no not a whole number",
+        "sales",
+        NUMBERED_HEADER + GOOD_SALE.replace("\n", ",1.5\n"),
+        "'1.5' is not a line number; write a whole number from 1 to 999,999,999",
+        (2, "line_no"),
+    ),
+    (
+        "line_no zero",
+        "sales",
+        NUMBERED_HEADER + GOOD_SALE.replace("\n", ",0\n"),
+        "is not a line number",
+        (2, "line_no"),
+    ),
+    (
+        "line_no empty",
+        "sales",
+        NUMBERED_HEADER + GOOD_SALE.replace("\n", ",\n"),
+        "every line needs a line_no",
+        (2, "line_no"),
+    ),
     (
         "order header differs",
         "sales",
@@ -633,7 +663,8 @@ def test_size_limit_is_checked_before_parsing(engine: Engine, loaded: Business, 
     result = run(engine, loaded, small, "storefronts", data)
     assert not result.ok
     assert (
-        result.message == "Rejected: the file is 1.5 MB, over the 1.0 MB upload limit; nothing was imported."
+        result.message == "Rejected: the file is 1.5 MB, over the 1.0 MB upload limit "
+        "(set TALLYBOARD_MAX_UPLOAD_MB to raise it); nothing was imported."
     )
 
 
@@ -750,7 +781,10 @@ def test_xlsx_that_would_expand_too_far_is_refused_unopened(
     before = table_counts(session)
     result = run(engine, loaded, limited, "customers", data, "customers.xlsx")
     assert not result.ok
-    assert "would expand to 3.0 MB, over the 2.0 MB limit" in result.message
+    assert (
+        "would expand to 3.0 MB, over the 2.0 MB limit (set TALLYBOARD_MAX_XLSX_EXPANDED_MB to raise it)"
+        in (result.message)
+    )
     assert table_counts(session) == before
 
 

@@ -59,3 +59,36 @@ def test_sqlite_runs_with_wal_and_foreign_keys(tmp_path: Path) -> None:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
     eng.dispose()
+
+
+def test_upgrading_a_database_with_data_keeps_every_row(fresh_engine: Engine) -> None:
+    # Batch mode rebuilds tables on SQLite; with foreign keys on, rebuilding `businesses` once
+    # cascade-deleted every sale of every business. Rows written at 0003 must survive to head.
+    command.upgrade(alembic_config(fresh_engine), "0003")
+    with fresh_engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO businesses (id, code, name, currency, timezone, data_version, created_at) "
+                "VALUES (1, 'shop', 'Shop', 'EUR', 'UTC', 3, '2026-01-01 00:00:00')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO customers (id, business_id, customer_code, name, customer_type, region, "
+                "credit_limit_micros, email, active) VALUES (1, 1, 'C1', 'Ann', 'retail', 'North', 0, '', true)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO sales (id, business_id, order_id, order_date, customer_id, sales_rep, status, "
+                "net_micros, cost_micros) VALUES (1, 1, 'R1', '2026-01-02', 1, '', 'completed', 5, 3)"
+            )
+        )
+    migrate(fresh_engine)
+    with fresh_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM sales")).scalar() == 1
+        assert conn.execute(text("SELECT data_version FROM businesses")).scalar() == 3
+        tokens = conn.execute(text("SELECT data_token FROM businesses")).scalars().all()
+        identity = conn.execute(text("SELECT value FROM app_settings WHERE key = 'database_id'")).scalar()
+    assert len(tokens) == 1 and len(tokens[0]) == 32
+    assert identity

@@ -85,7 +85,12 @@ def test_bad_periods_are_explained() -> None:
 
 def test_params_parse_filters_columns_and_options() -> None:
     params = ReportParams.from_pairs(
-        ["period=last_month", "region=North, South", "columns.by_customer=customer_code,revenue", "granularity=week"]
+        [
+            "period=last_month",
+            "region=North, South",
+            "columns.by_customer=customer_code,revenue",
+            "granularity=week",
+        ]
     )
     assert params.filters == {"region": ("North", "South")}
     assert params.columns == {"by_customer": ("customer_code", "revenue")}

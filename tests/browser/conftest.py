@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from sqlalchemy import make_url, text
 
-from analytics.accounts import add_business, add_user
+from analytics.accounts import add_business, add_user, operator
 from analytics.db import make_engine, migrate, session_scope
 from analytics.demo import load_demo
 from tests.browser import driver
@@ -89,7 +89,7 @@ def prepare_database(url: str, tiny: Path) -> dict[str, list[str]]:
         ids = {MAIN: main_id, OTHER: other_id}
         with session_scope(engine) as s:
             for username, (code, role) in USERS.items():
-                add_user(s, ids[code], username, PASSWORD, role, name=f"Test {username}", actor="tests")
+                add_user(s, operator(ids[code], "tests"), username, PASSWORD, role, name=f"Test {username}")
         with engine.connect() as conn:
             query = text("SELECT name FROM customers WHERE business_id = :b ORDER BY name")
             other_names = [str(n) for (n,) in conn.execute(query, {"b": other_id})]
@@ -142,15 +142,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
+def browser(chromium: Any) -> Any:
     require_chromium()
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        chromium = driver.launch(p)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    return chromium
 
 
 @pytest.fixture

@@ -11,12 +11,12 @@ from typing import Any
 import duckdb
 import pandas as pd
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 
 from analytics.db import bump_data_version, make_sessionmaker, session_scope
 from analytics.demo import load_demo
 from analytics.lines import COLUMNS, half_even_cents_sql, lines_table, plan_chunks
-from analytics.models import Business
+from analytics.models import Business, SaleLine
 from analytics.periods import Period
 from analytics.query import ReportContext
 from analytics.report import ParamError, Report, Scope
@@ -256,7 +256,24 @@ def test_stream_reads_in_small_batches_on_its_own_connection(
     assert sum(len(b) for b in table.batches()) == total
 
 
-def test_stream_after_the_data_changed_says_so(engine: Engine, settings: Settings) -> None:
+def test_a_stream_keeps_reading_its_own_snapshot_after_new_data(engine: Engine, settings: Settings) -> None:
+    from tests.conftest import new_business
+
+    business = new_business(engine, "Changing")
+    insert_tiny(engine, business.id)
+    report = run_report(engine, settings.snapshot_dir, business.id, "sales_lines", *Q1)
+    before = rows_of(report)
+    with session_scope(engine) as s:
+        s.execute(
+            update(SaleLine).where(SaleLine.business_id == business.id).values(quantity=SaleLine.quantity * 2)
+        )
+        bump_data_version(s, business.id)
+    newer = run_report(engine, settings.snapshot_dir, business.id, "sales_lines", *Q1)  # builds the new one
+    assert rows_of(newer) != before
+    assert rows_of(report) == before  # the export that started earlier stays on its own data
+
+
+def test_stream_after_its_snapshot_was_removed_says_so(engine: Engine, settings: Settings) -> None:
     from tests.conftest import new_business
 
     business = new_business(engine, "Changing")
@@ -264,7 +281,8 @@ def test_stream_after_the_data_changed_says_so(engine: Engine, settings: Setting
     report = run_report(engine, settings.snapshot_dir, business.id, "sales_lines", *Q1)
     with session_scope(engine) as s:
         bump_data_version(s, business.id)
-    run_report(engine, settings.snapshot_dir, business.id, "sales_lines", *Q1)  # builds v+1, removes v
+    # A store that keeps no replaced snapshot: building the new one removes the old at once.
+    SnapshotStore(engine, settings.snapshot_dir, keep_old=dt.timedelta(0)).refresh(business.id)
     with pytest.raises(RuntimeError, match="generate the report again"):
         rows_of(report)
 

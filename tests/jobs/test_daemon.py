@@ -27,6 +27,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import delete, select, update
 
+from analytics.accounts import operator
 from analytics.models import DaemonHeartbeat, OutboxMessage, Schedule, ScheduleRun, SmtpSettings, User
 from analytics.settings import Settings
 from jobs.heartbeat import beat, format_age, scheduler_status
@@ -58,7 +59,7 @@ def quiet_database(jobs: Jobs) -> None:
         s.execute(update(Schedule).values(active=False))
         s.execute(
             update(ScheduleRun)
-            .where(ScheduleRun.status.in_(("requested", "claimed", "generating")))
+            .where(ScheduleRun.status.in_(("requested", "claimed", "generating", "retrying")))
             .values(status="failed", error="left by an earlier test")
         )
         s.execute(
@@ -123,6 +124,8 @@ def mailbox(jobs: Jobs) -> Iterator[Mailbox]:
         save_smtp(
             s,
             jobs.settings,
+            operator(),
+            installation_default=True,
             host="127.0.0.1",
             port=port,
             security="none",

@@ -4,7 +4,6 @@ readable at phone width (390 px) and on a desktop."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -130,14 +129,8 @@ def test_cells_are_formatted_for_people(value: Any, kind: str, expected: str) ->
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    if not CHROMIUM.exists():
-        pytest.skip("no /usr/bin/chromium (apt-get install -y chromium)")
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+def browser(chromium: Any) -> Any:
+    return chromium  # the process's one Playwright (tests/conftest.py)
 
 
 @pytest.mark.browser

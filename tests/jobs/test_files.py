@@ -164,3 +164,24 @@ def test_a_visible_file_gone_from_disk_says_so(jobs: Jobs, tenant: Tenant) -> No
         path.unlink()
         with pytest.raises(FileGone, match=r"no longer stored.*Re-run the report"):
             jobs.files.read(s, tenant.scope("admin"), out.files[0].id)
+
+
+def test_two_databases_sharing_a_reports_folder_never_overwrite_each_others_runs(tmp_path: Path) -> None:
+    # Run ids start at 1 in every database: without the database's identity in the path, run 1 of
+    # database B replaced the file of run 1 of database A (and A's History served B's numbers).
+    from analytics.db import make_engine, migrate
+
+    stores = []
+    for name in ("a", "b"):
+        engine = make_engine(f"sqlite:///{tmp_path / f'{name}.db'}")
+        migrate(engine)
+        stores.append(FileStore(tmp_path / "reports", engine))
+    written = [
+        store.write(
+            1, 1, "report.json", lambda out, n=n: out.write(f"numbers of {n}".encode()), max_bytes=1000
+        )
+        for n, store in zip("ab", stores, strict=True)
+    ]
+    assert written[0].path != written[1].path
+    for n, store, stored in zip("ab", stores, written, strict=True):
+        assert store.absolute(stored.path).read_bytes() == f"numbers of {n}".encode()

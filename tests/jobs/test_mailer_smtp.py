@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 import manage
+from analytics.accounts import operator
 from analytics.settings import Settings
 from jobs.delivery import DeliveryStats, deliver_due
 from jobs.secret_key import KEY_MISMATCH, SecretKeyError
@@ -216,6 +217,8 @@ def configure(
         save_smtp(
             s,
             settings,
+            operator(),
+            installation_default=True,
             host="127.0.0.1",
             port=port,
             security=security,
@@ -280,17 +283,18 @@ def test_starttls_with_auth_and_a_self_signed_certificate(
     configure(jobs, mail, port, "starttls", user=USER, password="wrong")
     window = make_window(jobs, tenant, ["ana@example.com"])
     stats = deliver(jobs, mail)
-    assert (stats.retried, stats.sent) == (1, 0)
+    assert (stats.held, stats.retried, stats.sent) == (1, 0, 0)  # a refused login waits for new settings
     with jobs.session() as s:
         (row,) = messages(s, window.window_id)
     assert "535" in row.last_error and "Could not connect" in row.last_error
+    assert (row.status, row.attempts) == ("pending", 0)
     configure(jobs, mail, port, "starttls", user=USER, password=PASSWORD)
     assert deliver(jobs, mail, UTC_NOW + dt.timedelta(hours=1)).sent == 1
     (got,) = box.received
     assert got.tls and got.login == USER
     # The same server refuses a client that does not trust its certificate.
     untrusting = mail.with_changes(smtp_ca_file="")
-    result = send_test(jobs.engine, untrusting, "ana@example.com")
+    result = send_test(jobs.engine, untrusting, "ana@example.com", operator(), installation_default=True)
     assert not result.ok and "CERTIFICATE_VERIFY_FAILED" in result.text
 
 
@@ -436,7 +440,10 @@ def test_a_wrong_secret_key_stops_sending_with_a_clear_message(
         assert (row.status, row.attempts) == ("pending", 0)
         with pytest.raises(SecretKeyError, match="set TALLYBOARD_SECRET_KEY to the original key"):
             load_smtp(s, other)
-    assert send_test(jobs.engine, other, "ana@example.com").text == KEY_MISMATCH
+    assert (
+        send_test(jobs.engine, other, "ana@example.com", operator(), installation_default=True).text
+        == KEY_MISMATCH
+    )
     assert deliver(jobs, mail).sent == 1  # the right key: sending resumes
     assert box.received[0].login == USER
 
@@ -470,7 +477,14 @@ def test_smtp_settings_refuse_header_injection_and_nonsense(
     }
     fields[field_name] = value
     with jobs.session() as s, pytest.raises(SmtpConfigError):
-        save_smtp(s, mail, password="x" if fields["username"] else None, **fields)
+        save_smtp(
+            s,
+            mail,
+            operator(),
+            installation_default=True,
+            password="x" if fields["username"] else None,
+            **fields,
+        )
     with jobs.session() as s:
         assert delivery_status(s, mail).startswith("SMTP is not set up: emails are written as .eml files")
 
@@ -480,7 +494,7 @@ def test_send_test_shows_the_servers_exact_answer(
 ) -> None:
     box, port = smtp_server()
     configure(jobs, mail, port)
-    result = send_test(jobs.engine, mail, "ana@example.com")
+    result = send_test(jobs.engine, mail, "ana@example.com", operator(), installation_default=True)
     assert result.ok and result.text == "250 2.0.0 Message accepted for delivery"
     assert box.received[0].message_id == result.message_id
     with jobs.session() as s:
@@ -489,7 +503,7 @@ def test_send_test_shows_the_servers_exact_answer(
         )
     _refused, port2 = smtp_server(Mailbox(data_script=["554 5.7.1 Spam message rejected"]))
     configure(jobs, mail, port2)
-    result = send_test(jobs.engine, mail, "ana@example.com")
+    result = send_test(jobs.engine, mail, "ana@example.com", operator(), installation_default=True)
     assert (result.ok, result.text) == (False, "554 5.7.1 Spam message rejected")
 
 

@@ -7,11 +7,12 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from analytics.models import AppSetting, OutboxMessage, Run, RunFile, Schedule, ScheduleRun
+from analytics.models import OutboxMessage, Run, RunFile, Schedule, ScheduleRun
 from analytics.report import ReportParams
 from jobs.files import FileGone
 from jobs.retention import expire_files
 from jobs.runs import RunOutcome
+from jobs.schedule_admin import set_retention_days
 from tests.jobs.conftest import Jobs, Tenant
 
 # Runs written in early 2020 (far before every other test's runs, which the pass also sees).
@@ -19,15 +20,6 @@ OLD = dt.datetime(2020, 1, 1, 9, 0, tzinfo=dt.UTC)
 NEW = dt.datetime(2020, 2, 14, 9, 0, tzinfo=dt.UTC)
 NOW = dt.datetime(2020, 2, 15, 9, 0, tzinfo=dt.UTC)  # 30 days back: 16 January
 JANUARY = ReportParams.from_mapping({"start": "2025-01-01", "end": "2025-01-31"})
-
-
-@pytest.fixture(autouse=True)
-def no_retention_override(jobs: Jobs) -> None:
-    with jobs.session() as s:
-        row = s.get(AppSetting, "retention_days")
-        if row is not None:
-            s.delete(row)
-            s.commit()
 
 
 def run_at(jobs: Jobs, tenant: Tenant, when: dt.datetime, **kwargs: object) -> RunOutcome:
@@ -135,15 +127,18 @@ def test_a_file_a_pending_email_needs_is_kept_until_it_is_sent(jobs: Jobs, tenan
     assert state(jobs, out.run_id)[1] is not None and on_disk(jobs, out.run_id) == [False]
 
 
-def test_the_admin_setting_overrides_the_retention_period(jobs: Jobs, tenant: Tenant) -> None:
+def test_the_business_setting_overrides_the_retention_period(
+    jobs: Jobs, tenant: Tenant, other: Tenant
+) -> None:
     recent = run_at(jobs, tenant, NOW - dt.timedelta(days=10))
+    theirs = run_at(jobs, other, NOW - dt.timedelta(days=10))
     expire_files(jobs.engine, jobs.settings, jobs.files, now=NOW)
     assert on_disk(jobs, recent.run_id) == [True]
     with jobs.session() as s:
-        s.add(AppSetting(key="retention_days", value=7))
-        s.commit()
+        set_retention_days(s, tenant.scope("admin"), 7)
     expire_files(jobs.engine, jobs.settings, jobs.files, now=NOW)
     assert on_disk(jobs, recent.run_id) == [False]
+    assert on_disk(jobs, theirs.run_id) == [True]  # another business keeps the default
 
 
 def test_small_batches_get_through_everything(jobs: Jobs, tenant: Tenant) -> None:

@@ -299,15 +299,15 @@ def test_formats_are_checked_before_any_run(jobs: Jobs, tenant: Tenant) -> None:
 
 
 def test_the_cache_key_ignores_format_order_and_now(tenant: Tenant) -> None:
-    a = cache_key(1, "sales_summary", last_month(now=NOW.isoformat()), ["xlsx", "json"], 3)
+    a = cache_key(1, "sales_summary", last_month(now=NOW.isoformat()), ["xlsx", "json"], "t3")
     b = cache_key(
-        1, "sales_summary", last_month(now=(NOW + dt.timedelta(days=1)).isoformat()), ["json", "xlsx"], 3
+        1, "sales_summary", last_month(now=(NOW + dt.timedelta(days=1)).isoformat()), ["json", "xlsx"], "t3"
     )
     c = cache_key(
-        1, "sales_summary", last_month(now=(NOW + dt.timedelta(days=40)).isoformat()), ["json", "xlsx"], 3
+        1, "sales_summary", last_month(now=(NOW + dt.timedelta(days=40)).isoformat()), ["json", "xlsx"], "t3"
     )
     assert a == b != c  # forty days later "last month" is another month
-    assert a != cache_key(1, "sales_summary", last_month(now=NOW.isoformat()), ["xlsx", "json"], 4)
+    assert a != cache_key(1, "sales_summary", last_month(now=NOW.isoformat()), ["xlsx", "json"], "t4")
 
 
 @pytest.mark.parametrize("fmt", sorted(EXPORTERS))

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from analytics.errors import Forbidden
 from analytics.models import AuditEvent, OutboxMessage, Schedule, ScheduleRun
 from analytics.registry import NotFound
 from jobs.schedules import (
@@ -163,11 +164,11 @@ def test_placeholders_render_and_values_cannot_break_the_subject() -> None:
 def test_staff_cannot_manage_schedules(jobs: Jobs, tenant: Tenant) -> None:
     sid = create(jobs, tenant)
     with jobs.session() as s:
-        with pytest.raises(PermissionError, match="managers and admins"):
+        with pytest.raises(Forbidden, match="managers and admins"):
             create_schedule(s, tenant.scope("staff"), spec(), now=NOW)
-        with pytest.raises(PermissionError):
+        with pytest.raises(Forbidden):
             list_schedules(s, tenant.scope("staff"))
-        with pytest.raises(PermissionError):
+        with pytest.raises(Forbidden):
             pause_schedule(s, tenant.scope("staff"), sid, now=NOW)
 
 

@@ -37,7 +37,7 @@ def quiet_database(jobs: Jobs) -> None:
         s.execute(update(Schedule).values(active=False))
         s.execute(
             update(ScheduleRun)
-            .where(ScheduleRun.status.in_(("requested", "claimed", "generating")))
+            .where(ScheduleRun.status.in_(("requested", "claimed", "generating", "retrying")))
             .values(status="failed", error="left by an earlier test")
         )
         s.commit()

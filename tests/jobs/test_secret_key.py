@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,13 +14,16 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import select
 
+import manage
+from analytics.accounts import operator
 from analytics.models import SmtpSettings
 from analytics.settings import Settings
-from jobs.secret_key import KEY_MISMATCH, SecretKeyError, fingerprint, keyring, rotate
+from jobs.secret_key import KEY_MISMATCH, SecretKeyError, fingerprint, keyring, rotate, startup_problem
 from jobs.smtp_config import get_smtp, load_smtp, save_smtp
-from tests.jobs.conftest import Jobs
+from tests.jobs.conftest import Jobs, Tenant
 from tests.jobs.mail_fixtures import quiet_outbox
 
+ROOT = Path(__file__).resolve().parents[2]
 OLD, NEW = Fernet.generate_key().decode(), Fernet.generate_key().decode()
 
 
@@ -37,6 +43,8 @@ def save(jobs: Jobs, settings: Settings, password: str = "hunter2") -> None:
         save_smtp(
             s,
             settings,
+            operator(),
+            installation_default=True,
             host="smtp.example.com",
             port=587,
             security="starttls",
@@ -80,7 +88,7 @@ def test_the_password_is_stored_encrypted_with_the_keys_fingerprint(jobs: Jobs, 
         assert row.password_encrypted and "hunter2" not in row.password_encrypted
         assert row.key_fingerprint == fingerprint(OLD)
         loaded = load_smtp(s, settings)
-        config = get_smtp(s)
+        config = get_smtp(s, operator(), installation_default=True)
     assert loaded is not None and loaded[1] == "hunter2"
     assert (
         config is not None
@@ -132,6 +140,8 @@ def test_keeping_the_password_when_only_other_fields_change(jobs: Jobs, tmp_path
         save_smtp(
             s,
             settings,
+            operator(),
+            installation_default=True,
             host="smtp2.example.com",
             port=465,
             security="ssl",
@@ -141,3 +151,131 @@ def test_keeping_the_password_when_only_other_fields_change(jobs: Jobs, tmp_path
         )
         loaded = load_smtp(s, settings)
     assert loaded is not None and loaded[0].host == "smtp2.example.com" and loaded[1] == "hunter2"
+
+
+# --- rotating every secret, checking the key, a missing key file, refusing to start ----------------
+
+
+def save_everywhere(jobs: Jobs, settings: Settings, tenant: Tenant, other: Tenant) -> None:
+    """Passwords stored for the installation default and for two businesses."""
+    save(jobs, settings)
+    for who in (tenant, other):
+        with jobs.session() as s:
+            save_smtp(
+                s,
+                settings,
+                who.scope("admin"),
+                host="smtp.example.com",
+                username=f"mailer{who.business_id}",
+                password=f"pw-{who.business_id}",
+                from_address="reports@example.com",
+            )
+
+
+def stored(jobs: Jobs) -> list[tuple[int | None, str, str]]:
+    with jobs.session() as s:
+        return [
+            (r.business_id, r.key_fingerprint, r.password_encrypted)
+            for r in s.scalars(select(SmtpSettings).order_by(SmtpSettings.id))
+        ]
+
+
+def test_secret_key_rotate_re_encrypts_every_stored_secret(
+    jobs: Jobs,
+    tenant: Tenant,
+    other: Tenant,
+    tmp_path: Path,
+    cli_env: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    save_everywhere(jobs, with_key(jobs.settings, OLD, tmp_path), tenant, other)
+    before = stored(jobs)
+    assert {fp for _, fp, _ in before} == {fingerprint(OLD)} and len(before) == 3
+    monkeypatch.setenv("TALLYBOARD_SECRET_KEY", f"{NEW},{OLD}")
+    assert manage.main(["secret-key", "check"]) == 0
+    assert "3 still use an older key" in capsys.readouterr().out
+    assert manage.main(["secret-key", "rotate"]) == 0
+    assert f"Re-encrypted 3 stored passwords with key {fingerprint(NEW)}" in capsys.readouterr().out
+    after = stored(jobs)
+    assert [fp for _, fp, _ in after] == [fingerprint(NEW)] * 3
+    assert all(a[2] != b[2] for a, b in zip(after, before, strict=True))
+    only_new = with_key(jobs.settings, NEW, tmp_path)  # the old key can go now
+    with jobs.session() as s:
+        for business_id, password in ((None, "hunter2"), (tenant.business_id, f"pw-{tenant.business_id}")):
+            loaded = load_smtp(s, only_new, business_id)
+            assert loaded is not None and loaded[1] == password
+    monkeypatch.setenv("TALLYBOARD_SECRET_KEY", NEW)
+    assert manage.main(["secret-key", "check"]) == 0
+    assert "opens all 3 stored passwords." in capsys.readouterr().out
+
+
+def test_secret_key_check_and_rotate_refuse_a_key_that_opens_nothing(
+    jobs: Jobs,
+    tenant: Tenant,
+    other: Tenant,
+    tmp_path: Path,
+    cli_env: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    save_everywhere(jobs, with_key(jobs.settings, OLD, tmp_path), tenant, other)
+    before = stored(jobs)
+    monkeypatch.setenv("TALLYBOARD_SECRET_KEY", NEW)
+    assert manage.main(["secret-key", "check"]) == 1
+    assert capsys.readouterr().err == f"error: {KEY_MISMATCH}\n"
+    assert manage.main(["secret-key", "rotate"]) == 1
+    assert capsys.readouterr().err == f"error: {KEY_MISMATCH} Nothing was changed.\n"
+    assert stored(jobs) == before
+
+
+def test_a_missing_key_file_is_not_replaced_while_the_database_holds_ciphertext(
+    jobs: Jobs, tmp_path: Path
+) -> None:
+    settings = with_key(jobs.settings, "", tmp_path / "data")
+    with jobs.session() as s:
+        keyring(settings, session=s)  # no secret stored yet: the file is made on first use
+    save(jobs, settings)
+    settings.secret_key_file.unlink()  # lost (a new machine, a wiped data folder)
+    with (
+        jobs.session() as s,
+        pytest.raises(SecretKeyError, match="is missing, but the database holds") as caught,
+    ):
+        load_smtp(s, settings)
+    assert "a new key was NOT created" in str(caught.value)
+    assert not settings.secret_key_file.exists()
+    problem = startup_problem(jobs.engine, settings)
+    assert problem is not None and problem.startswith("Tallyboard cannot start: The secret key file")
+    assert not settings.secret_key_file.exists()
+
+
+def test_the_daemon_refuses_to_start_with_a_key_that_does_not_match(
+    jobs: Jobs, tmp_path: Path, cli_env: Settings
+) -> None:
+    save(jobs, with_key(jobs.settings, OLD, tmp_path))
+    env = {
+        **os.environ,
+        "DATABASE_URL": cli_env.database_url,
+        "TALLYBOARD_DATA_DIR": str(cli_env.data_dir),
+        "TALLYBOARD_SECRET_KEY": NEW,
+    }
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scheduler_daemon.py"), "--once"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == f"error: Tallyboard cannot start: {KEY_MISMATCH}"
+    env["TALLYBOARD_SECRET_KEY"] = f"{NEW},{OLD}"  # the right key (among others): it runs
+    ok = subprocess.run(
+        [sys.executable, str(ROOT / "scheduler_daemon.py"), "--once"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert ok.returncode == 0, ok.stderr

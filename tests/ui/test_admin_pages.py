@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, delete, select
 from streamlit.testing.v1 import AppTest
 
 from analytics.accounts import verify_password
 from analytics.audit import record_event
 from analytics.db import session_scope
 from analytics.models import AuditEvent, Business, User
+from analytics.settings import Settings
 from tests.conftest import new_business
 from tests.ui.test_navigation import PASSWORD, ROOT, fresh_caches, logged_in, make_user
 
@@ -142,7 +143,7 @@ def test_account_shows_my_details_and_changes_my_password(engine: Engine, busine
     at.text_input(key="account_new").input("brand-new-pass")
     at.text_input(key="account_repeat").input("brand-new-pass")
     click(at, "Change password")
-    assert "Password changed. Use the new one the next time you log in." in texts(at)
+    assert "Password changed. Your other sessions have been logged out." in texts(at)
     assert verify_password("brand-new-pass", user(engine, username).password_hash)
 
 
@@ -157,8 +158,53 @@ def test_audit_log_shows_this_business_only_and_filters(engine: Engine, business
     at = page("audit_log", admin)
     assert not at.exception
     events = at.dataframe[0].value
-    assert set(events["user"]) == {"alice", "bob", ""}  # "": make_user adds the admin with no actor
+    assert set(events["user"]) == {"alice", "bob", "cli"}  # "cli": make_user adds the admin as the operator
     assert "mallory" not in at.multiselect(key="audit_log_user").options
     at.multiselect(key="audit_log_event_type").select("export").run()
     assert list(at.dataframe[0].value["user"]) == ["bob"]
     assert [m.value for m in at.metric][:1] == ["1"]
+
+
+def test_admin_page_edits_only_its_business_email_and_never_shows_the_default(
+    engine: Engine, business: Business, cli_env: Settings
+) -> None:
+    from analytics.accounts import operator
+    from analytics.models import SmtpSettings
+    from jobs.smtp_config import save_smtp
+
+    admin = make_user(engine, business, "admin")
+    with session_scope(engine) as session:
+        session.execute(delete(SmtpSettings))
+    try:
+        with session_scope(engine) as session:
+            save_smtp(
+                session,
+                cli_env,
+                operator(),
+                installation_default=True,
+                host="default-relay.example",
+                security="none",
+                port=25,
+                from_address="noreply@default-relay.example",
+            )
+        at = page("admin", admin)
+        assert not at.exception
+        assert at.text_input(key="admin_smtp_host").value == ""
+        shown = " ".join([*texts(at), *(str(t.value) for t in at.text_input)])
+        assert "default-relay" not in shown
+        assert any("installation's mail server (set up by the operator)" in t for t in texts(at))
+        at.text_input(key="admin_smtp_host").input("smtp.mine.example")
+        at.text_input(key="admin_smtp_from").input("reports@mine.example")
+        click(at, "Save SMTP settings")
+        assert not at.error, [e.value for e in at.error]
+        with session_scope(engine) as session:
+            rows = {r.business_id: r.host for r in session.scalars(select(SmtpSettings))}
+        assert rows == {None: "default-relay.example", business.id: "smtp.mine.example"}
+        at.run()
+        click(at, "Remove our email settings")
+        with session_scope(engine) as session:
+            rows = {r.business_id: r.host for r in session.scalars(select(SmtpSettings))}
+        assert rows == {None: "default-relay.example"}
+    finally:
+        with session_scope(engine) as session:
+            session.execute(delete(SmtpSettings))

@@ -12,9 +12,17 @@ import streamlit as st
 from sqlalchemy import Engine, select
 from streamlit.testing.v1 import AppTest
 
-from analytics.accounts import record_login_attempt
+from analytics.accounts import (
+    cookie_key,
+    operator,
+    record_login_attempt,
+    record_logout,
+    session_token,
+    set_role,
+)
 from analytics.db import make_engine, migrate, session_scope
 from analytics.models import AuditEvent, Business, LoginAttempt, User
+from analytics.report import Scope
 from analytics.settings import Settings
 from tests.ui.test_navigation import PASSWORD, ROOT, fresh_caches, logged_in, make_user, needs_every_page
 
@@ -189,3 +197,161 @@ def test_a_too_short_cookie_key_is_refused_with_a_fix(
     [error] = [e.value for e in at.error]
     assert "TALLYBOARD_COOKIE_KEY must be at least 32 bytes" in error
     assert not at.text_input
+
+
+# --- sessions end server-side: the epoch, and malformed cookies ---------------------------------------
+
+
+def _epoch(engine: Engine, username: str) -> int:
+    with session_scope(engine) as session:
+        return int(session.scalars(select(User.session_epoch).where(User.username == username)).one())
+
+
+@needs_every_page
+def test_a_logout_elsewhere_ends_an_open_session_on_its_next_run(engine: Engine, business: Business) -> None:
+    username = make_user(engine, business, "manager")
+    elsewhere = logged_in(APP, username)  # the copied session (another browser)
+    here = logged_in(APP, username)
+    here.button(key="auth_logout").click()
+    rerun_app(here)
+    assert shows_login_form(here) and _epoch(engine, username) == 1
+    elsewhere.run()  # its next click: logged out too, server-side
+    assert shows_login_form(elsewhere)
+    assert [i.value for i in elsewhere.info] == [
+        "Your session has ended (a logout, or a change of your password or role). Please log in again."
+    ]
+
+
+@needs_every_page
+def test_a_role_change_by_the_admin_ends_the_users_open_session(engine: Engine, business: Business) -> None:
+    admin = make_user(engine, business, "admin")
+    username = make_user(engine, business, "manager")
+    at = logged_in(APP, username)
+    with session_scope(engine) as session:
+        user = session.scalars(select(User).where(User.username == username)).one()
+        set_role(session, Scope(business.id, admin, "admin"), user.id, "staff")
+    at.run()
+    assert shows_login_form(at)
+
+
+@needs_every_page
+def test_changing_ones_password_keeps_this_session_and_ends_the_others(
+    engine: Engine, business: Business
+) -> None:
+    username = make_user(engine, business, "staff")
+    other_browser = logged_in(APP, username)
+    at = logged_in(ROOT / "pages" / "account.py", username)
+    at.text_input(key="account_current").input(PASSWORD)
+    at.text_input(key="account_new").input("a-brand-new-pw-1")
+    at.text_input(key="account_repeat").input("a-brand-new-pw-1")
+    next(b for b in at.button if b.label == "Change password").click()
+    at.run()
+    assert [s.value for s in at.success] == ["Password changed. Your other sessions have been logged out."]
+    assert _epoch(engine, username) == 1
+    assert at.session_state["auth_session_epoch"] == 1 and at.session_state["auth_set_cookie"] is True
+    at.run()  # the next click here: still logged in, under the new epoch
+    assert not at.error and [h.value for h in at.title] == ["Account"]
+    other_browser.run()
+    assert shows_login_form(other_browser)
+
+
+def _cookie_login(token: str) -> None:
+    import streamlit as st
+
+    from ui.auth import cookie_login
+
+    st.session_state["cookie_result"] = cookie_login(token)
+
+
+def _try_cookie(token: str) -> AppTest:
+    return AppTest.from_function(_cookie_login, args=(token,), default_timeout=60).run()
+
+
+def test_a_cookie_copied_before_logout_no_longer_logs_in(
+    engine: Engine, business: Business, cli_env: Settings
+) -> None:
+    """The real cookie: an HS256 JWT signed with the cookie key, checked against the user's epoch."""
+    username = make_user(engine, business, "staff")
+    key = cookie_key(cli_env)
+    copied = session_token(username, 0, key, expiry_days=7, now=dt.datetime.now(dt.UTC))
+    at = _try_cookie(copied)
+    assert not at.exception and at.session_state["cookie_result"] is True
+    assert at.session_state["username"] == username
+    with session_scope(engine) as session:
+        record_logout(session, username)
+    at = _try_cookie(copied)
+    assert at.session_state["cookie_result"] is False
+    assert "username" not in at.session_state or at.session_state["username"] != username
+
+
+@pytest.mark.parametrize(
+    "claims_header",
+    [
+        ({"alg": "none"}, {"epoch": 0}),
+        ({"alg": "HS512"}, {"epoch": 0}),
+        ({"alg": "HS256"}, {"epoch": 0, "no_expiry": True}),
+        ({"alg": "HS256"}, {"epoch": "0"}),
+    ],
+    ids=["alg none", "HS512", "no expiry", "text epoch"],
+)
+def test_a_malformed_cookie_reads_as_logged_out_without_an_error(
+    engine: Engine,
+    business: Business,
+    cli_env: Settings,
+    claims_header: tuple[dict[str, str], dict[str, object]],
+) -> None:
+    import base64
+    import hashlib
+    import hmac
+    import json
+
+    header, extra = claims_header
+    username = make_user(engine, business, "admin")
+    key = cookie_key(cli_env)
+    later = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).timestamp()
+    claims: dict[str, object] = {"username": username, "epoch": extra["epoch"]}
+    if not extra.get("no_expiry"):
+        claims.update(exp_date=later, exp=int(later))
+
+    def part(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    head = part(json.dumps({**header, "typ": "JWT"}).encode()) + "." + part(json.dumps(claims).encode())
+    digest = hashlib.sha512 if header["alg"] == "HS512" else hashlib.sha256
+    signature = (
+        "" if header["alg"] == "none" else part(hmac.new(key.encode(), head.encode(), digest).digest())
+    )
+    at = _try_cookie(f"{head}.{signature}")
+    assert not at.exception
+    assert at.session_state["cookie_result"] is False
+
+
+def test_the_app_refuses_to_start_with_a_secret_key_that_does_not_match(
+    engine: Engine, business: Business, cli_env: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cryptography.fernet import Fernet
+
+    from jobs.smtp_config import clear_smtp, save_smtp
+
+    make_user(engine, business, "staff")
+    first, second = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    with session_scope(engine) as session:
+        save_smtp(
+            session,
+            cli_env.with_changes(secret_key=first),
+            operator(business.id),
+            host="smtp.example.com",
+            username="mailer",
+            password="pw",
+            from_address="r@example.com",
+        )
+    try:
+        monkeypatch.setenv("TALLYBOARD_SECRET_KEY", second)
+        st.cache_resource.clear()
+        at = login_form()
+        [error] = [e.value for e in at.error]
+        assert error.startswith("Tallyboard cannot start: The secret key does not match")
+        assert not at.text_input  # no login form: nothing runs with the wrong key
+    finally:
+        with session_scope(engine) as session:
+            clear_smtp(session, operator(business.id))

@@ -11,7 +11,7 @@ import streamlit as st
 from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
-from analytics.accounts import add_user
+from analytics.accounts import add_user, operator
 from analytics.db import session_scope
 from analytics.models import Business, User
 from analytics.settings import Settings
@@ -41,7 +41,7 @@ def fresh_caches(cli_env: Settings) -> Iterator[None]:
 def make_user(engine: Engine, business: Business, role: str) -> str:
     username = f"{role}_{business.code}"
     with session_scope(engine) as session:
-        add_user(session, business.id, username, PASSWORD, role, name=f"Test {role}")
+        add_user(session, operator(business.id), username, PASSWORD, role, name=f"Test {role}")
     return username
 
 

@@ -13,7 +13,7 @@ import streamlit as st
 from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
-from analytics.accounts import add_user
+from analytics.accounts import add_user, operator
 from analytics.db import bump_data_version, make_sessionmaker
 from analytics.models import Business, Customer, User
 from analytics.periods import resolve
@@ -60,7 +60,7 @@ def reset_resources() -> None:
 def make_user(engine: Engine, business: Business, role: str = "manager") -> str:
     username = f"{role}_{business.code}"
     with make_sessionmaker(engine)() as session:
-        add_user(session, business.id, username, PASSWORD, role, name=role.title())
+        add_user(session, operator(business.id), username, PASSWORD, role, name=role.title())
         session.commit()
     return username
 
@@ -266,3 +266,40 @@ def test_custom_range_starts_from_the_preset_dates(engine: Engine, tiny: Busines
     assert at.date_input(key="sales_start").value == last_month.start
     assert at.date_input(key="sales_end").value == last_month.end
     assert not at.exception
+
+
+def test_while_new_data_is_refreshed_elsewhere_the_page_shows_the_previous_figures_and_says_so(
+    engine: Engine, settings: Settings, tiny: Business
+) -> None:
+    import fcntl
+
+    from sqlalchemy import update
+
+    from analytics.models import Sale, SaleLine
+
+    username = make_user(engine, tiny)
+    before = page("overview", username, custom=(TINY_START, TINY_END))
+    revenue = [m.value for m in before.metric if m.label == "Revenue"]
+    assert revenue and not any("Refreshing data" in i.value for i in before.info)
+    with make_sessionmaker(engine)() as session:  # an import doubles every line
+        session.execute(
+            update(SaleLine)
+            .where(SaleLine.business_id == tiny.id)
+            .values(quantity=SaleLine.quantity * 2, net_micros=SaleLine.net_micros * 2)
+        )
+        session.execute(
+            update(Sale).where(Sale.business_id == tiny.id).values(net_micros=Sale.net_micros * 2)
+        )
+        bump_data_version(session, tiny.id)
+        session.commit()
+    store = SnapshotStore(engine, settings.snapshot_dir)
+    with open(store._business_dir(tiny.id) / ".lock", "a+b") as held:  # another process is building
+        fcntl.flock(held, fcntl.LOCK_EX)
+        during = page("overview", username, custom=(TINY_START, TINY_END))
+        fcntl.flock(held, fcntl.LOCK_UN)
+    assert not during.exception
+    assert any("Refreshing data" in i.value for i in during.info)
+    assert [m.value for m in during.metric if m.label == "Revenue"] == revenue
+    after = page("overview", username, custom=(TINY_START, TINY_END))
+    assert not any("Refreshing data" in i.value for i in after.info)
+    assert [m.value for m in after.metric if m.label == "Revenue"] != revenue

@@ -11,7 +11,7 @@ import streamlit as st
 from sqlalchemy import Engine, func, select
 from streamlit.testing.v1 import AppTest
 
-from analytics.accounts import add_user
+from analytics.accounts import add_user, operator
 from analytics.db import make_sessionmaker
 from analytics.models import Business, Customer, Run, SavedReport
 from analytics.report import ReportParams, Scope
@@ -55,7 +55,7 @@ def tiny(engine: Engine) -> Business:
 def make_user(engine: Engine, business: Business, role: str, suffix: str = "") -> tuple[int, str]:
     username = f"{role}{suffix}_{business.code}"
     with make_sessionmaker(engine)() as session:
-        user = add_user(session, business.id, username, PASSWORD, role, name=role.title())
+        user = add_user(session, operator(business.id), username, PASSWORD, role, name=role.title())
         session.commit()
         return user.id, username
 

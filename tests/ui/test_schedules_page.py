@@ -13,13 +13,12 @@ import streamlit as st
 from sqlalchemy import Engine, delete, select
 from streamlit.testing.v1 import AppTest
 
-from analytics.accounts import add_user
+from analytics.accounts import add_user, operator
 from analytics.db import make_sessionmaker
 from analytics.models import AppSetting, Business, DaemonHeartbeat, Schedule, SmtpSettings
 from analytics.report import Scope
 from analytics.settings import Settings
 from jobs.heartbeat import beat
-from jobs.retention import RETENTION_KEY
 from jobs.schedules import ScheduleSpec, create_schedule
 from tests.conftest import new_business
 from ui import resources
@@ -60,7 +59,13 @@ def make_user(engine: Engine, business: Business, role: str) -> str:
     username = f"{role}_{business.code}"
     with make_sessionmaker(engine)() as session:
         add_user(
-            session, business.id, username, PASSWORD, role, name=role.title(), email=f"{role}@example.com"
+            session,
+            operator(business.id),
+            username,
+            PASSWORD,
+            role,
+            name=role.title(),
+            email=f"{role}@example.com",
         )
         session.commit()
     return username
@@ -230,7 +235,8 @@ def test_admin_saves_smtp_settings_with_the_password_encrypted(engine: Engine, s
     at.number_input(key="admin_retention").set_value(45)
     click(at, "Save retention")
     with make_sessionmaker(engine)() as session:
-        assert session.get(AppSetting, RETENTION_KEY).value == 45  # type: ignore[union-attr]
+        assert session.get(Business, shop.id).retention_days == 45  # type: ignore[union-attr]
+        assert session.get(AppSetting, "retention_days") is None  # the installation default is untouched
 
 
 @pytest.mark.usefixtures("installation")
