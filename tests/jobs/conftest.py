@@ -133,3 +133,26 @@ class Jobs:
 @pytest.fixture
 def jobs(engine: Engine, store: SnapshotStore, files: FileStore, jobs_settings: Settings) -> Jobs:
     return Jobs(engine, store, files, jobs_settings)
+
+
+def park_leftover_work(jobs: Jobs, *, outbox: bool = True) -> None:
+    """Daemons serve every business in the database: park the schedules, windows and (with
+    `outbox`) messages that earlier tests left behind."""
+    from sqlalchemy import update
+
+    from analytics.models import OutboxMessage, Schedule, ScheduleRun
+
+    with jobs.session() as s:
+        s.execute(update(Schedule).values(active=False))
+        s.execute(
+            update(ScheduleRun)
+            .where(ScheduleRun.status.in_(("requested", "claimed", "generating", "retrying")))
+            .values(status="failed", error="left by an earlier test")
+        )
+        if outbox:
+            s.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.status.in_(("pending", "sending")))
+                .values(status="failed", last_error="left by an earlier test")
+            )
+        s.commit()

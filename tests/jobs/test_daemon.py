@@ -28,12 +28,12 @@ from aiosmtpd.controller import Controller
 from sqlalchemy import delete, select, update
 
 from analytics.accounts import operator
-from analytics.models import DaemonHeartbeat, OutboxMessage, Schedule, ScheduleRun, SmtpSettings, User
+from analytics.models import DaemonHeartbeat, OutboxMessage, ScheduleRun, SmtpSettings, User
 from analytics.settings import Settings
 from jobs.heartbeat import beat, format_age, scheduler_status
 from jobs.schedules import ScheduleSpec, create_schedule
 from jobs.smtp_config import save_smtp
-from tests.jobs.conftest import Jobs, Tenant
+from tests.jobs.conftest import Jobs, Tenant, park_leftover_work
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 DUE = dt.datetime(2025, 2, 10, 8, 0)
@@ -55,19 +55,7 @@ def set_clock(path: Path, when: dt.datetime) -> None:
 @pytest.fixture(autouse=True)
 def quiet_database(jobs: Jobs) -> None:
     """Daemons serve every business in the database: park what earlier tests left behind."""
-    with jobs.session() as s:
-        s.execute(update(Schedule).values(active=False))
-        s.execute(
-            update(ScheduleRun)
-            .where(ScheduleRun.status.in_(("requested", "claimed", "generating", "retrying")))
-            .values(status="failed", error="left by an earlier test")
-        )
-        s.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.status.in_(("pending", "sending")))
-            .values(status="failed", last_error="left by an earlier test")
-        )
-        s.commit()
+    park_leftover_work(jobs, outbox=True)
 
 
 @pytest.fixture

@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import make_url, select, text, update
+from sqlalchemy import make_url, select, text
 
 from analytics.db import make_engine, migrate
-from analytics.models import AuditEvent, OutboxMessage, Run, Schedule, ScheduleRun
+from analytics.models import AuditEvent, OutboxMessage, Run, ScheduleRun
 from analytics.settings import Settings
 from jobs.files import FileStore
-from tests.jobs.conftest import Jobs, Tenant
+from tests.jobs.conftest import Jobs, Tenant, park_leftover_work
 from tests.jobs.test_daemon import (
     DUE,
     RECIPIENTS,
@@ -64,19 +64,7 @@ def no_daemon_left() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def quiet_database(jobs: Jobs) -> None:
     """Daemons serve every business in the database: park what earlier tests left behind."""
-    with jobs.session() as s:
-        s.execute(update(Schedule).values(active=False))
-        s.execute(
-            update(ScheduleRun)
-            .where(ScheduleRun.status.in_(("requested", "claimed", "generating", "retrying")))
-            .values(status="failed", error="left by an earlier test")
-        )
-        s.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.status.in_(("pending", "sending")))
-            .values(status="failed", last_error="left by an earlier test")
-        )
-        s.commit()
+    park_leftover_work(jobs, outbox=True)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import jobs.delivery as delivery
 from analytics.models import AuditEvent, OutboxMessage, Run, Schedule, ScheduleRun, User
 from jobs.schedules import ScheduleSpec, create_schedule, run_now
 from jobs.scheduling import Outbox, Shutdown, StopSignal, TickStats, process_due
-from tests.jobs.conftest import Jobs, Tenant
+from tests.jobs.conftest import Jobs, Tenant, park_leftover_work
 
 # The tiny example has sales from December 2024 to April 2025: "last month" on 10 Feb 2025 is January.
 DUE = dt.datetime(2025, 2, 10, 8, 0)
@@ -33,14 +33,7 @@ def outbox() -> Outbox:
 @pytest.fixture(autouse=True)
 def quiet_database(jobs: Jobs) -> None:
     """The daemon serves every business in the database: park what earlier tests left behind."""
-    with jobs.session() as s:
-        s.execute(update(Schedule).values(active=False))
-        s.execute(
-            update(ScheduleRun)
-            .where(ScheduleRun.status.in_(("requested", "claimed", "generating", "retrying")))
-            .values(status="failed", error="left by an earlier test")
-        )
-        s.commit()
+    park_leftover_work(jobs, outbox=False)
 
 
 @pytest.fixture
