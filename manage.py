@@ -162,7 +162,8 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         close()
     if result.ok:
         print(result.message)
-        _refresh_snapshot(engine, settings, business.id)
+        if not args.no_refresh:
+            _refresh_snapshot(engine, settings, business.id)
         return 0
     print(result.message, file=sys.stderr)
     for err in result.errors:
@@ -643,6 +644,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--business", required=True)
     p.add_argument("--user", default="cli")
+    p.add_argument(
+        "--no-refresh",
+        action="store_true",
+        help="do not build the reports' snapshot now (the daemon or the first report does)",
+    )
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("reports", help="list reports and their parameters")

@@ -123,7 +123,17 @@ def timed_import(env: dict[str, str], entity: str, path: Path, folder: Path) -> 
     with out_path.open("wb") as out, err_path.open("wb") as err:
         started = time.perf_counter()
         proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "import", entity, str(path), "--business", "bench"],
+            # --no-refresh: the import alone (the snapshot build after it is bench/freshness.py's)
+            [
+                sys.executable,
+                str(ROOT / "manage.py"),
+                "import",
+                entity,
+                str(path),
+                "--business",
+                "bench",
+                "--no-refresh",
+            ],
             env=env,
             cwd=ROOT,
             stdout=out,
