@@ -50,7 +50,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from analytics.db import make_engine, make_sessionmaker
 from analytics.models import ScheduleRun
 from analytics.settings import Settings
-from analytics.snapshot import SnapshotStore, refresh_outdated
+from analytics.snapshot import SnapshotStore
 from jobs import delivery
 from jobs.files import FileStore
 from jobs.heartbeat import beat
@@ -210,7 +210,7 @@ class Daemon:
 
     def _refresh_outdated(self) -> None:
         try:
-            built = refresh_outdated(self.store)
+            built = self.store.refresh_outdated()
         except Exception as exc:
             log.warning("refreshing report data failed: %s", one_line(exc))
             return

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import duckdb
 from sqlalchemy import Engine, select
@@ -95,13 +95,13 @@ class SnapshotStore:
         if _complete(folder):
             return Snapshot(business_id, version, folder, token)
         if not wait:
-            with self._lock(business_id, block=False) as got:
+            with self.building(business_id, block=False) as got:
                 if got:
                     return self._build_locked(business_id)
             previous = self.latest(business_id)
             if previous is not None:
                 return replace(previous, refreshing=True)
-        with self._lock(business_id) as _:
+        with self.building(business_id):
             return self._build_locked(business_id)
 
     def refresh(self, business_id: int) -> Snapshot:
@@ -148,7 +148,9 @@ class SnapshotStore:
         return int(row[0] or 0), str(row[1])
 
     @contextmanager
-    def _lock(self, business_id: int, *, block: bool = True) -> Iterator[bool]:
+    def building(self, business_id: int, *, block: bool = True) -> Iterator[bool]:
+        """Hold the business's build lock (True), or with `block=False` yield False when another
+        process holds it: pages then answer from the previous snapshot, marked refreshing."""
         base = self._business_dir(business_id)
         base.mkdir(parents=True, exist_ok=True)
         with open(base / ".lock", "a+b") as handle:
@@ -236,15 +238,30 @@ class SnapshotStore:
         for old in self._business_dir(business_id).iterdir():
             if old == keep or not old.is_dir():
                 continue
-            info = _read_info(old)
-            built = _parse_time(str(info["built_at"])) if info else None
-            stale_tmp = old.name.startswith("tmp-") and _mtime(old) < cutoff
-            if (
-                (info is None and not old.name.startswith("tmp-"))
-                or stale_tmp
-                or (built is not None and built < cutoff)
-            ):
+            if old.name.startswith("tmp-"):  # a copy in progress keeps writing into its folder
+                stale = _mtime(old) < cutoff
+            else:  # a replaced snapshot, or one whose built.json is unreadable
+                info = _read_info(old)
+                built = _parse_time(str(info["built_at"])) if info else None
+                stale = built is None or built < cutoff
+            if stale:
                 shutil.rmtree(old, ignore_errors=True)
+
+    def refresh_outdated(self) -> list[int]:
+        """Build the snapshot of every business whose data changed since its last snapshot (the
+        daemon's tick). Businesses that never had one (nobody looked at their reports) and those
+        whose snapshot someone else is building are skipped; returns the ids built here."""
+        with self.engine.connect() as conn:
+            ids = [int(i) for i in conn.execute(select(Business.id).order_by(Business.id)).scalars()]
+        built: list[int] = []
+        for business_id in ids:
+            if self.is_current(business_id) or self.latest(business_id) is None:
+                continue
+            with self.building(business_id, block=False) as got:
+                if got:
+                    self._build_locked(business_id)
+                    built.append(business_id)
+        return built
 
 
 def _complete(folder: Path) -> bool:
@@ -258,7 +275,6 @@ def _write_info(folder: Path, version: int, token: str) -> None:
         "built_at": dt.datetime.now(dt.UTC).isoformat(),
         "layout": LAYOUT,
     }
-    handle: IO[str]
     with open(folder / "built.json", "w", encoding="utf-8") as handle:
         json.dump(info, handle)
 
@@ -287,20 +303,3 @@ def _mtime(path: Path) -> dt.datetime:
 
 def _quote(path: Path) -> str:
     return path.as_posix().replace("'", "''")
-
-
-def refresh_outdated(store: SnapshotStore) -> list[int]:
-    """Build the snapshot of every business whose data changed since its last snapshot (the daemon's
-    tick). Businesses that never had one (nobody looked at their reports) and those whose snapshot
-    someone else is building are skipped; returns the ids built here."""
-    with store.engine.connect() as conn:
-        ids = [int(i) for i in conn.execute(select(Business.id).order_by(Business.id)).scalars()]
-    built: list[int] = []
-    for business_id in ids:
-        if store.is_current(business_id) or store.latest(business_id) is None:
-            continue
-        with store._lock(business_id, block=False) as got:
-            if got:
-                store._build_locked(business_id)
-                built.append(business_id)
-    return built

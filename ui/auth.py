@@ -40,8 +40,10 @@ def _cookie_key() -> str:
 
 
 @st.cache_resource
+@st.cache_resource(show_spinner=False)
 def key_problem() -> str | None:
-    """Checked once per app process: why the app must not run with this secret key (None: it may)."""
+    """Checked once per app process (the key comes from the process's environment or key file), not
+    on every rerun: why the app must not run with this secret key (None: it may)."""
     return startup_problem(resources.engine(), resources.settings())
 
 

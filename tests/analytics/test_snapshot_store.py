@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 from pathlib import Path
 
 from sqlalchemy import Engine, select
@@ -10,7 +9,7 @@ from sqlalchemy import Engine, select
 from analytics.db import bump_data_version, session_scope
 from analytics.models import Business, SaleLine
 from analytics.settings import Settings
-from analytics.snapshot import SNAPSHOT_TABLES, SnapshotStore, refresh_outdated
+from analytics.snapshot import SNAPSHOT_TABLES, SnapshotStore
 from tests.conftest import new_business
 from tests.factories import insert_tiny, raw_frames
 
@@ -59,12 +58,10 @@ def test_pages_get_the_previous_snapshot_while_another_process_builds(
     first = store.current(business.id)
     with session_scope(engine) as s:
         bump_data_version(s, business.id)
-    lock = store._business_dir(business.id) / ".lock"
-    with open(lock, "a+b") as held:  # another process building: it holds the business's lock
-        fcntl.flock(held, fcntl.LOCK_EX)
+    # Another builder holds the business's lock (its own open file: flock locks per open file).
+    with SnapshotStore(engine, tmp_path).building(business.id):
         served = store.current(business.id, wait=False)
         assert served.refreshing and served.path == first.path and served.token == first.token
-        fcntl.flock(held, fcntl.LOCK_UN)
     fresh = store.current(business.id, wait=False)
     assert not fresh.refreshing and fresh.token != first.token
 
@@ -74,10 +71,10 @@ def test_the_daemon_tick_builds_only_what_is_missing(
 ) -> None:
     business = _tiny(engine)
     store = SnapshotStore(engine, tmp_path)
-    assert business.id not in refresh_outdated(store)  # no report yet: nothing to keep fresh
+    assert business.id not in store.refresh_outdated()  # no report yet: nothing to keep fresh
     store.current(business.id)
-    assert business.id not in refresh_outdated(store)  # nothing new: nothing rebuilt
+    assert business.id not in store.refresh_outdated()  # nothing new: nothing rebuilt
     with session_scope(engine) as s:
         bump_data_version(s, business.id)
     assert not store.is_current(business.id)
-    assert business.id in refresh_outdated(store)
+    assert business.id in store.refresh_outdated()

@@ -156,3 +156,20 @@ def park_leftover_work(jobs: Jobs, *, outbox: bool = True) -> None:
                 .values(status="failed", last_error="left by an earlier test")
             )
         s.commit()
+
+
+@pytest.fixture
+def daemon_env(cli_env: Settings, jobs: Jobs) -> dict[str, str]:
+    """The environment of a scheduler_daemon.py subprocess on the test database and data folder."""
+    import os
+
+    env = os.environ.copy()
+    env.update(
+        DATABASE_URL=jobs.settings.database_url,
+        TALLYBOARD_DATA_DIR=str(jobs.settings.data_dir),
+        TALLYBOARD_LOG_LEVEL="WARNING",
+        PYTHONPATH=str(Path(__file__).resolve().parent.parent.parent),
+        PYTHONFAULTHANDLER="1",  # a hung daemon prints its threads' stacks when killed by a test
+    )
+    env.pop("TALLYBOARD_FAKE_NOW", None)
+    return env

@@ -9,17 +9,20 @@ from __future__ import annotations
 import datetime as dt
 import email
 import email.policy
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.orm import Session
 
 from analytics.db import make_sessionmaker
 from analytics.models import OutboxMessage, Schedule, ScheduleRun, SmtpSettings, User
 from analytics.registry import generate
+from analytics.settings import Settings
 from jobs.delivery import email_summary, enqueue
 from tests.jobs.conftest import NOW, Jobs, Tenant, last_month
 
@@ -190,3 +193,24 @@ class ScriptedTransport:
             raise outcome
         self.sent.append(message)
         return f"250 2.0.0 Ok: queued as {len(self.sent)}"
+
+
+def mail_settings(jobs: Jobs, outbox: Path, *, smtp_timeout_s: float) -> Settings:
+    """The test settings with a fresh secret key, no retry jitter, an SMTP timeout and an outbox folder."""
+    from cryptography.fernet import Fernet
+
+    return jobs.settings.with_changes(
+        secret_key=Fernet.generate_key().decode(),
+        mail_jitter=0.0,
+        smtp_timeout_s=smtp_timeout_s,
+        outbox_dir=outbox,
+    )
+
+
+@pytest.fixture(autouse=True)
+def clean_installation(jobs: Jobs) -> Iterator[None]:
+    """No SMTP settings and no pending messages left by other tests, before and after (import it
+    into a test module to use it there)."""
+    quiet_outbox(jobs.engine)
+    yield
+    quiet_outbox(jobs.engine)

@@ -29,7 +29,6 @@ from sqlalchemy import delete, select, update
 
 from analytics.accounts import operator
 from analytics.models import DaemonHeartbeat, OutboxMessage, ScheduleRun, SmtpSettings, User
-from analytics.settings import Settings
 from jobs.heartbeat import beat, format_age, scheduler_status
 from jobs.schedules import ScheduleSpec, create_schedule
 from jobs.smtp_config import save_smtp
@@ -56,19 +55,6 @@ def set_clock(path: Path, when: dt.datetime) -> None:
 def quiet_database(jobs: Jobs) -> None:
     """Daemons serve every business in the database: park what earlier tests left behind."""
     park_leftover_work(jobs, outbox=True)
-
-
-@pytest.fixture
-def daemon_env(cli_env: Settings, jobs: Jobs) -> dict[str, str]:
-    env = os.environ.copy()
-    env.update(
-        DATABASE_URL=jobs.settings.database_url,
-        TALLYBOARD_DATA_DIR=str(jobs.settings.data_dir),
-        TALLYBOARD_LOG_LEVEL="WARNING",
-        PYTHONPATH=str(ROOT),
-    )
-    env.pop("TALLYBOARD_FAKE_NOW", None)
-    return env
 
 
 class Mailbox:

@@ -23,13 +23,11 @@ from sqlalchemy import make_url, select, text
 
 from analytics.db import make_engine, migrate
 from analytics.models import AuditEvent, OutboxMessage, Run, ScheduleRun
-from analytics.settings import Settings
 from jobs.files import FileStore
 from tests.jobs.conftest import Jobs, Tenant, park_leftover_work
 from tests.jobs.test_daemon import (
     DUE,
     RECIPIENTS,
-    ROOT,
     iso,
     make_schedules,
     report_messages,
@@ -65,20 +63,6 @@ def no_daemon_left() -> Iterator[None]:
 def quiet_database(jobs: Jobs) -> None:
     """Daemons serve every business in the database: park what earlier tests left behind."""
     park_leftover_work(jobs, outbox=True)
-
-
-@pytest.fixture
-def daemon_env(cli_env: Settings, jobs: Jobs) -> dict[str, str]:
-    env = os.environ.copy()
-    env.update(
-        DATABASE_URL=jobs.settings.database_url,
-        TALLYBOARD_DATA_DIR=str(jobs.settings.data_dir),
-        TALLYBOARD_LOG_LEVEL="WARNING",
-        PYTHONPATH=str(ROOT),
-        PYTHONFAULTHANDLER="1",
-    )
-    env.pop("TALLYBOARD_FAKE_NOW", None)
-    return env
 
 
 def daemon_files(jobs: Jobs) -> FileStore:
@@ -237,7 +221,7 @@ def snapshot_held(jobs: Jobs, tenant: Tenant) -> Iterator[None]:
     held, release = threading.Event(), threading.Event()
 
     def hold() -> None:
-        with jobs.store._lock(tenant.business_id):
+        with jobs.store.building(tenant.business_id):
             held.set()
             release.wait(WAIT)
 

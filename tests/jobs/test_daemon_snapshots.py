@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -13,14 +12,13 @@ from sqlalchemy import update
 
 from analytics.db import bump_data_version, session_scope
 from analytics.models import Sale
-from analytics.settings import Settings
 from tests.jobs.conftest import Jobs, Tenant
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def test_a_running_daemon_rebuilds_a_snapshot_an_import_made_outdated(
-    cli_env: Settings, jobs: Jobs, tenant: Tenant, tmp_path: Path
+    daemon_env: dict[str, str], jobs: Jobs, tenant: Tenant, tmp_path: Path
 ) -> None:
     store = jobs.store
     first = store.current(tenant.business_id)  # someone looked at the reports once
@@ -28,18 +26,12 @@ def test_a_running_daemon_rebuilds_a_snapshot_an_import_made_outdated(
         s.execute(update(Sale).where(Sale.business_id == tenant.business_id).values(sales_rep="ana"))
         bump_data_version(s, tenant.business_id)
     assert not store.is_current(tenant.business_id)
-    env = {
-        **os.environ,
-        "DATABASE_URL": jobs.settings.database_url,
-        "TALLYBOARD_DATA_DIR": str(jobs.settings.data_dir),
-        "PYTHONPATH": str(ROOT),
-    }
     log = tmp_path / "daemon.log"
     with open(log, "wb") as handle:
         proc = subprocess.Popen(
             [sys.executable, str(ROOT / "scheduler_daemon.py"), "--tick", "1"],
             cwd=ROOT,
-            env=env,
+            env={**daemon_env, "TALLYBOARD_LOG_LEVEL": "INFO"},
             stdout=handle,
             stderr=subprocess.STDOUT,
         )

@@ -18,14 +18,22 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
-from cryptography.fernet import Fernet
 
 from analytics.accounts import operator
 from analytics.settings import Settings
 from jobs.delivery import DeliveryStats, deliver_due, smtp_problem
 from jobs.smtp_config import save_smtp
 from tests.jobs.conftest import Jobs, Tenant
-from tests.jobs.mail_fixtures import OWNER_EMAIL, UTC_NOW, make_window, messages, quiet_outbox
+from tests.jobs.mail_fixtures import (
+    OWNER_EMAIL,
+    UTC_NOW,
+    clean_installation,
+    mail_settings,
+    make_window,
+    messages,
+)
+
+__all__ = ["clean_installation"]  # the autouse fixture, from mail_fixtures
 
 FROM = "reports@alpha.example"
 USER, PASSWORD = "mailer", "the right pass phrase"
@@ -93,21 +101,9 @@ def smtp() -> Iterator[Any]:
         controller.stop()
 
 
-@pytest.fixture(autouse=True)
-def clean_installation(jobs: Jobs) -> Iterator[None]:
-    quiet_outbox(jobs.engine)
-    yield
-    quiet_outbox(jobs.engine)
-
-
 @pytest.fixture
 def mail(jobs: Jobs, tmp_path: Path) -> Settings:
-    return jobs.settings.with_changes(
-        secret_key=Fernet.generate_key().decode(),
-        mail_jitter=0.0,
-        smtp_timeout_s=1,
-        outbox_dir=tmp_path / "outbox",
-    )
+    return mail_settings(jobs, tmp_path / "outbox", smtp_timeout_s=1)
 
 
 def own_server(

@@ -5,12 +5,11 @@ A's route (the installation default, or the outbox folder) - never B's server. T
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.fernet import Fernet
 from sqlalchemy import select, update
 
 from analytics.accounts import operator
@@ -34,32 +33,26 @@ from jobs.schedules import (
 )
 from jobs.smtp_config import clear_smtp, delivery_status, get_smtp, save_smtp, send_test
 from tests.jobs.conftest import NOW, Jobs, Tenant, last_month
-from tests.jobs.mail_fixtures import UTC_NOW, make_window, parse, quiet_outbox
+from tests.jobs.mail_fixtures import (
+    UTC_NOW,
+    clean_installation,
+    mail_settings,
+    make_window,
+    parse,
+)
 from tests.jobs.test_mailer_smtp import USER as SMTP_USER
 from tests.jobs.test_mailer_smtp import Mailbox, StartServer, authenticator, smtp_server
 
-__all__ = ["smtp_server"]  # the fixture, shared with test_mailer_smtp
+__all__ = ["clean_installation", "smtp_server"]  # fixtures shared with other modules
 
 PASSWORD = "s3cret pass phrase"  # what test_mailer_smtp's authenticator accepts
 DEFAULT_FROM = "reports@installation.example"
 BETA_FROM = "reports@beta.example"
 
 
-@pytest.fixture(autouse=True)
-def clean_installation(jobs: Jobs) -> Iterator[None]:
-    quiet_outbox(jobs.engine)
-    yield
-    quiet_outbox(jobs.engine)
-
-
 @pytest.fixture
 def mail(jobs: Jobs, tmp_path: Path) -> Settings:
-    return jobs.settings.with_changes(
-        secret_key=Fernet.generate_key().decode(),
-        mail_jitter=0.0,
-        smtp_timeout_s=5,
-        outbox_dir=tmp_path / "outbox",
-    )
+    return mail_settings(jobs, tmp_path / "outbox", smtp_timeout_s=5)
 
 
 def set_default(jobs: Jobs, settings: Settings, port: int) -> None:

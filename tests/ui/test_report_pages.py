@@ -271,8 +271,6 @@ def test_custom_range_starts_from_the_preset_dates(engine: Engine, tiny: Busines
 def test_while_new_data_is_refreshed_elsewhere_the_page_shows_the_previous_figures_and_says_so(
     engine: Engine, settings: Settings, tiny: Business
 ) -> None:
-    import fcntl
-
     from sqlalchemy import update
 
     from analytics.models import Sale, SaleLine
@@ -292,11 +290,8 @@ def test_while_new_data_is_refreshed_elsewhere_the_page_shows_the_previous_figur
         )
         bump_data_version(session, tiny.id)
         session.commit()
-    store = SnapshotStore(engine, settings.snapshot_dir)
-    with open(store._business_dir(tiny.id) / ".lock", "a+b") as held:  # another process is building
-        fcntl.flock(held, fcntl.LOCK_EX)
+    with SnapshotStore(engine, settings.snapshot_dir).building(tiny.id):  # another process is building
         during = page("overview", username, custom=(TINY_START, TINY_END))
-        fcntl.flock(held, fcntl.LOCK_UN)
     assert not during.exception
     assert any("Refreshing data" in i.value for i in during.info)
     assert [m.value for m in during.metric if m.label == "Revenue"] == revenue
