@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import Engine, make_url, select, text
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
-from analytics.db import alembic_config, make_engine
+from analytics.db import alembic_config
 from analytics.importer import ImportResult, import_file
 from analytics.models import Business, Product, Sale, SaleLine
 from analytics.settings import Settings
@@ -295,34 +291,10 @@ def products_by_category(engine: Engine, settings: Settings, shop: Business) -> 
 # --- the migration numbers existing lines ---------------------------------------------------------
 
 
-@pytest.fixture
-def migration_engine(tmp_path: Path) -> Iterator[Engine]:
-    url = os.environ.get("TEST_DATABASE_URL")
-    if not url:
-        eng = make_engine(f"sqlite:///{tmp_path / 'lines.db'}")
-        yield eng
-        eng.dispose()
-        return
-    schema = f"tb_lines_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    eng = make_engine(
-        make_url(url).update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(False)
-    )
-    try:
-        yield eng
-    finally:
-        eng.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
-def test_migration_numbers_existing_lines_per_order_in_id_order(migration_engine: Engine) -> None:
-    config = alembic_config(migration_engine)
+def test_migration_numbers_existing_lines_per_order_in_id_order(fresh_engine: Engine) -> None:
+    config = alembic_config(fresh_engine)
     command.upgrade(config, "0004")
-    with migration_engine.begin() as conn:
+    with fresh_engine.begin() as conn:
         conn.execute(
             text(
                 "INSERT INTO businesses (id, code, name, currency, timezone, data_version, data_token, created_at) "
@@ -362,12 +334,12 @@ def test_migration_numbers_existing_lines_per_order_in_id_order(migration_engine
                 {"id": line_id, "s": sale_id, "p": product_id},
             )
     command.upgrade(config, "0005")
-    with migration_engine.connect() as conn:
+    with fresh_engine.connect() as conn:
         numbered = conn.execute(text("SELECT id, sale_id, line_no FROM sale_lines ORDER BY id")).all()
     assert [tuple(r) for r in numbered] == [(10, 1, 1), (11, 2, 1), (12, 1, 2), (13, 2, 2), (14, 2, 3)]
 
     # Now an order may list a product twice; going back would lose that, so the downgrade refuses.
-    with migration_engine.begin() as conn:
+    with fresh_engine.begin() as conn:
         conn.execute(
             text(
                 "INSERT INTO sale_lines (id, business_id, sale_id, line_no, product_id, quantity, "
@@ -377,8 +349,8 @@ def test_migration_numbers_existing_lines_per_order_in_id_order(migration_engine
         )
     with pytest.raises(RuntimeError, match="in 1 places an order lists one product on several lines"):
         command.downgrade(config, "0004")
-    with migration_engine.begin() as conn:
+    with fresh_engine.begin() as conn:
         conn.execute(text("DELETE FROM sale_lines WHERE id = 15"))
     command.downgrade(config, "0004")
-    with migration_engine.connect() as conn:
+    with fresh_engine.connect() as conn:
         assert conn.execute(text("SELECT COUNT(*) FROM sale_lines")).scalar_one() == 5

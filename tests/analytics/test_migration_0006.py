@@ -7,9 +7,6 @@ from alembic import command
 from sqlalchemy import Engine, text
 
 from analytics.db import alembic_config
-from tests.analytics.test_migrations import fresh_engine
-
-__all__ = ["fresh_engine"]  # the fixture (SQLite file, or a fresh PostgreSQL schema)
 
 
 def test_upgrade_moves_retention_to_each_business_and_downgrade_round_trips(fresh_engine: Engine) -> None:

@@ -2,42 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, inspect, make_url, text
+from sqlalchemy import Engine, inspect, text
 
 from analytics.db import alembic_config, make_engine, migrate
 from analytics.models import Base
-
-
-@pytest.fixture
-def fresh_engine(tmp_path: Path) -> Iterator[Engine]:
-    url = os.environ.get("TEST_DATABASE_URL")
-    if not url:
-        eng = make_engine(f"sqlite:///{tmp_path / 'fresh.db'}")
-        yield eng
-        eng.dispose()
-        return
-    schema = f"tb_mig_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(url)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    scoped = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
-    eng = make_engine(scoped.render_as_string(hide_password=False))
-    try:
-        yield eng
-    finally:
-        eng.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 def test_migrations_match_models_and_round_trip(fresh_engine: Engine) -> None:

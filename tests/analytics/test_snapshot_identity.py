@@ -15,6 +15,7 @@ import sqlite3
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from decimal import Decimal
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from sqlalchemy import make_url, text
 
 from analytics.db import make_engine
 from manage import main
+from tests.conftest import fresh_database_url
 from tests.factories import TINY_DIR
 
 TINY_ORDER = ("storefronts", "customers", "products", "sales", "payments", "forecasts", "inventory")
@@ -35,16 +37,10 @@ class Databases:
 
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
-        self.schemas: list[str] = []
+        self.opened = ExitStack()
 
     def new(self, name: str) -> str:
-        if not PG_URL:
-            return f"sqlite:///{self.tmp / f'{name}.db'}"
-        schema = f"tb_ident_{uuid.uuid4().hex[:8]}"
-        self._sql(f'CREATE SCHEMA "{schema}"')
-        self.schemas.append(schema)
-        scoped = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-        return scoped.render_as_string(hide_password=False)
+        return self.opened.enter_context(fresh_database_url(self.tmp, name))
 
     def backup(self, url: str) -> Path:
         target = self.tmp / f"backup-{uuid.uuid4().hex[:6]}"
@@ -77,8 +73,7 @@ class Databases:
         )
 
     def close(self) -> None:
-        for schema in self.schemas:
-            self._sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        self.opened.close()
 
     # -- PostgreSQL plumbing -------------------------------------------------------------------
     def _sql(self, statement: str) -> None:
