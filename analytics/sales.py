@@ -157,48 +157,33 @@ def breakdown(
         source, orders = "lines l", "COUNT(DISTINCT l.sale_id)"
     fsql, params = filter_sql(filters, "l")
     group = ", ".join(keys)
+    where = f"WHERE l.status = 'completed' AND l.order_date BETWEEN $start AND $end{fsql}"
+    # Orders come from the aggregate itself, or, per product or category, from the snapshot's pair
+    # tables (a COUNT(*) there instead of a COUNT(DISTINCT sale_id) over the lines).
     pairs = None if extra else order_pairs(filters, keys)
+    own_orders, with_ord, join_ord, orders_col = f", {orders} AS orders", "", "", "rev.orders"
     if pairs is not None:
         table, key = pairs
-        sql = f"""
-            WITH rev AS (
-                SELECT {group}, SUM(net_micros) AS revenue,
-                       SUM(net_micros) - SUM(cost_micros) AS gross_profit, SUM(quantity) AS quantity
-                FROM lines l
-                WHERE l.status = 'completed' AND l.order_date BETWEEN $start AND $end{fsql}
-                GROUP BY {group}
-            ), ord AS (
-                SELECT {key}, COUNT(*) AS orders
-                FROM {table} l
-                WHERE l.status = 'completed' AND l.order_date BETWEEN $start AND $end{fsql}
-                GROUP BY {key}
-            )
-            SELECT {", ".join(f"rev.{k}" for k in keys)}, revenue, gross_profit,
-                   COALESCE(ord.orders, 0) AS orders, quantity,
-                   revenue / NULLIF(SUM(revenue) OVER (), 0) AS share_pct
-            FROM rev LEFT JOIN ord ON ord.{key} = rev.{key}
-            ORDER BY {order}, {group}
-            {f"LIMIT {int(limit)}" if limit else ""}
-        """
-        return _breakdown_frame(ctx, sql, {"start": period.start, "end": period.end, **params})
+        own_orders, orders_col = "", "COALESCE(ord.orders, 0)"
+        with_ord = f", ord AS (SELECT {key}, COUNT(*) AS orders FROM {table} l {where} GROUP BY {key})"
+        join_ord = f"LEFT JOIN ord ON ord.{key} = rev.{key}"
     sql = f"""
-        SELECT {group}{extra},
-               SUM(net_micros) AS revenue,
-               SUM(net_micros) - SUM(cost_micros) AS gross_profit,
-               {orders} AS orders,
-               SUM(quantity) AS quantity,
-               SUM(net_micros) / NULLIF(SUM(SUM(net_micros)) OVER (), 0) AS share_pct
-        FROM {source}
-        WHERE l.status = 'completed' AND l.order_date BETWEEN $start AND $end{fsql}
-        GROUP BY {group}
+        WITH rev AS (
+            SELECT {group}{extra}, SUM(net_micros) AS revenue,
+                   SUM(net_micros) - SUM(cost_micros) AS gross_profit, SUM(quantity) AS quantity{own_orders}
+            FROM {source} {where}
+            GROUP BY {group}
+        ){with_ord}
+        SELECT rev.* EXCLUDE (revenue, gross_profit, quantity{", orders" if own_orders else ""}),
+               revenue, gross_profit, {orders_col} AS orders, quantity,
+               revenue / NULLIF(SUM(revenue) OVER (), 0) AS share_pct
+        FROM rev {join_ord}
         ORDER BY {order}, {group}
         {f"LIMIT {int(limit)}" if limit else ""}
     """
-    return _breakdown_frame(ctx, sql, {"start": period.start, "end": period.end, **params})
-
-
-def _breakdown_frame(ctx: ReportContext, sql: str, params: dict[str, Any]) -> pd.DataFrame:
-    frame = ctx.frame(sql, params, money=("revenue", "gross_profit"))
+    frame = ctx.frame(
+        sql, {"start": period.start, "end": period.end, **params}, money=("revenue", "gross_profit")
+    )
     frame["margin_pct"] = [ratio(g, r) for g, r in zip(frame["gross_profit"], frame["revenue"], strict=True)]
     frame["share_pct"] = frame["share_pct"].astype(float)
     return frame
