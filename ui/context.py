@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from functools import cached_property
 from typing import NoReturn
 
 import streamlit as st
@@ -17,7 +18,7 @@ from analytics.db import make_sessionmaker
 from analytics.models import Business, User
 from analytics.report import Scope
 from analytics.settings import Settings
-from analytics.snapshot import SnapshotStore
+from analytics.snapshot import Snapshot, SnapshotStore
 from ui import resources
 from ui.navigation import PAGE_BY_KEY
 
@@ -43,6 +44,12 @@ class PageContext:
     @property
     def scope(self) -> Scope:
         return Scope(self.business_id, self.username, self.role)
+
+    @cached_property
+    def snapshot(self) -> Snapshot:
+        """The report data this page run reads, looked up once per run (filters and reports share it):
+        the current snapshot, or the previous one marked `refreshing` while another process builds."""
+        return self.store.current(self.business_id, wait=False)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -28,7 +28,7 @@ def _choices(_snapshot: Snapshot, business_id: int, data_token: str) -> dict[str
 
 def dimension_choices(ctx: PageContext) -> dict[str, dict[str, str]]:
     """Filter values of the caller's business ({dimension: {value: label}}), cached per data token."""
-    snapshot = ctx.store.current(ctx.business_id, wait=False)
+    snapshot = ctx.snapshot
     return _choices(snapshot, ctx.business_id, snapshot.token)
 
 

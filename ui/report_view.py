@@ -55,7 +55,7 @@ def load_report(ctx: PageContext, slug: str, params: ReportParams) -> Report:
     While newer data's snapshot is being built elsewhere, the previous snapshot answers and the
     page says it is refreshing (see `refreshing_notice`).
     """
-    snapshot = ctx.store.current(ctx.business_id, wait=False)
+    snapshot = ctx.snapshot
     if snapshot.refreshing:
         st.info(
             "Refreshing data… these figures are from the previous import; reload in a moment "
