@@ -251,11 +251,11 @@ class SnapshotStore:
         """Build the snapshot of every business whose data changed since its last snapshot (the
         daemon's tick). Businesses that never had one (nobody looked at their reports) and those
         whose snapshot someone else is building are skipped; returns the ids built here."""
-        with self.engine.connect() as conn:
-            ids = [int(i) for i in conn.execute(select(Business.id).order_by(Business.id)).scalars()]
+        with self.engine.connect() as conn:  # one query for every business's current token
+            tokens = conn.execute(select(Business.id, Business.data_token).order_by(Business.id)).all()
         built: list[int] = []
-        for business_id in ids:
-            if self.is_current(business_id) or self.latest(business_id) is None:
+        for business_id, token in tokens:
+            if _complete(self._folder(business_id, str(token))) or self.latest(business_id) is None:
                 continue
             with self.building(business_id, block=False) as got:
                 if got:

@@ -74,14 +74,16 @@ def import_form(ctx: PageContext) -> None:
         if st.session_state[RESULT_KEY].ok:
             # Build the reports' copy of the new data now, in the background: pages keep answering
             # from the previous copy ("Refreshing data…") until it is ready.
-            threading.Thread(target=_refresh, args=(ctx, ctx.business_id), daemon=True).start()
+            threading.Thread(target=_refresh, args=(ctx,), daemon=True).start()
 
 
-def _refresh(ctx: PageContext, business_id: int) -> None:
+def _refresh(ctx: PageContext) -> None:
     try:
-        ctx.store.refresh(business_id)
+        ctx.store.refresh(ctx.business_id)
     except Exception:  # the next page view or the daemon's tick builds it; say why in the log
-        logging.getLogger(__name__).exception("refreshing the report data of business %s failed", business_id)
+        logging.getLogger(__name__).exception(
+            "refreshing the report data of business %s failed", ctx.business_id
+        )
 
 
 def show_result() -> None:
