@@ -288,9 +288,9 @@ def test_generate_run_refuses_another_business_saved_report_and_schedule(
             assert s.scalar(select(Run.id).order_by(Run.id.desc()).limit(1)) == before  # no run recorded
     with jobs.session() as s:
         refused = s.scalars(
-            select(AuditEvent.entity).where(
-                AuditEvent.business_id == tenant.business_id, AuditEvent.event_type == "access_refused"
-            )
+            select(AuditEvent.entity)
+            .where(AuditEvent.business_id == tenant.business_id, AuditEvent.event_type == "access_refused")
+            .order_by(AuditEvent.id)  # in the order they were refused (no ORDER BY: any order on PostgreSQL)
         ).all()
     assert refused == ["saved_report", "schedule"]
     with jobs.session() as s:  # its own business's ids are fine
