@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from analytics.accounts import AccountError
+from accounts.users import AccountError
 from ui import auth
 from ui.navigation import pages_for
 

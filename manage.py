@@ -22,13 +22,13 @@ from typing import IO, Any
 from sqlalchemy import Engine, inspect
 from sqlalchemy.exc import SQLAlchemyError
 
-from analytics.accounts import AccountError, add_business, add_user, operator
-from analytics.db import business_by_code, make_engine, make_sessionmaker, migrate, session_scope
-from analytics.errors import Forbidden
-from analytics.models import ROLES, Business
+from accounts.users import AccountError, add_business, add_user, operator
 from analytics.periods import PeriodError
 from analytics.report import ParamError, ReportParams, Scope
-from analytics.settings import Settings
+from core.db import business_by_code, make_engine, make_sessionmaker, migrate, session_scope
+from core.errors import Forbidden
+from core.models import ROLES, Business
+from core.settings import Settings
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -106,7 +106,7 @@ def cmd_business_add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from analytics.demo import has_data, load_demo
+    from ingest.demo import has_data, load_demo
 
     engine = _engine(settings)
     if has_data(engine, args.business):
@@ -134,7 +134,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 def _refresh_snapshot(engine: Engine, settings: Settings, business_id: int) -> None:
     """Build the reports' snapshot of the data just committed, so no page or report waits for it."""
-    from analytics.snapshot import SnapshotStore
+    from snapshots.store import SnapshotStore
 
     started = time.perf_counter()
     SnapshotStore(engine, settings.snapshot_dir).refresh(business_id)
@@ -142,7 +142,7 @@ def _refresh_snapshot(engine: Engine, settings: Settings, business_id: int) -> N
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
-    from analytics.importer import ENTITIES, import_path
+    from ingest.importer import ENTITIES, import_path
 
     if args.entity not in ENTITIES:
         raise CommandError(
@@ -174,7 +174,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_reports(args: argparse.Namespace, settings: Settings) -> int:
-    from analytics.registry import REPORTS
+    from reports.registry import REPORTS
 
     for r in REPORTS:
         print(f"{r.slug}: {r.title}")
@@ -194,9 +194,9 @@ def cmd_reports(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
-    from analytics.registry import generate
-    from analytics.snapshot import SnapshotStore
     from exporters import EXPORTERS
+    from reports.registry import generate
+    from snapshots.store import SnapshotStore
 
     exporter = EXPORTERS.get(args.format)
     if exporter is None:
@@ -288,7 +288,7 @@ def cmd_users_add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_users_ensure_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from analytics.accounts import ensure_demo_users
+    from accounts.users import ensure_demo_users
 
     engine = _engine(settings)
     try:
@@ -313,7 +313,7 @@ def cmd_users_ensure_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_users_list(args: argparse.Namespace, settings: Settings) -> int:
-    from analytics.accounts import list_users
+    from accounts.users import list_users
 
     engine = _engine(settings)
     try:
@@ -331,7 +331,7 @@ def cmd_users_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_users_set_password(args: argparse.Namespace, settings: Settings) -> int:
-    from analytics.accounts import reset_password, user_by_username
+    from accounts.users import reset_password, user_by_username
 
     engine = _engine(settings)
     try:
@@ -349,7 +349,7 @@ def cmd_users_set_password(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _schedule_rule(args: argparse.Namespace, today: dt.date) -> tuple[str, dict[str, Any]]:
-    from jobs.timerules import rule_from_text
+    from scheduling.timerules import rule_from_text
 
     given = [
         (kind, text)
@@ -383,8 +383,8 @@ def _schedule_line(info: Any) -> str:
 
 
 def cmd_schedules_add(args: argparse.Namespace, settings: Settings) -> int:
-    from jobs.schedules import ScheduleSpec, create_schedule
-    from jobs.timerules import time_zone
+    from scheduling.schedules import ScheduleSpec, create_schedule
+    from scheduling.timerules import time_zone
 
     engine = _engine(settings)
     try:
@@ -424,7 +424,7 @@ def cmd_schedules_add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_schedules_list(args: argparse.Namespace, settings: Settings) -> int:
-    from jobs.schedules import list_schedules
+    from scheduling.schedules import list_schedules
 
     engine = _engine(settings)
     try:
@@ -441,7 +441,7 @@ def cmd_schedules_list(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_schedules_change(args: argparse.Namespace, settings: Settings) -> int:
-    from jobs.schedules import delete_schedule, pause_schedule, resume_schedule
+    from scheduling.schedules import delete_schedule, pause_schedule, resume_schedule
 
     engine = _engine(settings)
     try:
@@ -471,8 +471,8 @@ def _smtp_actor(engine: Engine, code: str | None) -> tuple[Scope, str]:
 
 
 def cmd_smtp_set(args: argparse.Namespace, settings: Settings) -> int:
-    from jobs.secret_key import SecretKeyError
-    from jobs.smtp_config import SmtpConfigError, save_smtp
+    from core.secret_key import SecretKeyError
+    from mail.smtp_config import SmtpConfigError, save_smtp
 
     if not args.host and args.business is None:
         raise CommandError("The installation default needs --host (and --from).", EXIT_USAGE)
@@ -522,7 +522,7 @@ def cmd_smtp_set(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_smtp_test(args: argparse.Namespace, settings: Settings) -> int:
-    from jobs.smtp_config import SmtpConfigError, send_test
+    from mail.smtp_config import SmtpConfigError, send_test
 
     engine = _engine(settings)
     actor, _ = _smtp_actor(engine, args.business)
@@ -537,7 +537,7 @@ def cmd_smtp_test(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_smtp_clear(args: argparse.Namespace, settings: Settings) -> int:
-    from jobs.smtp_config import clear_smtp, delivery_status
+    from mail.smtp_config import clear_smtp, delivery_status
 
     engine = _engine(settings)
     actor, label = _smtp_actor(engine, args.business)
@@ -551,7 +551,7 @@ def cmd_smtp_clear(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_smtp_show(args: argparse.Namespace, settings: Settings) -> int:
-    from jobs.smtp_config import delivery_status, get_smtp
+    from mail.smtp_config import delivery_status, get_smtp
 
     engine = _engine(settings)
     actor, label = _smtp_actor(engine, args.business)
@@ -575,7 +575,7 @@ def cmd_smtp_show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_secret_key_check(args: argparse.Namespace, settings: Settings) -> int:
-    from jobs.secret_key import SecretKeyError, check
+    from core.secret_key import SecretKeyError, check
 
     engine = _engine(settings)
     try:
@@ -588,7 +588,7 @@ def cmd_secret_key_check(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_secret_key_rotate(args: argparse.Namespace, settings: Settings) -> int:
-    from jobs.secret_key import SecretKeyError, keyring, rotate
+    from core.secret_key import SecretKeyError, keyring, rotate
 
     engine = _engine(settings)
     try:
@@ -792,7 +792,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("error: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # the last word is one line too: an import racing a report, say
-        from jobs.failures import explain
+        from runs.failures import explain
 
         failure = explain(exc)
         print(f"error: {failure.text}{' Run the command again.' if failure.passing else ''}", file=sys.stderr)

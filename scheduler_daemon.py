@@ -5,8 +5,8 @@
     --now ISO | --clock-file PATH              an injected clock (tests): --now (or the environment
                                                variable TALLYBOARD_FAKE_NOW) starts the clock at ISO
                                                and lets it run; a clock file is read at every tick
-Several daemons may run against one database: each window is claimed exactly once (jobs/scheduling).
-Reports are generated in worker processes (jobs/workers): the tick goes on while they work, their
+Several daemons may run against one database: each window is claimed exactly once (scheduling/tick).
+Reports are generated in worker processes (scheduling/workers): the tick goes on while they work, their
 leases are renewed, and one still working after the working timeout is stopped ("timed out").
 On SIGTERM or SIGINT the current step finishes, generations in progress are stopped and their
 windows released for another daemon, and the daemon exits 0 (also when it is still starting).
@@ -47,17 +47,17 @@ import schedule
 from sqlalchemy import inspect, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from analytics.db import make_engine, make_sessionmaker
-from analytics.models import ScheduleRun
-from analytics.settings import Settings
-from analytics.snapshot import SnapshotStore
-from jobs import delivery
-from jobs.files import FileStore
-from jobs.heartbeat import beat
-from jobs.retention import expire_files, interrupt_runs, sweep_leftovers
-from jobs.scheduling import StopSignal, end_attempt, process_due, release_window, renew_leases
-from jobs.secret_key import startup_problem
-from jobs.workers import Ended, WorkerPool, describe_exit
+from core.db import make_engine, make_sessionmaker
+from core.models import ScheduleRun
+from core.secret_key import startup_problem
+from core.settings import Settings
+from mail import delivery
+from runs.files import FileStore
+from runs.retention import expire_files, interrupt_runs, sweep_leftovers
+from scheduling.heartbeat import beat
+from scheduling.tick import StopSignal, end_attempt, process_due, release_window, renew_leases
+from scheduling.workers import Ended, WorkerPool, describe_exit
+from snapshots.store import SnapshotStore
 
 log = logging.getLogger("scheduler")
 Clock = Callable[[], dt.datetime]
@@ -285,7 +285,7 @@ class Daemon:
             self.guarded(self.deliver)
 
     def hourly(self) -> None:
-        """Retention, and the admins' weekly summary (queued once per ISO week by jobs.delivery)."""
+        """Retention, and the admins' weekly summary (queued once per ISO week by mail.delivery)."""
         self.retention()
         try:
             queued = delivery.weekly_summary(self.engine, self.settings, self.clock())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from analytics.snapshot import Snapshot
+from snapshots.store import Snapshot
 
 # dimension -> SQL over the snapshot giving (value, label) rows in display order.
 _QUERIES: dict[str, str] = {

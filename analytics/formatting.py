@@ -12,7 +12,7 @@ import math
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from analytics.money import to_cents
+from core.money import to_cents
 
 CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "PHP": "₱"}
 MISSING = "—"

@@ -12,11 +12,11 @@ import duckdb
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from analytics.models import Business
-from analytics.money import from_micros
 from analytics.periods import Period
 from analytics.report import ChartSpec, Kpi, ParamError, Report, ReportParams, Scope, Table
-from analytics.snapshot import Snapshot
+from core.models import Business
+from core.money import from_micros
+from snapshots.store import Snapshot
 
 # Snapshot column behind each dimension filter (lines, sales, payments and forecasts share them).
 FILTER_COLUMNS: dict[str, str] = {

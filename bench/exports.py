@@ -85,7 +85,7 @@ def child(argv: list[str]) -> dict[str, Any]:
 
 
 def _engine_and_business(url: str) -> tuple[Any, int]:
-    from analytics.db import business_by_code, make_engine, make_sessionmaker
+    from core.db import business_by_code, make_engine, make_sessionmaker
 
     engine = make_engine(url)
     with make_sessionmaker(engine)() as session:
@@ -95,7 +95,7 @@ def _engine_and_business(url: str) -> tuple[Any, int]:
 
 
 def child_snapshot(url: str, snapdir: str) -> dict[str, Any]:
-    from analytics.snapshot import SnapshotStore
+    from snapshots.store import SnapshotStore
 
     engine, bid = _engine_and_business(url)
     started = start_clock()
@@ -104,10 +104,10 @@ def child_snapshot(url: str, snapdir: str) -> dict[str, Any]:
 
 
 def _report(url: str, snapdir: str, pairs: list[str]) -> Any:
-    from analytics.db import make_sessionmaker
-    from analytics.registry import generate
     from analytics.report import ReportParams, Scope
-    from analytics.snapshot import SnapshotStore
+    from core.db import make_sessionmaker
+    from reports.registry import generate
+    from snapshots.store import SnapshotStore
 
     engine, bid = _engine_and_business(url)
     with make_sessionmaker(engine)() as session:
@@ -122,7 +122,7 @@ def _report(url: str, snapdir: str, pairs: list[str]) -> Any:
 
 def child_ours(url: str, snapdir: str, fmt: str, pairs: list[str]) -> dict[str, Any]:
     """Our export through EXPORTERS (for the PDF: its writer with the row limit raised to PDF_ROWS)."""
-    import analytics.registry  # noqa: F401
+    import reports.registry  # noqa: F401
     from exporters import EXPORTERS
 
     imported = usage()
@@ -149,8 +149,8 @@ def child_ours(url: str, snapdir: str, fmt: str, pairs: list[str]) -> dict[str, 
 
 def _same_rows_cursor(snapshot_path: str, pairs: list[str]) -> Any:
     """One DuckDB cursor over the snapshot with the stream's SELECT (same columns and values), one ORDER BY."""
-    from analytics.lines import EXPRESSIONS, ORDER_BY
-    from analytics.snapshot import Snapshot
+    from reports.lines import EXPRESSIONS, ORDER_BY
+    from snapshots.store import Snapshot
 
     start, end = (p.split("=", 1)[1] for p in pairs)
     con = Snapshot(0, 0, Path(snapshot_path)).connect()
@@ -162,7 +162,7 @@ def _same_rows_cursor(snapshot_path: str, pairs: list[str]) -> Any:
 
 
 def child_csv_ceiling(snapshot_path: str, pairs: list[str]) -> dict[str, Any]:
-    import analytics.registry  # noqa: F401  (the same imports as ours, for comparable memory)
+    import reports.registry  # noqa: F401  (the same imports as ours, for comparable memory)
 
     started = start_clock()
     cur = _same_rows_cursor(snapshot_path, pairs)
@@ -213,7 +213,7 @@ def child_csv_sqlite(db_file: str) -> dict[str, Any]:
 def child_xlsx_ceiling(snapshot_path: str, pairs: list[str]) -> dict[str, Any]:
     import xlsxwriter
 
-    import analytics.registry  # noqa: F401  (the same imports as ours, for comparable memory)
+    import reports.registry  # noqa: F401  (the same imports as ours, for comparable memory)
 
     started = start_clock()
     cur = _same_rows_cursor(snapshot_path, pairs)
@@ -265,7 +265,7 @@ def child_naive_xlsx(url: str) -> dict[str, Any]:
 
 def child_pdf_period(snapshot_path: str, last: str) -> dict[str, Any]:
     """The shortest period ending `last` that holds at least PDF_ROWS lines."""
-    from analytics.snapshot import Snapshot
+    from snapshots.store import Snapshot
 
     con = Snapshot(0, 0, Path(snapshot_path)).connect()
     days = con.execute(

@@ -75,9 +75,9 @@ def setup(folder: Path, rows: int) -> dict[str, Any]:
 
 def _store(folder: Path) -> tuple[Any, int]:
     os.environ.update(env_for(folder))
-    from analytics.db import business_by_code, make_engine, make_sessionmaker
-    from analytics.settings import Settings
-    from analytics.snapshot import SnapshotStore
+    from core.db import business_by_code, make_engine, make_sessionmaker
+    from core.settings import Settings
+    from snapshots.store import SnapshotStore
 
     settings = Settings.from_env()
     engine = make_engine(settings.database_url)
@@ -122,9 +122,9 @@ def import_payments(folder: Path, count: int = 200) -> dict[str, Any]:
 
 def report(folder: Path, slug: str, period: str, repeat: int) -> dict[str, Any]:
     store, business_id = _store(folder)
-    from analytics.db import make_sessionmaker
-    from analytics.registry import generate
     from analytics.report import ReportParams, Scope
+    from core.db import make_sessionmaker
+    from reports.registry import generate
 
     times = []
     for _ in range(repeat):

@@ -46,8 +46,8 @@ def child(argv: list[str]) -> dict[str, Any]:
 
 
 def child_load(url: str, rows: int) -> dict[str, Any]:
-    from analytics.db import make_engine, migrate
-    from analytics.demo import has_data, load_demo
+    from core.db import make_engine, migrate
+    from ingest.demo import has_data, load_demo
 
     engine = make_engine(url)
     migrate(engine)
@@ -59,7 +59,7 @@ def child_load(url: str, rows: int) -> dict[str, Any]:
 
 
 def _business_id(engine: Any) -> int:
-    from analytics.db import business_by_code, make_sessionmaker
+    from core.db import business_by_code, make_sessionmaker
 
     with make_sessionmaker(engine)() as session:
         business = business_by_code(session, "demo")
@@ -68,8 +68,8 @@ def _business_id(engine: Any) -> int:
 
 
 def child_snapshot(url: str, snapdir: str) -> dict[str, Any]:
-    from analytics.db import make_engine
-    from analytics.snapshot import SnapshotStore
+    from core.db import make_engine
+    from snapshots.store import SnapshotStore
 
     engine = make_engine(url)
     shutil.rmtree(snapdir, ignore_errors=True)
@@ -82,10 +82,10 @@ def child_snapshot(url: str, snapdir: str) -> dict[str, Any]:
 
 
 def child_report(url: str, snapdir: str, slug: str, pairs: list[str]) -> dict[str, Any]:
-    from analytics.db import make_engine, make_sessionmaker
-    from analytics.registry import generate
     from analytics.report import ReportParams, Scope
-    from analytics.snapshot import SnapshotStore
+    from core.db import make_engine, make_sessionmaker
+    from reports.registry import generate
+    from snapshots.store import SnapshotStore
 
     engine = make_engine(url)
     bid = _business_id(engine)
@@ -110,7 +110,7 @@ def child_naive(url: str, slug: str, start: str, end: str) -> dict[str, Any]:
     """The naive way: read every line with pandas, then filter and group in Python."""
     import pandas as pd
 
-    from analytics.db import make_engine
+    from core.db import make_engine
 
     engine = make_engine(url)
     bid = _business_id(engine)
@@ -155,7 +155,7 @@ def child_naive(url: str, slug: str, start: str, end: str) -> dict[str, Any]:
 
 
 def run(url: str, label: str, rows: int, snapdir: Path, naive: bool) -> list[str]:
-    from analytics.registry import REPORTS
+    from reports.registry import REPORTS
 
     out: list[str] = []
     load = child(["load", url, str(rows)])

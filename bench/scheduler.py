@@ -95,7 +95,7 @@ def free_port() -> int:
 def database_url(kind: str, pg: str | None, data_dir: Path) -> str:
     from sqlalchemy import make_url, text
 
-    from analytics.db import make_engine
+    from core.db import make_engine
 
     if kind == "sqlite":
         return f"sqlite:///{data_dir / 'tallyboard.db'}"
@@ -114,13 +114,13 @@ def database_url(kind: str, pg: str | None, data_dir: Path) -> str:
 
 def prepare(url: str, data_dir: Path, n: int, recipients: int, smtp_port: int) -> list[int]:
     """A fresh database: demo data, an owner, `n` schedules due at DUE, SMTP pointing at the mailbox."""
-    from analytics.accounts import add_user, operator
-    from analytics.db import business_by_code, make_engine, make_sessionmaker, migrate
-    from analytics.demo import load_demo
+    from accounts.users import add_user, operator
     from analytics.report import Scope
-    from analytics.settings import Settings
-    from jobs.schedules import ScheduleSpec, create_schedule
-    from jobs.smtp_config import save_smtp
+    from core.db import business_by_code, make_engine, make_sessionmaker, migrate
+    from core.settings import Settings
+    from ingest.demo import load_demo
+    from mail.smtp_config import save_smtp
+    from scheduling.schedules import ScheduleSpec, create_schedule
 
     engine = make_engine(url)
     migrate(engine)
@@ -174,8 +174,8 @@ class Tally:
 def tally(url: str) -> Tally:
     from sqlalchemy import func, select
 
-    from analytics.db import make_engine, make_sessionmaker
-    from analytics.models import OutboxMessage, Run, ScheduleRun
+    from core.db import make_engine, make_sessionmaker
+    from core.models import OutboxMessage, Run, ScheduleRun
 
     engine = make_engine(url)
     with make_sessionmaker(engine)() as s:

@@ -115,8 +115,8 @@ class RssSampler(threading.Thread):
 
 
 def ensure_user(url: str) -> None:
-    from analytics.accounts import add_user, operator, user_by_username
-    from analytics.db import business_by_code, make_engine, session_scope
+    from accounts.users import add_user, operator, user_by_username
+    from core.db import business_by_code, make_engine, session_scope
 
     engine = make_engine(url)
     try:
@@ -139,8 +139,8 @@ def build_snapshot(env: dict[str, str], rebuild: bool) -> float | None:
     elif any(snapshots.glob("db-*/b*/*-layout*/built.json")):
         return None  # SnapshotStore.current() would reuse it (an import bumps the version: rebuilt)
     code = (
-        "import time; from analytics.settings import Settings; from analytics.db import make_engine,"
-        " business_by_code, session_scope; from analytics.snapshot import SnapshotStore\n"
+        "import time; from core.settings import Settings; from core.db import make_engine,"
+        " business_by_code, session_scope; from snapshots.store import SnapshotStore\n"
         "s = Settings.from_env(); e = make_engine(s.database_url)\n"
         f"with session_scope(e) as db: bid = business_by_code(db, {BUSINESS!r}).id\n"
         "t = time.perf_counter(); SnapshotStore(e, s.snapshot_dir).current(bid)\n"
@@ -167,11 +167,11 @@ def last_snapshot_build(data_dir: Path) -> str:
 
 GENERATE_CODE = """
 import json, sys, time
-from analytics.db import business_by_code, make_engine, make_sessionmaker
-from analytics.registry import generate
+from core.db import business_by_code, make_engine, make_sessionmaker
+from reports.registry import generate
 from analytics.report import ReportParams, Scope
-from analytics.settings import Settings
-from analytics.snapshot import SnapshotStore
+from core.settings import Settings
+from snapshots.store import SnapshotStore
 s = Settings.from_env(); e = make_engine(s.database_url); store = SnapshotStore(e, s.snapshot_dir)
 out = {}
 with make_sessionmaker(e)() as db:

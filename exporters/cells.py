@@ -21,8 +21,8 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from analytics.money import to_cents
 from analytics.report import ColumnKind
+from core.money import to_cents
 
 # A spreadsheet runs a text cell starting with one of these as a formula (OWASP "CSV Injection").
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

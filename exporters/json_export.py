@@ -20,8 +20,8 @@ from typing import IO, Any
 import orjson
 import pandas as pd
 
-from analytics.money import to_cents
 from analytics.report import ColumnKind, Report, Table
+from core.money import to_cents
 from exporters.cells import NO_DATA, Remembered, columns_of
 
 ColumnValues = Callable[[Sequence[Any]], Sequence[Any]]

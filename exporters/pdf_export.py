@@ -22,8 +22,8 @@ from fpdf import FPDF
 from fpdf.enums import Align, PageMode, XPos, YPos
 from fpdf.fonts import TTFFont
 
-from analytics.money import to_cents
 from analytics.report import Column, ColumnKind, Highlight, Kpi, Report, Table
+from core.money import to_cents
 from exporters.static_charts import chart_png, currency_symbol
 
 PageSize = Literal["A4", "Letter"]

@@ -1,13 +1,13 @@
-"""Alembic environment: runs against the engine handed in by analytics.db.migrate or DATABASE_URL."""
+"""Alembic environment: runs against the engine handed in by core.db.migrate or DATABASE_URL."""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import text
 
-from analytics.db import make_engine
-from analytics.models import Base
-from analytics.settings import Settings
+from core.db import make_engine
+from core.models import Base
+from core.settings import Settings
 
 config = context.config
 target_metadata = Base.metadata

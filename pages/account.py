@@ -2,10 +2,10 @@
 
 import streamlit as st
 
-from analytics.accounts import MIN_PASSWORD, AccountError, change_password
-from analytics.db import session_scope
-from analytics.errors import Forbidden
-from jobs.schedule_admin import subscriptions
+from accounts.users import MIN_PASSWORD, AccountError, change_password
+from core.db import session_scope
+from core.errors import Forbidden
+from scheduling.summary import subscriptions
 from ui.auth import renew_session
 from ui.context import page_context
 from ui.schedule_view import subscriptions_table

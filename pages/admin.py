@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from analytics import accounts
-from analytics.models import ROLES
+from accounts import users
+from core.models import ROLES
 from ui import admin_view as view
 from ui.context import page_context
 
@@ -14,8 +14,8 @@ view.notice()
 
 st.subheader("Users")
 with ctx.session() as session:
-    users = accounts.list_users(session, ctx.scope)
-view.users_table(users)
+    members = users.list_users(session, ctx.scope)
+view.users_table(members)
 
 with st.expander("Add a user", icon=":material/person_add:"), st.form("admin_add", clear_on_submit=True):
     left, right = st.columns(2)
@@ -36,11 +36,11 @@ with st.expander("Add a user", icon=":material/person_add:"), st.form("admin_add
             st.error("The two passwords differ.")
         else:
             done = f"Added {role} {username}."
-            view.act(ctx, accounts.add_user, done, username, password, role, name=name, email=email)
+            view.act(ctx, users.add_user, done, username, password, role, name=name, email=email)
 
 if users:
     st.subheader("Change a user")
-    by_id = {u.id: u for u in users}
+    by_id = {u.id: u for u in members}
     chosen = by_id[
         st.selectbox("User", list(by_id), format_func=lambda i: view.user_label(by_id[i]), key="admin_user")
     ]
@@ -48,21 +48,21 @@ if users:
     with role_col, st.form("admin_role"):
         new_role = st.selectbox("Role", ROLES, index=ROLES.index(chosen.role), key=f"admin_role_{chosen.id}")
         if st.form_submit_button("Change role"):
-            view.act(ctx, accounts.set_role, f"{chosen.username} is now {new_role}.", chosen.id, new_role)
+            view.act(ctx, users.set_role, f"{chosen.username} is now {new_role}.", chosen.id, new_role)
     with status_col, st.container(border=True):
         st.markdown(f"**Status:** {'active' if chosen.active else 'disabled'}")
         st.caption("A disabled user is logged out at once and cannot log in.")
         verb = "Disable" if chosen.active else "Enable"
         if st.button(f"{verb} {chosen.username}", key="admin_toggle"):
             done = f"{chosen.username} is {verb.lower()}d."
-            view.act(ctx, accounts.set_active, done, chosen.id, not chosen.active)
+            view.act(ctx, users.set_active, done, chosen.id, not chosen.active)
     with password_col, st.form("admin_reset", clear_on_submit=True):
         new_password = st.text_input(
             "New password", type="password", autocomplete="new-password", key="admin_reset_password"
         )
         if st.form_submit_button("Reset password"):
             done = f"New password set for {chosen.username}; tell them."
-            view.act(ctx, accounts.reset_password, done, chosen.id, new_password)
+            view.act(ctx, users.reset_password, done, chosen.id, new_password)
 
 st.subheader("Email")
 view.smtp_form(ctx)

@@ -4,8 +4,8 @@ from dataclasses import replace
 
 import streamlit as st
 
-from analytics.registry import generate
 from analytics.report import ParamError, Report, ReportParams
+from reports.registry import generate
 from ui import report_view as view
 from ui.context import page_context
 from ui.filters import for_report, report_params

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from analytics.freshness import data_freshness, import_history
+from ingest.freshness import data_freshness, import_history
 from ui import data_view as view
 from ui.context import page_context
 

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from jobs.history import count_runs, describe_parameters, list_runs
+from runs.history import count_runs, describe_parameters, list_runs
 from ui import history_view as view
 from ui import run_views as runs
 from ui.context import page_context

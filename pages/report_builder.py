@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from analytics.registry import definition
+from reports.registry import definition
 from ui import builder
 from ui import run_views as runs
 from ui.context import page_context

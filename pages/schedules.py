@@ -3,8 +3,8 @@ the next run times, each run's status and each recipient's delivery status."""
 
 import streamlit as st
 
-from jobs.schedules import list_schedules
-from jobs.smtp_config import delivery_status
+from mail.smtp_config import delivery_status
+from scheduling.schedules import list_schedules
 from ui import schedule_view as view
 from ui.context import page_context
 

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from jobs.schedule_admin import count_active_schedules
-from jobs.stats import statistics
+from runs.stats import statistics
+from scheduling.summary import count_active_schedules
 from ui import run_views as runs
 from ui import stats_view as view
 from ui.context import page_context

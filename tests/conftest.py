@@ -17,9 +17,12 @@ import pytest
 from sqlalchemy import Engine, make_url, text
 from sqlalchemy.orm import Session
 
-from analytics.db import make_engine, make_sessionmaker, migrate
-from analytics.models import Business
-from analytics.settings import Settings
+from core.db import make_engine, make_sessionmaker, migrate
+from core.models import Business
+from core.settings import Settings
+
+# The tenants, jobs and daemon fixtures every package's tests share.
+pytest_plugins = ("tests.tenants",)
 
 
 def _worker() -> str:

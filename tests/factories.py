@@ -11,8 +11,8 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine, text
 
-from analytics.db import make_engine, session_scope
-from analytics.models import (
+from core.db import make_engine, session_scope
+from core.models import (
     Customer,
     Forecast,
     InventoryLevel,
@@ -22,7 +22,7 @@ from analytics.models import (
     SaleLine,
     Storefront,
 )
-from analytics.money import line_cost_micros, line_net_micros, to_micros
+from core.money import line_cost_micros, line_net_micros, to_micros
 
 # A copy of ../shared/examples/tiny (the hand-checked worked example), so a clone tests alone.
 TINY_DIR = Path(__file__).resolve().parent / "fixtures" / "tiny"
@@ -145,7 +145,7 @@ def insert_tiny(engine: Engine, business_id: int, folder: Path = TINY_DIR) -> No
                     as_of=dt.date.fromisoformat(r["as_of"]),
                 )
             )
-        from analytics.db import bump_data_version
+        from core.db import bump_data_version
 
         bump_data_version(s, business_id)
 

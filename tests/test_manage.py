@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, select
 
-from analytics.accounts import verify_password
-from analytics.db import make_sessionmaker
-from analytics.models import Business, User
-from analytics.settings import Settings
+from accounts.users import verify_password
+from core.db import make_sessionmaker
+from core.models import Business, User
+from core.settings import Settings
 from manage import main
 from tests.factories import TINY_DIR, insert_tiny, money
 
@@ -166,7 +166,7 @@ def test_mistakes_get_one_clear_line(
 
 
 def test_reports_lists_every_slug(cli_env: Settings, capsys: pytest.CaptureFixture[str]) -> None:
-    from analytics.registry import REGISTRY
+    from reports.registry import REGISTRY
 
     assert main(["reports"]) == 0
     out = capsys.readouterr().out

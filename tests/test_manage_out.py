@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from analytics.models import Business
-from analytics.settings import Settings
+from core.models import Business
+from core.settings import Settings
 from manage import main
 from tests.factories import insert_tiny
 

@@ -9,10 +9,10 @@ import re
 import pytest
 from sqlalchemy import Engine
 
-from analytics.accounts import user_by_username, verify_password
-from analytics.db import make_sessionmaker
-from analytics.models import Business
-from analytics.settings import Settings
+from accounts.users import user_by_username, verify_password
+from core.db import make_sessionmaker
+from core.models import Business
+from core.settings import Settings
 from manage import main
 from tests.conftest import new_business
 

@@ -7,16 +7,17 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from analytics.accounts import AccountError
-from analytics.db import session_scope
-from analytics.errors import Forbidden
-from analytics.models import User
-from analytics.registry import NotFound
-from jobs import schedule_admin, smtp_config
-from jobs.clock import utc_now
-from jobs.delivery import smtp_problem
-from jobs.heartbeat import scheduler_status
-from jobs.secret_key import SecretKeyError
+from accounts.users import AccountError
+from core.clock import utc_now
+from core.db import session_scope
+from core.errors import Forbidden
+from core.models import User
+from core.secret_key import SecretKeyError
+from mail import smtp_config
+from mail.delivery import smtp_problem
+from reports.registry import NotFound
+from scheduling import summary
+from scheduling.heartbeat import scheduler_status
 from ui.context import PageContext
 
 NOTICE = "admin_notice"
@@ -183,7 +184,7 @@ def scheduler_section(ctx: PageContext) -> None:
     """The scheduler's heartbeat and how long stored report files are kept."""
     with ctx.session() as session:
         status = scheduler_status(session, now=utc_now())
-        days, own = schedule_admin.get_retention_days(session, ctx.settings, ctx.scope)
+        days, own = summary.get_retention_days(session, ctx.settings, ctx.scope)
     if status.running:
         st.success(status.text, icon=":material/check_circle:")
     else:
@@ -196,7 +197,7 @@ def scheduler_section(ctx: PageContext) -> None:
         new_days = left.number_input(
             "Keep generated report files for (days)",
             1,
-            schedule_admin.MAX_RETENTION_DAYS,
+            summary.MAX_RETENTION_DAYS,
             value=days,
             key="admin_retention",
             help="Older files are deleted by the scheduler; the run history stays. "
@@ -205,7 +206,7 @@ def scheduler_section(ctx: PageContext) -> None:
         if right.form_submit_button("Save retention"):
             try:
                 with ctx.session() as session:
-                    schedule_admin.set_retention_days(session, ctx.scope, int(new_days))
+                    summary.set_retention_days(session, ctx.scope, int(new_days))
             except (ValueError, Forbidden) as exc:
                 st.error(str(exc))
             else:

@@ -19,10 +19,10 @@ import streamlit as st
 import streamlit_authenticator as stauth
 from streamlit_authenticator.utilities import LoginError
 
-from analytics import accounts
-from analytics.db import session_scope
-from analytics.models import Business, User
-from jobs.secret_key import startup_problem
+from accounts import users
+from core.db import session_scope
+from core.models import Business, User
+from core.secret_key import startup_problem
 from ui import resources
 from ui.context import SESSION_ENDED, SESSION_EPOCH, current_user
 from ui.navigation import PAGES
@@ -36,7 +36,7 @@ _SET_COOKIE = "auth_set_cookie"
 
 @st.cache_resource
 def _cookie_key() -> str:
-    return accounts.cookie_key(resources.settings())
+    return users.cookie_key(resources.settings())
 
 
 @st.cache_resource
@@ -47,17 +47,17 @@ def key_problem() -> str | None:
     return startup_problem(resources.engine(), resources.settings())
 
 
-def credentials(users: list[User]) -> dict[str, Any]:
+def credentials(people: list[User]) -> dict[str, Any]:
     """The library's credentials dict for these users: bcrypt hashes, one role each."""
     return {
         "usernames": {
-            accounts.normalize_username(u.username): {
+            users.normalize_username(u.username): {
                 "name": u.name or u.username,
                 "email": u.email,
                 "password": u.password_hash,
                 "roles": [u.role],
             }
-            for u in users
+            for u in people
         }
     }
 
@@ -72,7 +72,7 @@ def authenticator() -> Any:
     creds: dict[str, Any] = {"usernames": {}}
     if not logged_in():
         with session_scope(resources.engine()) as session:
-            creds = credentials(accounts.active_users(session))
+            creds = credentials(users.active_users(session))
     settings = resources.settings()
     return stauth.Authenticate(
         creds,  # built afresh each run: the library mutates what it is given
@@ -114,11 +114,11 @@ def _sign_in(user: User) -> None:
 def cookie_login(token: object) -> bool:
     """Log in from the login cookie's value: True when it is a valid token of an active user whose
     session epoch it still carries; anything else (malformed, forged, expired, ended) is False."""
-    claim = accounts.read_session_token(token, _cookie_key(), now=dt.datetime.now(dt.UTC))
+    claim = users.read_session_token(token, _cookie_key(), now=dt.datetime.now(dt.UTC))
     if claim is None:
         return False
     with session_scope(resources.engine()) as session:
-        user = accounts.session_user(session, claim)
+        user = users.session_user(session, claim)
         if user is None:
             return False
         _sign_in(user)
@@ -129,7 +129,7 @@ def _set_cookie(auth: Any) -> None:
     """Write this session's login cookie (username + session epoch, signed with the cookie key)."""
     settings = resources.settings()
     now = dt.datetime.now(dt.UTC)
-    token = accounts.session_token(
+    token = users.session_token(
         str(st.session_state.get("username") or ""),
         int(st.session_state.get(SESSION_EPOCH) or 0),
         _cookie_key(),
@@ -162,16 +162,16 @@ def _locked_message(until: dt.datetime, now: dt.datetime) -> str:
 def attempt_login(auth: Any, username: str, password: str, ip: str = "") -> str | None:
     """Check the lock, let the library check the password, record the attempt; None when logged in,
     else the message to show. A locked username is refused even with the right password."""
-    name = accounts.normalize_username(username)
+    name = users.normalize_username(username)
     if not name or not password:
         return "Enter your username and password."
     settings = resources.settings()
     engine = resources.engine()
     now = _now()
     with session_scope(engine) as session:
-        until = accounts.locked_until(session, name, now, settings)
+        until = users.locked_until(session, name, now, settings)
         if until is not None:
-            accounts.record_locked_out(session, name, until, ip=ip, at=now)
+            users.record_locked_out(session, name, until, ip=ip, at=now)
             return _locked_message(until, now)
     try:
         ok = bool(auth.authentication_controller.login(name, password))
@@ -179,18 +179,18 @@ def attempt_login(auth: Any, username: str, password: str, ip: str = "") -> str 
         ok = False
     with session_scope(engine) as session:
         # Checked again: failures from another browser may have locked the name while bcrypt ran.
-        until = accounts.locked_until(session, name, _now(), settings)
+        until = users.locked_until(session, name, _now(), settings)
         if ok and until is not None:
             _clear_auth_state()
-            accounts.record_locked_out(session, name, until, ip=ip, at=now)
+            users.record_locked_out(session, name, until, ip=ip, at=now)
             return _locked_message(until, now)
-        accounts.record_login_attempt(session, name, ok, ip=ip, at=now)
-        user = accounts.user_by_username(session, name) if ok else None
+        users.record_login_attempt(session, name, ok, ip=ip, at=now)
+        user = users.user_by_username(session, name) if ok else None
         if user is not None and user.active:
             st.session_state[SESSION_EPOCH] = int(user.session_epoch or 0)
             return None
         _clear_auth_state()
-        until = accounts.locked_until(session, name, now, settings)
+        until = users.locked_until(session, name, now, settings)
     if until is not None:
         return _locked_message(until, now)
     return "Wrong username or password (or the account is disabled)."
@@ -198,7 +198,7 @@ def attempt_login(auth: Any, username: str, password: str, ip: str = "") -> str 
 
 def _no_users_yet() -> bool:
     with session_scope(resources.engine()) as session:
-        return accounts.user_count(session) == 0
+        return users.user_count(session) == 0
 
 
 def _login_form(auth: Any) -> None:
@@ -279,7 +279,7 @@ def require_user(auth: Any) -> tuple[User, Business]:
     if st.session_state.pop(_LOGOUT_REQUESTED, False) and logged_in():
         username = str(st.session_state.get("username") or "")
         with session_scope(resources.engine()) as session:
-            accounts.record_logout(session, username, ip=client_ip())  # ends its cookies everywhere
+            users.record_logout(session, username, ip=client_ip())  # ends its cookies everywhere
         _forget(auth, "You are logged out.")
     if not logged_in():
         token = st.context.cookies.get(COOKIE_NAME)

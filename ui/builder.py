@@ -11,14 +11,14 @@ from collections.abc import Sequence
 import streamlit as st
 
 from analytics.definition import ReportDefinition
-from analytics.registry import NotFound, definition
 from analytics.report import ParamError, ReportParams
 from exporters import EXPORTERS
-from jobs import saved
-from jobs.access import allowed_reports
-from jobs.files import format_label
-from jobs.runs import generations_used
-from jobs.saved import SavedError, SavedInfo, SavedSetup
+from reports.registry import NotFound, definition
+from runs import saved
+from runs.access import allowed_reports
+from runs.files import format_label
+from runs.runner import generations_used
+from runs.saved import SavedError, SavedInfo, SavedSetup
 from ui import report_view
 from ui.context import PageContext
 from ui.filters import dimension_choices

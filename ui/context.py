@@ -13,12 +13,12 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from streamlit.errors import StreamlitAPIException
 
-from analytics.accounts import normalize_username
-from analytics.db import make_sessionmaker
-from analytics.models import Business, User
+from accounts.users import normalize_username
 from analytics.report import Scope
-from analytics.settings import Settings
-from analytics.snapshot import Snapshot, SnapshotStore
+from core.db import make_sessionmaker
+from core.models import Business, User
+from core.settings import Settings
+from snapshots.store import Snapshot, SnapshotStore
 from ui import resources
 from ui.navigation import PAGE_BY_KEY
 

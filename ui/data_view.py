@@ -9,10 +9,10 @@ from collections.abc import Sequence
 import pandas as pd
 import streamlit as st
 
-from analytics.freshness import Freshness, ImportRecord
-from analytics.importer import COLUMNS, ENTITIES, OPTIONAL_COLUMNS, ImportResult, import_file
-from jobs.clock import local
-from jobs.files import format_bytes
+from core.clock import local
+from ingest.freshness import Freshness, ImportRecord
+from ingest.importer import COLUMNS, ENTITIES, OPTIONAL_COLUMNS, ImportResult, import_file
+from runs.files import format_bytes
 from ui.context import PageContext
 
 ENTITY_LABELS = {

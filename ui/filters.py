@@ -11,9 +11,9 @@ import streamlit as st
 from analytics.definition import OptionSpec
 from analytics.dimensions import DIMENSION_LABELS, dimension_values
 from analytics.periods import PERIOD_LABELS, RELATIVE_PERIODS, PeriodError, resolve
-from analytics.registry import definition
 from analytics.report import ReportParams
-from analytics.snapshot import Snapshot
+from reports.registry import definition
+from snapshots.store import Snapshot
 from ui.context import PageContext
 
 CUSTOM = "custom"

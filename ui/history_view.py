@@ -7,12 +7,12 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from analytics.registry import NotFound
-from jobs.access import allowed_reports, sees_all_runs
-from jobs.clock import local
-from jobs.files import format_bytes
-from jobs.history import DeleteResult, RunInfo, delete_runs, run_users
-from jobs.runs import STATUSES
+from core.clock import local
+from reports.registry import NotFound
+from runs.access import allowed_reports, sees_all_runs
+from runs.files import format_bytes
+from runs.history import DeleteResult, RunInfo, delete_runs, run_users
+from runs.runner import STATUSES
 from ui.context import PageContext
 from ui.run_views import files_store
 

@@ -10,11 +10,11 @@ from decimal import Decimal
 import streamlit as st
 from sqlalchemy import Engine
 
-from analytics.db import make_sessionmaker
 from analytics.periods import local_today, zone
-from analytics.registry import NotFound, generate
 from analytics.report import Kpi, ParamError, Report, ReportParams, Scope
-from analytics.snapshot import Snapshot, SnapshotStore
+from core.db import make_sessionmaker
+from reports.registry import NotFound, generate
+from snapshots.store import Snapshot, SnapshotStore
 from ui.charts import figure
 from ui.context import PageContext
 from ui.downloads import download_buttons

@@ -5,9 +5,9 @@ from __future__ import annotations
 import streamlit as st
 from sqlalchemy import Engine
 
-from analytics.db import make_engine
-from analytics.settings import Settings
-from analytics.snapshot import SnapshotStore
+from core.db import make_engine
+from core.settings import Settings
+from snapshots.store import SnapshotStore
 
 
 @st.cache_resource

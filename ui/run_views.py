@@ -9,13 +9,13 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy.orm import Session
 
-from analytics.registry import NotFound
 from analytics.report import ParamError, ReportParams
-from jobs.access import sees_all_runs
-from jobs.clock import local
-from jobs.files import FileInfo, FileStore, format_bytes
-from jobs.history import RunInfo, get_run, rerun, runs_frame
-from jobs.runs import Progress, RateLimited, RunOutcome, generate_run
+from core.clock import local
+from reports.registry import NotFound
+from runs.access import sees_all_runs
+from runs.files import FileInfo, FileStore, format_bytes
+from runs.history import RunInfo, get_run, rerun, runs_frame
+from runs.runner import Progress, RateLimited, RunOutcome, generate_run
 from ui.context import PageContext
 
 

@@ -11,19 +11,19 @@ from zoneinfo import available_timezones
 
 import streamlit as st
 
-from analytics.errors import Forbidden
 from analytics.periods import PERIOD_LABELS, RELATIVE_PERIODS
-from analytics.registry import NotFound
-from jobs import saved
-from jobs import schedules as sched
-from jobs.access import allowed_reports
-from jobs.clock import local, utc_now
-from jobs.delivery import smtp_problem
-from jobs.files import format_label
-from jobs.heartbeat import scheduler_status
-from jobs.schedule_admin import Subscription
-from jobs.schedules import RunStatus, ScheduleError, ScheduleInfo, ScheduleSpec
-from jobs.timerules import RULE_KINDS, RuleError
+from core.clock import local, utc_now
+from core.errors import Forbidden
+from mail.delivery import smtp_problem
+from reports.registry import NotFound
+from runs import saved
+from runs.access import allowed_reports
+from runs.files import format_label
+from scheduling import schedules as sched
+from scheduling.heartbeat import scheduler_status
+from scheduling.schedules import RunStatus, ScheduleError, ScheduleInfo, ScheduleSpec
+from scheduling.summary import Subscription
+from scheduling.timerules import RULE_KINDS, RuleError
 from ui.builder import format_choices
 from ui.context import PageContext
 
@@ -158,7 +158,7 @@ def _sources(ctx: PageContext) -> dict[str, str]:
 
 
 def _rule_fields(kind: str, rule: dict[str, Any], k: str) -> dict[str, Any]:
-    """The widgets of one rule kind; returns the rule mapping jobs/timerules validates."""
+    """The widgets of one rule kind; returns the rule mapping scheduling/timerules validates."""
     if kind == "cron":
         expr = st.text_input(
             "Cron expression",
@@ -211,12 +211,12 @@ def _time(text: object) -> dt.time:
 
 
 def split_recipients(text: str) -> list[str]:
-    """One address per line or comma separated (jobs/schedules splits commas too)."""
+    """One address per line or comma separated (scheduling/schedules splits commas too)."""
     return [line for line in text.splitlines() if line.strip()]
 
 
 def schedule_form(ctx: PageContext, info: ScheduleInfo | None) -> None:
-    """Create a schedule (info None) or edit one; errors from jobs/schedules are shown as they are."""
+    """Create a schedule (info None) or edit one; errors from scheduling/schedules are shown as they are."""
     k = f"schedules_{info.id if info else 'new'}"
     sources = _sources(ctx)
     current = (

@@ -5,8 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from analytics.report import ChartSpec, Column, Table
-from jobs.files import format_bytes
-from jobs.stats import Statistics
+from runs.files import format_bytes
+from runs.stats import Statistics
 from ui.charts import figure
 
 BY_REPORT = ChartSpec(

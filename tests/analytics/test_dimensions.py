@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import Engine
 
 from analytics.dimensions import dimension_values
-from analytics.settings import Settings
-from analytics.snapshot import SnapshotStore
+from core.settings import Settings
+from snapshots.store import SnapshotStore
 from tests.conftest import new_business
 from tests.factories import insert_tiny
 

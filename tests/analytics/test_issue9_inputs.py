@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Engine
 
-from analytics.importer import import_file
-from analytics.models import Business
 from analytics.report import ParamError, ReportParams
-from analytics.settings import Settings
+from core.models import Business
+from core.settings import Settings
+from ingest.importer import import_file
 
 
 def test_a_bom_before_a_quoted_header_is_read_like_any_header(

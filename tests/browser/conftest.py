@@ -24,9 +24,9 @@ from typing import Any
 import pytest
 from sqlalchemy import make_url, text
 
-from analytics.accounts import add_business, add_user, operator
-from analytics.db import make_engine, migrate, session_scope
-from analytics.demo import load_demo
+from accounts.users import add_business, add_user, operator
+from core.db import make_engine, migrate, session_scope
+from ingest.demo import load_demo
 from tests.browser import driver
 from tests.factories import TINY_DIR, insert_tiny, tiny_rows
 

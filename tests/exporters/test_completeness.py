@@ -12,14 +12,14 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import Engine
 
-from analytics.registry import REGISTRY
 from analytics.report import Report
-from analytics.settings import Settings
+from core.settings import Settings
 from exporters import EXPORTERS, file_name
 from exporters.cells import NO_DATA
-from tests.analytics.reporting import run_report
+from reports.registry import REGISTRY
 from tests.conftest import new_business
 from tests.factories import insert_tiny
+from tests.reports.reporting import run_report
 
 PERIODS = {"tiny": ("start=2025-01-01", "end=2025-03-31"), "empty": ("start=2000-01-01", "end=2000-01-31")}
 BOM = b"\xef\xbb\xbf"

@@ -19,16 +19,16 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine
 
-from analytics.db import make_sessionmaker
-from analytics.models import Business
 from analytics.report import Column, ColumnKind, Kpi, Report, Table
-from analytics.settings import Settings
+from core.db import make_sessionmaker
+from core.models import Business
+from core.settings import Settings
 from exporters import EXPORTERS, file_name
 from exporters.cells import csv_cell, csv_column, neutralise
 from exporters.csv_export import NO_DATA, SUMMARY_NAME, write_csv
-from tests.analytics.reporting import run_report
 from tests.conftest import new_business
 from tests.factories import TINY_DIR, insert_tiny
+from tests.reports.reporting import run_report
 
 Q1 = ("start=2025-01-01", "end=2025-03-31")
 BOM = b"\xef\xbb\xbf"

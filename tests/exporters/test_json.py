@@ -12,15 +12,15 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine
 
-from analytics.registry import REGISTRY
 from analytics.report import Column, ColumnKind, Kpi, Report, Table
-from analytics.settings import Settings
+from core.settings import Settings
 from exporters import EXPORTERS
 from exporters.cells import NO_DATA
 from exporters.json_export import json_column, json_value, report_document, write_json
-from tests.analytics.reporting import run_report
+from reports.registry import REGISTRY
 from tests.conftest import new_business
 from tests.factories import insert_tiny, money
+from tests.reports.reporting import run_report
 
 Q1 = ("start=2025-01-01", "end=2025-03-31")
 TOP = ["report", "title", "business", "currency", "parameters", "generated_at", "kpis", "tables", "notes"]

@@ -13,17 +13,17 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, update
 
-from analytics.db import bump_data_version, make_sessionmaker, session_scope
-from analytics.demo import load_demo
-from analytics.lines import COLUMNS, half_even_cents_sql, lines_table, plan_chunks
-from analytics.models import Business, SaleLine
 from analytics.periods import Period
 from analytics.query import ReportContext
 from analytics.report import ParamError, Report, Scope
-from analytics.settings import Settings
-from analytics.snapshot import SnapshotStore
-from tests.analytics.reporting import run_report
+from core.db import bump_data_version, make_sessionmaker, session_scope
+from core.models import Business, SaleLine
+from core.settings import Settings
+from ingest.demo import load_demo
+from reports.lines import COLUMNS, half_even_cents_sql, lines_table, plan_chunks
+from snapshots.store import SnapshotStore
 from tests.factories import insert_tiny, raw_frames
+from tests.reports.reporting import run_report
 
 Q1 = ("start=2025-01-01", "end=2025-03-31")
 DEMO_TODAY = dt.date(2025, 6, 30)

@@ -18,16 +18,16 @@ from PIL import Image
 from pypdf import PdfReader
 from sqlalchemy import Engine
 
-from analytics.money import to_cents
 from analytics.periods import Period
-from analytics.registry import REGISTRY
 from analytics.report import ChartSpec, Column, Highlight, Kpi, Report, Table
-from analytics.settings import Settings
+from core.money import to_cents
+from core.settings import Settings
 from exporters.pdf_export import pdf_bytes, value_text, write_pdf
 from exporters.static_charts import axis_formatter, chart_png
-from tests.analytics.reporting import run_report
+from reports.registry import REGISTRY
 from tests.conftest import new_business
 from tests.factories import insert_tiny
+from tests.reports.reporting import run_report
 
 PERIOD = ("start=2025-01-01", "end=2025-03-31")
 MONEY = re.compile(r"-?€[\d,]+\.\d\d")

@@ -21,15 +21,15 @@ from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy import Engine
 
 from analytics.periods import Period
-from analytics.registry import REGISTRY
 from analytics.report import ChartSpec, Column, ColumnKind, Highlight, Kpi, Report, Table
-from analytics.settings import Settings
+from core.settings import Settings
 from exporters import EXPORTERS, file_name
 from exporters.json_export import json_value
 from exporters.xlsx_export import NO_DATA, _unchecked, write_xlsx
-from tests.analytics.reporting import run_report
+from reports.registry import REGISTRY
 from tests.conftest import new_business
 from tests.factories import insert_tiny
+from tests.reports.reporting import run_report
 
 PERIOD = ("start=2025-01-01", "end=2025-03-31")
 INJECTIONS = ("=1+2", "+SUM(A1:A2)", "-2+3", "@SUM(A1)", "\t=cmd", "\r=cmd", '=HYPERLINK("http://x")')

@@ -9,11 +9,11 @@ import datetime as dt
 from sqlalchemy import Engine, delete, select
 from streamlit.testing.v1 import AppTest
 
-from analytics.accounts import verify_password
-from analytics.audit import record_event
-from analytics.db import session_scope
-from analytics.models import AuditEvent, Business, User
-from analytics.settings import Settings
+from accounts.users import verify_password
+from core.db import session_scope
+from core.models import AuditEvent, Business, User
+from core.settings import Settings
+from reports.audit_log import record_event
 from tests.conftest import new_business
 from tests.ui.test_navigation import PASSWORD, ROOT, fresh_caches, logged_in, make_user
 
@@ -168,9 +168,9 @@ def test_audit_log_shows_this_business_only_and_filters(engine: Engine, business
 def test_admin_page_edits_only_its_business_email_and_never_shows_the_default(
     engine: Engine, business: Business, cli_env: Settings
 ) -> None:
-    from analytics.accounts import operator
-    from analytics.models import SmtpSettings
-    from jobs.smtp_config import save_smtp
+    from accounts.users import operator
+    from core.models import SmtpSettings
+    from mail.smtp_config import save_smtp
 
     admin = make_user(engine, business, "admin")
     with session_scope(engine) as session:

@@ -12,7 +12,7 @@ import streamlit as st
 from sqlalchemy import Engine, select
 from streamlit.testing.v1 import AppTest
 
-from analytics.accounts import (
+from accounts.users import (
     cookie_key,
     operator,
     record_login_attempt,
@@ -20,10 +20,10 @@ from analytics.accounts import (
     session_token,
     set_role,
 )
-from analytics.db import make_engine, migrate, session_scope
-from analytics.models import AuditEvent, Business, LoginAttempt, User
 from analytics.report import Scope
-from analytics.settings import Settings
+from core.db import make_engine, migrate, session_scope
+from core.models import AuditEvent, Business, LoginAttempt, User
+from core.settings import Settings
 from tests.ui.test_navigation import PASSWORD, ROOT, fresh_caches, logged_in, make_user, needs_every_page
 
 __all__ = ["fresh_caches"]  # the autouse fixture, shared with test_navigation
@@ -331,7 +331,7 @@ def test_the_app_refuses_to_start_with_a_secret_key_that_does_not_match(
 ) -> None:
     from cryptography.fernet import Fernet
 
-    from jobs.smtp_config import clear_smtp, save_smtp
+    from mail.smtp_config import clear_smtp, save_smtp
 
     make_user(engine, business, "staff")
     first, second = Fernet.generate_key().decode(), Fernet.generate_key().decode()

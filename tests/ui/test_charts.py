@@ -10,11 +10,11 @@ import plotly.graph_objects as go
 import pytest
 from sqlalchemy import Engine
 
-from analytics.db import make_sessionmaker
-from analytics.registry import REPORTS, generate
 from analytics.report import ChartSpec, Column, Report, ReportParams, Scope, Table
-from analytics.settings import Settings
-from analytics.snapshot import SnapshotStore
+from core.db import make_sessionmaker
+from core.settings import Settings
+from reports.registry import REPORTS, generate
+from snapshots.store import SnapshotStore
 from tests.conftest import new_business
 from tests.factories import insert_tiny
 from ui.charts import MAX_BARS, MAX_SLICES, figure

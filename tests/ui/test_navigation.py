@@ -11,10 +11,10 @@ import streamlit as st
 from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
-from analytics.accounts import add_user, operator
-from analytics.db import session_scope
-from analytics.models import Business, User
-from analytics.settings import Settings
+from accounts.users import add_user, operator
+from core.db import session_scope
+from core.models import Business, User
+from core.settings import Settings
 from ui import resources
 from ui.navigation import PAGE_BY_KEY, PAGES, pages_for
 

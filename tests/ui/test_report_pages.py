@@ -13,15 +13,15 @@ import streamlit as st
 from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
-from analytics.accounts import add_user, operator
-from analytics.db import bump_data_version, make_sessionmaker
-from analytics.models import Business, Customer, User
+from accounts.users import add_user, operator
 from analytics.periods import resolve
-from analytics.registry import generate
 from analytics.report import Report, ReportParams, Scope
-from analytics.settings import Settings
-from analytics.snapshot import SnapshotStore
+from core.db import bump_data_version, make_sessionmaker
+from core.models import Business, Customer, User
+from core.settings import Settings
 from exporters import EXPORTERS
+from reports.registry import generate
+from snapshots.store import SnapshotStore
 from tests.conftest import new_business
 from tests.factories import insert_tiny
 from ui import resources
@@ -273,7 +273,7 @@ def test_while_new_data_is_refreshed_elsewhere_the_page_shows_the_previous_figur
 ) -> None:
     from sqlalchemy import update
 
-    from analytics.models import Sale, SaleLine
+    from core.models import Sale, SaleLine
 
     username = make_user(engine, tiny)
     before = page("overview", username, custom=(TINY_START, TINY_END))

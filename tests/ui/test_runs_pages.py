@@ -11,14 +11,14 @@ import streamlit as st
 from sqlalchemy import Engine, func, select
 from streamlit.testing.v1 import AppTest
 
-from analytics.accounts import add_user, operator
-from analytics.db import make_sessionmaker
-from analytics.models import Business, Customer, Run, SavedReport
+from accounts.users import add_user, operator
 from analytics.report import ReportParams, Scope
-from analytics.settings import Settings
-from analytics.snapshot import SnapshotStore
-from jobs.files import FileStore
-from jobs.runs import RunOutcome, generate_run
+from core.db import make_sessionmaker
+from core.models import Business, Customer, Run, SavedReport
+from core.settings import Settings
+from runs.files import FileStore
+from runs.runner import RunOutcome, generate_run
+from snapshots.store import SnapshotStore
 from tests.conftest import new_business
 from tests.factories import insert_tiny
 from ui import resources

@@ -13,13 +13,13 @@ import streamlit as st
 from sqlalchemy import Engine, delete, select
 from streamlit.testing.v1 import AppTest
 
-from analytics.accounts import add_user, operator
-from analytics.db import make_sessionmaker
-from analytics.models import AppSetting, Business, DaemonHeartbeat, Schedule, SmtpSettings
+from accounts.users import add_user, operator
 from analytics.report import Scope
-from analytics.settings import Settings
-from jobs.heartbeat import beat
-from jobs.schedules import ScheduleSpec, create_schedule
+from core.db import make_sessionmaker
+from core.models import AppSetting, Business, DaemonHeartbeat, Schedule, SmtpSettings
+from core.settings import Settings
+from scheduling.heartbeat import beat
+from scheduling.schedules import ScheduleSpec, create_schedule
 from tests.conftest import new_business
 from ui import resources
 
