@@ -1,38 +1,13 @@
-"""Tallyboard web app: login, then the role's pages from ui/navigation.PAGES (the table of contents)."""
+"""Tallyboard's web server: the dashboard (dashboard.py) and the HTTP API (api/) on one port.
+
+`streamlit run app.py` finds `app` below and serves it: Streamlit runs dashboard.py for every
+browser session (login, then the role's pages), and the API's routes answer beside it.
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from accounts.users import AccountError
-from ui import auth
-from ui.navigation import pages_for
+from api.routes import ROUTES
 
-st.set_page_config(page_title="Tallyboard", page_icon="📊", layout="wide")
-
-try:
-    authenticator = auth.authenticator()
-except AccountError as exc:  # an unusable cookie key: say how to fix it
-    st.error(str(exc))
-    st.stop()
-
-problem = auth.key_problem()  # a secret key that does not open the stored passwords: refuse to run
-if problem:
-    st.error(problem)
-    st.stop()
-
-user, business = auth.require_user(authenticator)  # stops with the login form unless logged in and active
-
-sections: dict[str, list[st.Page]] = {}
-for spec in pages_for(user.role):
-    sections.setdefault(spec.section, []).append(
-        st.Page(spec.path, title=spec.title, icon=spec.icon, url_path=spec.key)
-    )
-page = st.navigation(sections, expanded=True)
-
-with st.sidebar:
-    st.markdown(f"**{business.name}**")
-    st.caption(f"{user.name or user.username} · {user.role}")
-    auth.logout_button()
-
-page.run()
+app = st.App("dashboard.py", routes=ROUTES)

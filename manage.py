@@ -1,7 +1,8 @@
 """Tallyboard's command line: database, businesses, demo data, imports, reports and users.
 
-Every mistake is answered with one line on stderr and a non-zero exit status, never a traceback.
-Run `python manage.py --help` or `python manage.py COMMAND --help`.
+Every mistake is answered with one line on stderr and a non-zero exit status, never a traceback:
+a TallyboardError (core/errors.py) prints its sentence and exits with its kind's status (2 for a
+wrong command line, 1 for the rest). Run `python manage.py --help` or `python manage.py COMMAND --help`.
 """
 
 from __future__ import annotations
@@ -10,36 +11,34 @@ import argparse
 import datetime as dt
 import getpass
 import os
+import shutil
 import stat
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import IO, Any
 
 from sqlalchemy import Engine, inspect
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
-from accounts.users import AccountError, add_business, add_user, operator
-from analytics.periods import PeriodError
-from analytics.report import ParamError, ReportParams, Scope
+from accounts.users import add_business, add_user, operator
+from analytics.report import ReportParams, Scope
 from core.db import business_by_code, make_engine, make_sessionmaker, migrate, session_scope
-from core.errors import Forbidden
+from core.errors import Conflict, Invalid, NotFound, TallyboardError, Unavailable, UsageError
 from core.models import ROLES, Business
 from core.settings import Settings
 
-EXIT_USAGE = 2
-EXIT_FAILED = 1
+EXIT_FAILED = 1  # a failure outside the error tree (database, file system, a crash)
 
 
-class CommandError(Exception):
-    """A mistake to report in one line (exit status 1 unless given)."""
-
-    def __init__(self, message: str, status: int = EXIT_FAILED) -> None:
-        super().__init__(message)
-        self.status = status
+def fail(error: TallyboardError) -> int:
+    """The command line's one answer to a refusal: its sentence on stderr, its kind's exit status."""
+    print(f"error: {error}", file=sys.stderr)
+    return error.exit_status
 
 
 def _progress(total_label: str) -> tuple[Callable[[int, int], None], Callable[[], None]]:
@@ -73,9 +72,9 @@ def _engine(settings: Settings, *, need_schema: bool = True) -> Engine:
         try:
             tables = set(inspect(engine).get_table_names())
         except SQLAlchemyError as exc:
-            raise CommandError(f"Cannot open the database {engine.url!r}: {exc.__class__.__name__}.") from exc
+            raise Unavailable(f"Cannot open the database {engine.url!r}: {exc.__class__.__name__}.") from exc
         if "businesses" not in tables:
-            raise CommandError("The database has no Tallyboard tables yet: run `python manage.py init-db`.")
+            raise Unavailable("The database has no Tallyboard tables yet: run `python manage.py init-db`.")
     return engine
 
 
@@ -83,7 +82,7 @@ def _business(engine: Engine, code: str) -> Business:
     with make_sessionmaker(engine)() as session:
         business = business_by_code(session, code)
     if business is None:
-        raise CommandError(f"No business with code {code!r}: create it with `python manage.py business add`.")
+        raise NotFound(f"No business with code {code!r}: create it with `python manage.py business add`.")
     return business
 
 
@@ -113,11 +112,11 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
         if args.if_empty:
             print(f"Business {args.business!r} already has data; demo data not loaded.")
             return 0
-        raise CommandError(
+        raise Conflict(
             f"Business {args.business!r} already has data; demo data is only loaded into an empty one."
         )
     if args.rows < 100:
-        raise CommandError("--rows must be at least 100.", EXIT_USAGE)
+        raise UsageError("--rows must be at least 100.")
     update, close = _progress("demo sales lines")
     try:
         summary = load_demo(engine, args.business, rows=args.rows, seed=args.seed, progress=update)
@@ -145,12 +144,10 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     from ingest.importer import ENTITIES, import_path
 
     if args.entity not in ENTITIES:
-        raise CommandError(
-            f"Unknown entity {args.entity!r}; choose one of: {', '.join(ENTITIES)}.", EXIT_USAGE
-        )
+        raise UsageError(f"Unknown entity {args.entity!r}; choose one of: {', '.join(ENTITIES)}.")
     path = Path(args.file)
     if not path.is_file():
-        raise CommandError(f"File not found: {path}")
+        raise NotFound(f"File not found: {path}")
     engine = _engine(settings)  # no size limit here: the file is streamed in bounded memory
     business = _business(engine, args.business)
     update, close = _progress(f"import {args.entity}")
@@ -194,28 +191,67 @@ def cmd_reports(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    """A run like the builder's (trigger "cli": History, Statistics and the audit log see it) that
+    also writes its file to --out: never served from the cache, not rate-limited, no size limit."""
+    from core.clock import utc_now
     from exporters import EXPORTERS
-    from reports.registry import generate
+    from runs.files import FileStore
+    from runs.runner import generate_run
     from snapshots.store import SnapshotStore
 
     exporter = EXPORTERS.get(args.format)
     if exporter is None:
-        raise CommandError(f"Unknown format {args.format!r}; available: {', '.join(EXPORTERS)}.", EXIT_USAGE)
+        raise UsageError(f"Unknown format {args.format!r}; available: {', '.join(EXPORTERS)}.")
     params = ReportParams.from_pairs(args.param)
     engine = _engine(settings)
     business = _business(engine, args.business)
     store = SnapshotStore(engine, settings.snapshot_dir)
-    with make_sessionmaker(engine)() as session:
-        report = generate(session, store, Scope(business.id, user="cli"), args.slug, params)
-    if args.out == "-":
-        # Straight to stdout: a million-line export never sits in memory (ZipFile copes with a pipe).
-        exporter.write(report, sys.stdout.buffer)
-        sys.stdout.buffer.flush()
-        return 0
-    with _atomic_file(Path(args.out)) as handle:
-        exporter.write(report, handle)
-    print(f"Wrote {args.out}", file=sys.stderr)
+    files = FileStore.from_settings(settings, engine)
+    scope = Scope(business.id, user="cli")  # no user row: the run belongs to the command line
+    with ExitStack() as opened:
+        # Open --out first: a folder or a missing folder is refused before a run is recorded.
+        out = sys.stdout.buffer if args.out == "-" else opened.enter_context(_atomic_file(Path(args.out)))
+        with make_sessionmaker(engine)() as session:
+            outcome = generate_run(
+                session,
+                store,
+                files,
+                # The per-file limit guards the web app's storage; the operator's exports (like
+                # imports) have none.
+                settings.with_changes(max_file_bytes=sys.maxsize),
+                scope,
+                None,
+                args.slug,
+                params,
+                [args.format],
+                trigger="cli",
+                now=utc_now(),
+            )
+            if not outcome.ok:
+                raise (Unavailable if outcome.passing else TallyboardError)(outcome.error)
+            _, stored = files.find(session, scope, outcome.files[0].id)
+        report = outcome.report
+        assert report is not None  # built now: the command line's runs never come from the cache
+        _write_out(out, stored, lambda handle: exporter.write(report, handle))
+        out.flush()
+    if args.out != "-":
+        print(f"Wrote {args.out}", file=sys.stderr)
     return 0
+
+
+def _write_out(out: IO[bytes], stored: Path, render: Callable[[IO[bytes]], None]) -> None:
+    """Copy the run's stored file to `out` where rendering the report there gives the same bytes (a
+    seekable file at its start: the exporters are deterministic); else render it again, streamed: a
+    pipe gets a ZIP written for pipes, as it always did, and nothing sits in memory."""
+    try:
+        copy = out.seekable() and out.tell() == 0
+    except (OSError, ValueError):
+        copy = False
+    if not copy:
+        render(out)
+        return
+    with stored.open("rb") as source:
+        shutil.copyfileobj(source, out, 1024 * 1024)
 
 
 @contextmanager
@@ -233,13 +269,13 @@ def _atomic_file(path: Path) -> Iterator[IO[bytes]]:
     except FileNotFoundError:
         mode = None
     if mode is not None and stat.S_ISDIR(mode):
-        raise CommandError(f"{path} is a folder; give a file name.")
+        raise Invalid(f"{path} is a folder; give a file name.")
     if mode is not None and not stat.S_ISREG(mode):
         with open(target, "wb") as handle:
             yield handle
         return
     if not target.parent.is_dir():
-        raise CommandError(f"Folder does not exist: {path.parent}")
+        raise NotFound(f"Folder does not exist: {path.parent}")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -261,11 +297,11 @@ def _read_password() -> str:
     if sys.stdin.isatty():
         first = getpass.getpass("Password: ")
         if getpass.getpass("Repeat password: ") != first:
-            raise CommandError("The two passwords differ.")
+            raise Invalid("The two passwords differ.")
         return first
     line = sys.stdin.readline()
     if not line:
-        raise CommandError("No password on standard input (pipe it in, one line).")
+        raise Invalid("No password on standard input (pipe it in, one line).")
     return line.rstrip("\r\n")
 
 
@@ -340,11 +376,126 @@ def cmd_users_set_password(args: argparse.Namespace, settings: Settings) -> int:
         with session_scope(engine) as session:
             user = user_by_username(session, args.username)
             if user is None or user.business_id != business.id:
-                raise CommandError(f"No user {args.username!r} in business {business.code!r}.")
+                raise NotFound(f"No user {args.username!r} in business {business.code!r}.")
             reset_password(session, operator(business.id), user.id, password)
             print(f"New password set for {user.username!r}.")
     finally:
         engine.dispose()
+    return 0
+
+
+def _user_id(session: Session, business: Business, username: str) -> int:
+    """The id of user `username` (any case) of `business`; NotFound naming the business otherwise."""
+    from accounts.users import user_by_username
+
+    user = user_by_username(session, username)
+    if user is None or user.business_id != business.id:
+        raise NotFound(f"No user {username!r} in business {business.code!r}.")
+    return user.id
+
+
+def cmd_users_set_email(args: argparse.Namespace, settings: Settings) -> int:
+    from accounts.users import set_email
+
+    engine = _engine(settings)
+    try:
+        business = _business(engine, args.business)
+        with session_scope(engine) as session:
+            user = set_email(
+                session, operator(business.id), _user_id(session, business, args.username), args.email
+            )
+            if user.email:
+                print(f"Email of {user.username!r} set to {user.email}.")
+            else:
+                print(f"Email of {user.username!r} removed.")
+    finally:
+        engine.dispose()
+    return 0
+
+
+def cmd_users_set_name(args: argparse.Namespace, settings: Settings) -> int:
+    from accounts.users import set_name
+
+    engine = _engine(settings)
+    try:
+        business = _business(engine, args.business)
+        with session_scope(engine) as session:
+            user = set_name(
+                session, operator(business.id), _user_id(session, business, args.username), args.name
+            )
+            print(f"Name of {user.username!r} set to {user.name!r}.")
+    finally:
+        engine.dispose()
+    return 0
+
+
+def _utc(stamp: dt.datetime | None, none: str) -> str:
+    return stamp.isoformat(timespec="minutes") + "Z" if stamp is not None else none
+
+
+def cmd_tokens_create(args: argparse.Namespace, settings: Settings) -> int:
+    """The new token alone on stdout (for `TOKEN=$(python manage.py tokens create ...)`); the rest on stderr."""
+    from accounts.tokens import create_token
+    from core.clock import utc_now
+
+    engine = _engine(settings)
+    business = _business(engine, args.business)
+    with session_scope(engine) as session:
+        made = create_token(
+            session,
+            operator(business.id),
+            args.username,
+            now=utc_now(),
+            name=args.name,
+            expires_days=args.expires_days,
+        )
+    expiry = f"expires {_utc(made.info.expires_at, '')}" if made.info.expires_at else "never expires"
+    print(made.token)
+    print(
+        f"Created API token {made.info.id} {made.info.name!r} for {made.info.username!r} ({expiry}). "
+        "It is shown only this once.",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_tokens_list(args: argparse.Namespace, settings: Settings) -> int:
+    """One line per token of the business, newest first: id, user, name, created, last used, expires,
+    status (tab-separated, times in UTC); never the token."""
+    from accounts.tokens import list_tokens
+    from core.clock import utc_now
+
+    engine = _engine(settings)
+    business = _business(engine, args.business)
+    now = utc_now()
+    with make_sessionmaker(engine)() as session:
+        found = list_tokens(session, operator(business.id), everyone=True)
+    if not found:
+        print(f"Business {business.code!r} has no API tokens.", file=sys.stderr)
+    for t in found:
+        fields = (
+            str(t.id),
+            t.username,
+            t.name,
+            _utc(t.created_at, ""),
+            _utc(t.last_used_at, "never used"),
+            _utc(t.expires_at, "never expires"),
+            t.status(now),
+        )
+        print("\t".join(fields))
+    return 0
+
+
+def cmd_tokens_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    from accounts.tokens import revoke_token
+    from core.clock import utc_now
+
+    engine = _engine(settings)
+    business = _business(engine, args.business)
+    now = utc_now()
+    with session_scope(engine) as session:
+        info = revoke_token(session, operator(business.id), args.id, now=now)
+    print(f"Revoked API token {info.id} {info.name!r} of {info.username!r}.")
     return 0
 
 
@@ -363,10 +514,9 @@ def _schedule_rule(args: argparse.Namespace, today: dt.date) -> tuple[str, dict[
         if text is not None
     ]
     if len(given) != 1:
-        raise CommandError(
+        raise UsageError(
             "Give exactly one time rule: --cron EXPR, --daily HH:MM, --weekly MON,WED@HH:MM, "
-            "--monthly 1|last@HH:MM or --every-days N@HH:MM.",
-            EXIT_USAGE,
+            "--monthly 1|last@HH:MM or --every-days N@HH:MM."
         )
     kind, text = given[0]
     return kind, rule_from_text(kind, text, today=today)
@@ -376,14 +526,23 @@ def _schedule_line(info: Any) -> str:
     state = "active" if info.active else "paused"
     local = info.next_due_local
     nxt = f"next {local:%Y-%m-%d %H:%M %Z}" if local is not None else "no next run"
+    from mail.webhooks import shown_url
+
+    targets = [
+        *info.recipients,
+        *(f"webhook {shown_url(u)}" for u in getattr(info, "webhooks", ())),
+        *(shown_url(u, "slack") for u in getattr(info, "slack", ())),
+    ]
+    condition = getattr(info, "condition_text", "")
     return (
         f"{info.id}\t{state}\t{info.rule_text} ({info.timezone})\t{nxt}\t"
-        f"{info.report_slug} [{','.join(info.formats)}] {info.period} -> {', '.join(info.recipients)}\t{info.name}"
+        f"{info.report_slug} [{','.join(info.formats)}] {info.period} -> {', '.join(targets)}\t{info.name}"
+        + (f"\t{condition}" if condition else "")
     )
 
 
 def cmd_schedules_add(args: argparse.Namespace, settings: Settings) -> int:
-    from scheduling.schedules import ScheduleSpec, create_schedule
+    from scheduling.schedules import ScheduleSpec, create_schedule, default_period
     from scheduling.timerules import time_zone
 
     engine = _engine(settings)
@@ -396,16 +555,16 @@ def cmd_schedules_add(args: argparse.Namespace, settings: Settings) -> int:
         for pair in args.param:
             key, sep, value = pair.partition("=")
             if not sep or not key.strip():
-                raise CommandError(f"Parameter {pair!r} must look like KEY=VALUE.", EXIT_USAGE)
+                raise UsageError(f"Parameter {pair!r} must look like KEY=VALUE.")
             parameters[key.strip()] = value.strip()
         spec = ScheduleSpec(
             report_slug=args.report,
             rule_kind=kind,
             rule=rule,
-            recipients=tuple(args.to),
+            recipients=tuple(args.to or ()),
             formats=tuple(args.format or ["pdf"]),
             timezone=tz,
-            period=args.period,
+            period=args.period or default_period(kind),
             name=args.name,
             parameters=parameters,
             subject=args.subject,
@@ -413,11 +572,26 @@ def cmd_schedules_add(args: argparse.Namespace, settings: Settings) -> int:
             skip_if_empty=args.skip_if_empty,
             large_file_mode=args.large_files,
             active=not args.paused,
+            webhooks=tuple(args.webhook or ()),
+            slack=tuple(args.slack or ()),
+            condition=args.when or "",
+            when_changes=args.when_changes,
         )
+        if not (args.to or args.webhook or args.slack):
+            raise UsageError(
+                "Say where to deliver: --to ADDRESS, --webhook URL or --slack URL (each repeatable)."
+            )
         with make_sessionmaker(engine)() as session:
-            info = create_schedule(session, operator(business.id), spec, now=now, owner=args.owner or "")
+            info = create_schedule(
+                session, operator(business.id), spec, now=now, owner=args.owner or "", settings=settings
+            )
         print(f"Created schedule {info.id} in business {business.code!r}:")
         print(_schedule_line(info))
+        if info.webhook_secret:
+            print(
+                f"Webhook signing secret (shown only now; keep it with the receiver): {info.webhook_secret}\n"
+                "Each POST carries Tallyboard-Signature: sha256=<HMAC-SHA256 of the body with this secret>."
+            )
         return 0
     finally:
         engine.dispose()
@@ -471,17 +645,16 @@ def _smtp_actor(engine: Engine, code: str | None) -> tuple[Scope, str]:
 
 
 def cmd_smtp_set(args: argparse.Namespace, settings: Settings) -> int:
-    from core.secret_key import SecretKeyError
     from mail.smtp_config import SmtpConfigError, save_smtp
 
     if not args.host and args.business is None:
-        raise CommandError("The installation default needs --host (and --from).", EXIT_USAGE)
+        raise UsageError("The installation default needs --host (and --from).")
     if args.host and not args.from_address:
-        raise CommandError("--from is required with --host.", EXIT_USAGE)
+        raise UsageError("--from is required with --host.")
     password: str | None = None
     if args.password_stdin:
         if not args.user:
-            raise CommandError("--password-stdin needs --user.", EXIT_USAGE)
+            raise UsageError("--password-stdin needs --user.")
         password = _read_password()
     engine = _engine(settings)
     actor, label = _smtp_actor(engine, args.business)
@@ -502,10 +675,9 @@ def cmd_smtp_set(args: argparse.Namespace, settings: Settings) -> int:
                 installation_default=args.business is None,
             )
     except SmtpConfigError as exc:
-        hint = " (pipe it in with --password-stdin)" if "Enter the password" in str(exc) else ""
-        raise CommandError(f"{exc}{hint}") from None
-    except SecretKeyError as exc:
-        raise CommandError(str(exc)) from None
+        if "Enter the password" in str(exc):
+            raise SmtpConfigError(f"{exc} (pipe it in with --password-stdin)") from None
+        raise
     if not config.has_server:
         reply = f", replies to {config.reply_to}" if config.reply_to else ""
         print(
@@ -528,10 +700,10 @@ def cmd_smtp_test(args: argparse.Namespace, settings: Settings) -> int:
     actor, _ = _smtp_actor(engine, args.business)
     try:
         result = send_test(engine, settings, args.to, actor, installation_default=args.business is None)
-    except SmtpConfigError as exc:
-        raise CommandError(str(exc), EXIT_USAGE) from None
+    except SmtpConfigError as exc:  # the only one here: a bad --to address, so a wrong command line
+        raise UsageError(str(exc)) from None
     if not result.ok:
-        raise CommandError(f"the test email was not sent: {result.text}")
+        raise Unavailable(f"the test email was not sent: {result.text}")
     print(f"Server answered: {result.text}")
     return 0
 
@@ -575,14 +747,11 @@ def cmd_smtp_show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_secret_key_check(args: argparse.Namespace, settings: Settings) -> int:
-    from core.secret_key import SecretKeyError, check
+    from core.secret_key import check
 
     engine = _engine(settings)
-    try:
-        with make_sessionmaker(engine)() as session:
-            result = check(session, settings)
-    except SecretKeyError as exc:
-        raise CommandError(str(exc)) from None
+    with make_sessionmaker(engine)() as session:
+        result = check(session, settings)
     print(result)
     return 0
 
@@ -596,7 +765,7 @@ def cmd_secret_key_rotate(args: argparse.Namespace, settings: Settings) -> int:
             count = rotate(session, settings)
             primary = keyring(settings, session=session).primary_fingerprint
     except SecretKeyError as exc:
-        raise CommandError(f"{exc} Nothing was changed.") from None
+        raise SecretKeyError(f"{exc} Nothing was changed.") from None
     if not count:
         print("No stored password to re-encrypt.")
         return 0
@@ -612,7 +781,7 @@ def cmd_secret_key_rotate(args: argparse.Namespace, settings: Settings) -> int:
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> Any:  # one line, exit 2, no usage dump
-        raise CommandError(f"{message} (see `python manage.py --help`)", EXIT_USAGE)
+        raise UsageError(f"{message} (see `python manage.py --help`)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -680,12 +849,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--business", required=True)
     p.set_defaults(func=cmd_users_set_password)
     p = users.add_parser(
+        "set-email", help="set a user's email address (where notices and subscriptions go; '' removes it)"
+    )
+    p.add_argument("username")
+    p.add_argument("email")
+    p.add_argument("--business", required=True, metavar="CODE")
+    p.set_defaults(func=cmd_users_set_email)
+    p = users.add_parser("set-name", help="set a user's display name")
+    p.add_argument("username")
+    p.add_argument("name")
+    p.add_argument("--business", required=True, metavar="CODE")
+    p.set_defaults(func=cmd_users_set_name)
+    p = users.add_parser(
         "ensure-demo",
         help="give a business without users an admin, a manager and a staff login (printed once)",
     )
     p.add_argument("--business", default="demo")
     p.add_argument("--port", type=int, default=8501, help="the app's port, for the printed address")
     p.set_defaults(func=cmd_users_ensure_demo)
+    tokens = sub.add_parser("tokens", help="manage the users' tokens for the HTTP API").add_subparsers(
+        dest="action", required=True, parser_class=_Parser
+    )
+    p = tokens.add_parser("create", help="make an API token for a user (printed once, alone on stdout)")
+    p.add_argument("username")
+    p.add_argument("--business", required=True, metavar="CODE")
+    p.add_argument("--name", default="", help="what the token is for (default 'API token')")
+    p.add_argument("--expires-days", type=int, default=None, metavar="N", help="default: never expires")
+    p.set_defaults(func=cmd_tokens_create)
+    p = tokens.add_parser("list", help="list a business's API tokens (never the tokens themselves)")
+    p.add_argument("--business", required=True, metavar="CODE")
+    p.set_defaults(func=cmd_tokens_list)
+    p = tokens.add_parser("revoke", help="revoke an API token: it stops working at once")
+    p.add_argument("id", type=int)
+    p.add_argument("--business", required=True, metavar="CODE")
+    p.set_defaults(func=cmd_tokens_revoke)
     schedules = sub.add_parser("schedules", help="manage scheduled report emails").add_subparsers(
         dest="action", required=True, parser_class=_Parser
     )
@@ -699,9 +896,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--every-days", metavar="N@HH:MM", help="every N days from today")
     p.add_argument("--tz", metavar="ZONE", help="IANA time zone (default: the business's)")
     p.add_argument("--format", action="append", metavar="FMT", help="repeatable (default: pdf)")
-    p.add_argument("--to", action="append", required=True, metavar="ADDRESS", help="repeatable")
+    p.add_argument("--to", action="append", metavar="ADDRESS", help="repeatable")
+    p.add_argument(
+        "--webhook", action="append", metavar="URL", help="POST the signed JSON document here (repeatable)"
+    )
+    p.add_argument(
+        "--slack", action="append", metavar="URL", help="a Slack incoming-webhook URL (repeatable)"
+    )
+    p.add_argument(
+        "--when",
+        metavar='"KPI OP VALUE"',
+        help="send only when it holds, e.g. 'margin_pct < 0.25' (operators < <= > >= == !=)",
+    )
+    p.add_argument("--when-changes", action="store_true", help="only when --when turns from false to true")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
-    p.add_argument("--period", default="last_month", help="relative period resolved at each run")
+    p.add_argument(
+        "--period",
+        help="relative period resolved at each run (default: yesterday for --daily, last_week for "
+        "--weekly, else last_month)",
+    )
     p.add_argument(
         "--subject", default="{report} for {period}", help="placeholders {report} {period} {business}"
     )
@@ -774,10 +987,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env()
         status: int = args.func(args, settings)
         return status
-    except CommandError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.status
-    except (ParamError, PeriodError, AccountError, Forbidden, LookupError, ValueError) as exc:
+    except TallyboardError as exc:
+        return fail(exc)
+    except (LookupError, ValueError) as exc:  # a library's refusal outside the tree: one line too
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except SQLAlchemyError as exc:

@@ -20,9 +20,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from analytics.report import Scope
-from core.errors import Forbidden, Invalid, NotFound
+from core.errors import Conflict, Forbidden, Invalid, NotFound
+from core.ids import storable_id
 from core.models import ROLES, Business, LoginAttempt, User
 from core.settings import Settings
+from mail.transports import check_address, one_line
 from reports.audit_log import record_event
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,10 @@ MAX_PASSWORD_BYTES = 72  # bcrypt's limit; bcrypt 5 raises beyond it
 
 class AccountError(Invalid):
     """A business or user request that cannot be carried out; the message says why."""
+
+
+class AccountConflict(Conflict, AccountError):
+    """A taken business code or username, or a change that would leave no active admin."""
 
 
 def hash_password(password: str) -> str:
@@ -77,7 +83,7 @@ def add_business(
     if not re.fullmatch(r"[A-Z]{3}", currency):
         raise AccountError(f"Currency {currency!r} must be a three-letter ISO code such as EUR.")
     if session.scalar(select(Business.id).where(Business.code == code)) is not None:
-        raise AccountError(f"A business with code {code!r} already exists.")
+        raise AccountConflict(f"A business with code {code!r} already exists.")
     business = Business(code=code, name=name.strip(), currency=currency, timezone=timezone)
     session.add(business)
     session.flush()
@@ -178,7 +184,7 @@ def acting_user(
 def _target(session: Session, actor: Scope, user_id: int, action: str) -> User:
     """User `user_id` of the actor's business. Another business's user answers NotFound exactly
     like a missing one, and the attempt is audited in the actor's business."""
-    user = session.get(User, user_id) if isinstance(user_id, int) and 0 < user_id < 2**63 else None
+    user = session.get(User, user_id) if storable_id(user_id) else None
     if user is None or user.business_id != actor.business_id:
         if user is not None:
             record_refusal(
@@ -275,7 +281,8 @@ def add_user(
         raise AccountError(f"Role {role!r} is not valid; choose one of: {', '.join(ROLES)}.")
     username = normalize_username(username)
     if user_by_username(session, username) is not None:
-        raise AccountError(f"The username {username!r} is already taken.")
+        raise AccountConflict(f"The username {username!r} is already taken.")
+    email = check_email(email)
     user = User(
         business_id=actor.business_id,
         username=username,
@@ -311,7 +318,7 @@ def set_active(session: Session, actor: Scope, user_id: int, active: bool) -> Us
         if user.username == normalize_username(actor.user):
             raise AccountError("You cannot disable your own account; ask another admin.")
         if _is_last_active_admin(session, user):
-            raise AccountError(f"{user.username} is the last active admin; make another user admin first.")
+            raise AccountConflict(f"{user.username} is the last active admin; make another user admin first.")
         end_sessions(user)
     user.active = active
     session.flush()
@@ -330,7 +337,7 @@ def set_role(session: Session, actor: Scope, user_id: int, role: str) -> User:
     if user.role == role:
         return user
     if role != "admin" and _is_last_active_admin(session, user):
-        raise AccountError(f"{user.username} is the last active admin; make another user admin first.")
+        raise AccountConflict(f"{user.username} is the last active admin; make another user admin first.")
     old = user.role
     user.role = role
     end_sessions(user)
@@ -359,6 +366,128 @@ def reset_password(session: Session, actor: Scope, user_id: int, new_password: s
         session, actor.business_id, "password_reset", user=actor.user, entity="user", entity_id=user.username
     )
     return user
+
+
+MAX_NAME = 200
+
+
+def check_name(name: str) -> str:
+    """A person's display name, trimmed: one line, 1-200 characters; AccountError otherwise."""
+    try:
+        one_line(name, "name")
+    except ValueError as exc:
+        raise AccountError(str(exc)) from None
+    name = name.strip()
+    if not name:
+        raise AccountError("The name must not be empty.")
+    if len(name) > MAX_NAME:
+        raise AccountError(f"The name must be at most {MAX_NAME} characters long.")
+    return name
+
+
+def check_email(email: str, what: str = "email address") -> str:
+    """A plain email address (name@example.com), trimmed, or "" for none; AccountError otherwise."""
+    if not email.strip():
+        return ""
+    try:
+        return check_address(email, what)
+    except ValueError as exc:
+        raise AccountError(str(exc)) from None
+
+
+def _change_details(
+    session: Session, actor: Scope, user: User, *, name: str | None, email: str | None
+) -> User:
+    """Set the user's name and/or email (validated) and audit each change that happened."""
+    changes: list[tuple[str, str, str]] = []
+    if name is not None:
+        new_name = check_name(name)
+        if new_name != user.name:
+            changes.append(("name_changed", user.name, new_name))
+            user.name = new_name
+    if email is not None:
+        new_email = check_email(email)
+        if new_email != user.email:
+            changes.append(("email_changed", user.email, new_email))
+            user.email = new_email
+    session.flush()
+    for event, old, new in changes:
+        record_event(
+            session,
+            actor.business_id,
+            event,
+            user=actor.user,
+            entity="user",
+            entity_id=user.username,
+            detail={"from": old, "to": new},
+        )
+    return user
+
+
+def set_name(session: Session, actor: Scope, user_id: int, name: str) -> User:
+    """Change the display name of a user of the actor's business (admins and the operator);
+    audited as `name_changed`."""
+    acting_user(session, actor, MANAGES_USERS, "change_names", entity_id=str(user_id))
+    user = _target(session, actor, user_id, "change_names")
+    return _change_details(session, actor, user, name=name, email=None)
+
+
+def set_email(session: Session, actor: Scope, user_id: int, email: str) -> User:
+    """Change (or, with "", remove) the email address of a user of the actor's business (admins and
+    the operator); audited as `email_changed`. Notices and subscriptions follow the address."""
+    acting_user(session, actor, MANAGES_USERS, "change_emails", entity_id=str(user_id))
+    user = _target(session, actor, user_id, "change_emails")
+    return _change_details(session, actor, user, name=None, email=email)
+
+
+def set_details(session: Session, actor: Scope, user_id: int, *, name: str, email: str) -> User:
+    """An admin (or the operator) changes a user's name and email at once (the Admin page)."""
+    acting_user(session, actor, MANAGES_USERS, "change_user_details", entity_id=str(user_id))
+    user = _target(session, actor, user_id, "change_user_details")
+    return _change_details(session, actor, user, name=name, email=email)
+
+
+def set_own_details(session: Session, actor: Scope, *, name: str, email: str) -> User:
+    """The acting user changes their own name and email (the Account page); audited like an
+    admin's change, with themselves as the actor."""
+    user = acting_user(session, actor, ROLES, "change_own_details")
+    if user is None:
+        raise Forbidden("The command line changes users with `manage.py users set-name` / `set-email`.")
+    return _change_details(session, actor, user, name=name, email=email)
+
+
+# --- the business's notification address -------------------------------------------------------
+
+
+def get_notice_email(session: Session, business_id: int) -> str:
+    """The business's notification address ("" when none is set)."""
+    business = session.get(Business, business_id)
+    return (business.notice_email or "").strip() if business is not None else ""
+
+
+def set_notice_email(session: Session, actor: Scope, email: str) -> str:
+    """Set (or, with "", remove) the actor's business's notification address: failure notices and
+    the weekly summary go there when neither the owner nor an admin has an address (admins and the
+    operator); audited as `notice_address_changed`."""
+    acting_user(session, actor, MANAGES_USERS, "change_the_notification_address")
+    business = session.get(Business, actor.business_id)
+    if business is None:
+        raise NotFound(f"No business with id {actor.business_id}.")
+    address = check_email(email, "notification address")
+    old = business.notice_email or ""
+    if address != old:
+        business.notice_email = address
+        session.flush()
+        record_event(
+            session,
+            actor.business_id,
+            "notice_address_changed",
+            user=actor.user,
+            entity="business",
+            entity_id=business.code,
+            detail={"from": old, "to": address},
+        )
+    return address
 
 
 def change_password(session: Session, actor: Scope, old_password: str, new_password: str) -> User:

@@ -1,92 +1,197 @@
-"""How values read for people (screen, email): currency with thousands separators, percentages, dates.
+"""How values read for people, on every surface: the currency symbols, what counts as missing, the
+text of a money, percent, number, date or month value, and the highlight rule.
 
-Streamlit-free, so the web app (ui/formatting re-exports these), the daemon's emails and the CLI
-format a number the same way.
+The one formatting module: the pages (ui/), the emails (mail/), the PDF and the Excel and CSV
+exporters all read it, so a value reads the same wherever it is shown. Streamlit-free.
+
+Currency policy, everywhere (screen, email, PDF, charts, Excel number formats): the symbol of
+CURRENCY_SYMBOLS before the amount with no space ("€1,234.56", "-¥5.00"); any other currency
+its ISO code and a space before the amount ("CHF 1,234.56").
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
+import functools
 import math
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from analytics.report import Highlight
 from core.money import to_cents
 
-CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "PHP": "₱"}
+CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "PHP": "₱", "JPY": "¥", "INR": "₹", "KRW": "₩"}
 MISSING = "—"
+
+CellFormatter = Callable[[Any], str]
+
+# Values of these classes are used as they are; anything else (numpy, pandas scalars) is unwrapped.
+_PLAIN_CLASSES = frozenset({str, int, float, bool, Decimal, dt.date, dt.datetime})
+# Values of these classes are never missing: a table's common cells skip the test.
+_PRESENT_CLASSES = frozenset({str, int, bool, dt.date, dt.datetime})
+_FAILED = (TypeError, ValueError, InvalidOperation, OverflowError)
 
 
 def currency_symbol(currency: str) -> str:
-    """'€' for EUR; the ISO code and a space for currencies without a known symbol."""
-    return CURRENCY_SYMBOLS.get(currency, currency + " ")
+    """'€' for EUR (see CURRENCY_SYMBOLS); the ISO code and a space for any other currency."""
+    code = currency.upper()
+    return CURRENCY_SYMBOLS.get(code, f"{code} " if code else "")
 
 
-def format_value(value: Any, kind: str, currency: str = "EUR") -> str:
-    """A KPI or cell as text: '€1,234.56', '27.3 %', '1,234'; '—' for missing values."""
-    if value is None:
-        return MISSING
-    if kind == "money":
-        symbol = currency_symbol(currency)
-        amount = to_cents(Decimal(value))
-        sign = "-" if amount < 0 else ""
-        return f"{sign}{symbol}{abs(amount):,.2f}"
-    if kind == "pct":
-        return f"{float(value) * 100:.1f} %"
-    if kind == "int":
-        return f"{int(value):,}"
-    if kind == "number":
-        return f"{float(value):,.2f}"
-    if kind == "quantity":
-        number = float(value)
-        return f"{number:,.0f}" if number.is_integer() else f"{number:,.3f}"
-    return str(value)
-
-
-def _missing(value: Any) -> bool:
+def is_missing(value: Any) -> bool:
+    """None, float or Decimal NaN, pandas NA and NaT: a value that is not there."""
     if value is None:
         return True
     if isinstance(value, float):
         return math.isnan(value)
     if isinstance(value, Decimal):
         return value.is_nan()
-    if isinstance(value, str | int | dt.date):
-        return type(value).__name__ == "NaTType"
+    if isinstance(value, (str, int, dt.date)) and type(value).__name__ != "NaTType":
+        return False
     try:
-        return bool(value != value)  # pandas NA refuses bool(); NaT is unequal to itself
+        return bool(value != value)  # NaN-like: pandas NA refuses bool(), NaT is unequal to itself
     except TypeError:
         return True
 
 
-def format_cell(value: Any, kind: str, currency: str = "EUR") -> str:
-    """A table cell of any column kind as text (dates as YYYY-MM-DD, months as 'Jan 2025');
-    '—' for None, NaN, NaT and pandas NA; a value that does not fit its kind is shown as it is."""
-    if _missing(value):
-        return MISSING
-    item = getattr(value, "item", None)  # numpy scalars as plain Python values
-    if item is not None and not isinstance(value, str | Decimal | dt.date):
-        with contextlib.suppress(TypeError, ValueError):
-            value = item()
+def plain(value: Any) -> Any:
+    """numpy and pandas scalars as plain Python values; anything else as it is."""
+    if value.__class__ in _PLAIN_CLASSES:
+        return value
+    item = getattr(value, "item", None)
+    if item is not None and not isinstance(value, (str, Decimal, dt.date)):
+        try:
+            return item()
+        except (TypeError, ValueError):
+            return value
+    return value
+
+
+def is_highlighted(value: Any, highlight: Highlight) -> bool:
+    """Whether a cell meets a highlight's condition; a missing value never does."""
+    if is_missing(value):
+        return False
     try:
-        if kind == "date" and isinstance(value, dt.date):
-            return value.strftime("%Y-%m-%d")
-        if kind == "datetime" and isinstance(value, dt.datetime):
-            return value.strftime("%Y-%m-%d %H:%M")
-        if kind == "month":
-            if isinstance(value, dt.date):
-                return value.strftime("%b %Y")
-            text = str(value)
-            try:
-                return dt.datetime.strptime(text[:7], "%Y-%m").strftime("%b %Y")
-            except ValueError:
-                return text
-        if kind in ("money", "pct", "int", "number", "quantity"):
-            return format_value(value, kind, currency)
-    except (TypeError, ValueError, InvalidOperation, OverflowError):
-        return str(value)
+        if highlight.op == "eq":
+            return bool(value == highlight.value)
+        number, limit = float(value), float(highlight.value)
+    except (TypeError, ValueError):
+        return False
+    if highlight.op == "abs_gt":
+        return abs(number) > limit
+    if highlight.op == "gt":
+        return number > limit
+    return number < limit
+
+
+# --- text by kind -------------------------------------------------------------------------------
+
+
+def format_cell(value: Any, kind: str, currency: str = "EUR") -> str:
+    """A KPI or table cell as people read it: '€1,234.56', '-€5.00', '27.3 %', '1,234', '2.500',
+    dates 'YYYY-MM-DD', date-times 'YYYY-MM-DD HH:MM', months 'Jan 2025', booleans Yes/No, text on
+    one line; '—' when missing. A value that does not fit its kind is shown as it is."""
+    return cell_formatter(kind, currency)(value)
+
+
+# The KPI cards' name for the same thing.
+format_value = format_cell
+
+
+@functools.lru_cache(maxsize=256)
+def cell_formatter(kind: str, currency: str = "EUR") -> CellFormatter:
+    """The function format_cell uses for `kind` and `currency`: made once, so a table (the PDF's
+    thousands of rows) formats a column without deciding its kind again for every cell."""
+    convert = _CONVERTERS.get(kind, _text)
+    if kind == "money":
+        symbol = currency_symbol(currency)
+
+        def money(value: Any) -> str:
+            amount = to_cents(value if value.__class__ is Decimal else Decimal(value))
+            # abs(): an amount that rounds to -0.00 reads "€0.00", not "€-0.00"
+            return f"-{symbol}{-amount:,.2f}" if amount < 0 else f"{symbol}{abs(amount):,.2f}"
+
+        convert = money
+
+    def formatted(value: Any) -> str:
+        cls = value.__class__
+        if cls not in _PRESENT_CLASSES:
+            if is_missing(value):
+                return MISSING
+            if cls not in _PLAIN_CLASSES:
+                value = plain(value)
+        try:
+            return convert(value)
+        except _FAILED:
+            return str(value)
+
+    return formatted
+
+
+def _pct(value: Any) -> str:
+    return f"{float(value) * 100:.1f} %"
+
+
+def _int(value: Any) -> str:
+    return f"{int(value):,}"
+
+
+def _number(value: Any) -> str:
+    return f"{float(value):,.2f}"
+
+
+def _quantity(value: Any) -> str:
+    number = float(value)
+    return f"{number:,.0f}" if number.is_integer() else f"{number:,.3f}"
+
+
+def _date(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    return value.isoformat() if isinstance(value, dt.date) else _text(value)
+
+
+def _datetime(value: Any) -> str:
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    return _date(value)
+
+
+def _month(value: Any) -> str:
+    if isinstance(value, dt.date):
+        return value.strftime("%b %Y")
+    return _month_text(str(value))
+
+
+@functools.lru_cache(maxsize=1024)
+def _month_text(text: str) -> str:
+    """'2025-01' (or a longer ISO date) as 'Jan 2025'; other text as it is."""
+    try:
+        return dt.datetime.strptime(text[:7], "%Y-%m").strftime("%b %Y")
+    except ValueError:
+        return _text(text)
+
+
+def _text(value: Any) -> str:
+    if value.__class__ is str:
+        return " ".join(value.split())  # one line: no tabs or line breaks
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
     if isinstance(value, dt.datetime):
         return value.strftime("%Y-%m-%d %H:%M")
     if isinstance(value, dt.date):
-        return value.strftime("%Y-%m-%d")
-    return str(value)
+        return value.isoformat()
+    return " ".join(str(value).split())
+
+
+_CONVERTERS: dict[str, Callable[[Any], str]] = {
+    "pct": _pct,
+    "int": _int,
+    "number": _number,
+    "quantity": _quantity,
+    "date": _date,
+    "datetime": _datetime,
+    "month": _month,
+    "text": _text,
+}

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from core.errors import Invalid
 
 RELATIVE_PERIODS = (
     "today",
@@ -38,16 +40,26 @@ PERIOD_LABELS = {
 }
 
 
-class PeriodError(ValueError):
+class PeriodError(Invalid):
     """A period that cannot be understood; the message is meant for the user."""
+
+
+# Month names as every period text writes them (not the locale's: files and emails must not vary).
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 @dataclass(frozen=True)
 class Period:
-    """An inclusive range of calendar days [start, end]."""
+    """An inclusive range of calendar days [start, end].
+
+    `name` is the relative period it was resolved from ("last_month"; see `resolve`), "" for
+    explicit dates and for the periods derived from it (previous, year before); it only changes
+    the text, never equality.
+    """
 
     start: dt.date
     end: dt.date
+    name: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         if self.end < self.start:
@@ -73,20 +85,37 @@ class Period:
         """From 1 January of the end's year to the end."""
         return Period(dt.date(self.end.year, 1, 1), self.end)
 
-    def label(self) -> str:
-        if self.start == self.end:
-            return self.start.isoformat()
-        return f"{self.start.isoformat()} to {self.end.isoformat()}"
+    def describe(self) -> str:
+        """The period for people, the one text the page, CSV, Excel, PDF, emails and History show:
+        '1–31 Oct 2026 (last month)' when resolved from a relative name, else the dates alone:
+        '5 Nov 2026', '1–31 Oct 2026', '1 Oct – 15 Nov 2026', '15 Dec 2025 – 10 Jan 2026'."""
+        start, end = self.start, self.end
+        if start == end:
+            dates = _day(end)
+        elif (start.year, start.month) == (end.year, end.month):
+            dates = f"{start.day}–{_day(end)}"
+        elif start.year == end.year:
+            dates = f"{start.day} {MONTHS[start.month - 1]} – {_day(end)}"
+        else:
+            dates = f"{_day(start)} – {_day(end)}"
+        if self.name in RELATIVE_PERIODS:
+            return f"{dates} ({PERIOD_LABELS[self.name].lower()})"
+        return dates
 
     def slug(self) -> str:
-        """Compact form for file names: 20250101-20250331."""
+        """The file-name form of the same period: 20250101-20250331."""
         return f"{self.start:%Y%m%d}-{self.end:%Y%m%d}"
+
+
+def _day(day: dt.date) -> str:
+    return f"{day.day} {MONTHS[day.month - 1]} {day.year}"
 
 
 def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    # A folder of the zone database ("America") or a name too long for a file is no zone either.
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
         raise PeriodError(f"Unknown time zone {name!r}; use an IANA name such as Europe/Berlin.") from exc
 
 
@@ -97,8 +126,13 @@ def local_today(now: dt.datetime, tz: str) -> dt.date:
 
 
 def resolve(name: str, now: dt.datetime, tz: str = "UTC") -> Period:
-    """Resolve a relative period name against `now` in `tz`. Weeks start on Monday."""
-    today = local_today(now, tz)
+    """Resolve a relative period name against `now` in `tz` (the Period keeps the name). Weeks start
+    on Monday."""
+    dates = _dates(name, local_today(now, tz))
+    return Period(dates.start, dates.end, name)
+
+
+def _dates(name: str, today: dt.date) -> Period:
     if name == "today":
         return Period(today, today)
     if name == "yesterday":

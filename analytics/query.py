@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -13,7 +13,7 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from analytics.periods import Period
-from analytics.report import ChartSpec, Kpi, ParamError, Report, ReportParams, Scope, Table
+from analytics.report import ChartSpec, Kpi, Report, ReportParams, Scope, Table
 from core.models import Business
 from core.money import from_micros
 from snapshots.store import Snapshot
@@ -34,7 +34,8 @@ SALE_DIMENSIONS = frozenset(FILTER_COLUMNS) - PRODUCT_DIMENSIONS
 
 @dataclass
 class ReportContext:
-    """Everything a builder may touch: the caller's business, the ORM session, the snapshot."""
+    """Everything a builder may touch: the caller's business, the ORM session, the snapshot, the
+    period (resolved once, by `generate`) and `now`, the caller's clock reading (generated_at)."""
 
     session: Session
     business: Business
@@ -43,6 +44,8 @@ class ReportContext:
     # The snapshot `db` reads; a streamed table opens its own connection on it (`db` is closed
     # when the report is built, before the rows are written).
     snapshot: Snapshot | None = None
+    period: Period = field(kw_only=True)
+    now: dt.datetime = field(kw_only=True)
 
     def rows(self, sql: str, params: Mapping[str, Any] | None = None) -> list[tuple[Any, ...]]:
         return self.db.execute(sql, dict(params or {})).fetchall()
@@ -106,15 +109,6 @@ def period_params(period: Period, prefix: str = "") -> dict[str, dt.date]:
     return {f"{prefix}start": period.start, f"{prefix}end": period.end}
 
 
-def check_filters(params: ReportParams, allowed: Sequence[str], slug: str) -> None:
-    for dim in params.filters:
-        if dim not in allowed:
-            raise ParamError(
-                f"Report {slug!r} cannot be filtered by {dim!r}; its filters are: "
-                f"{', '.join(allowed) or 'none'}."
-            )
-
-
 def ratio(numerator: Decimal | int | float | None, denominator: Decimal | int | float | None) -> float | None:
     """numerator / denominator as a float fraction; None when the denominator is 0 or missing."""
     if numerator is None or denominator is None or denominator == 0:
@@ -140,19 +134,15 @@ def make_report(
     charts: list[ChartSpec] | None = None,
     notes: list[str] | None = None,
 ) -> Report:
-    """Assemble a Report with the common fields (business, parameters, generation time)."""
-    parameters = params.to_dict()
-    if period is not None:
-        parameters["start"] = period.start.isoformat()
-        parameters["end"] = period.end.isoformat()
+    """Assemble a Report with the common fields (business, parameters, generation time = `ctx.now`)."""
     return Report(
         slug=slug,
         title=title,
         business_code=ctx.business.code,
         business_name=ctx.business.name,
         currency=ctx.business.currency,
-        parameters=parameters,
-        generated_at=dt.datetime.now(dt.UTC).replace(microsecond=0),
+        params=params,
+        generated_at=ctx.now.replace(microsecond=0),
         period=period,
         kpis=kpis,
         tables={t.name: t for t in tables},

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Literal
 
 import pandas as pd
 
 from analytics.periods import RELATIVE_PERIODS, Period, PeriodError, parse_date, resolve, zone
+from core.errors import Invalid
 
 ColumnKind = Literal["text", "int", "quantity", "number", "money", "pct", "date", "month", "datetime"]
 ChartKind = Literal["line", "bar", "stacked_bar", "pie", "pareto"]
@@ -27,7 +28,7 @@ DIMENSIONS: dict[str, str] = {
 }
 
 
-class ParamError(ValueError):
+class ParamError(Invalid):
     """A report parameter a user got wrong; the message says how to fix it."""
 
 
@@ -42,7 +43,8 @@ class Scope:
 
 @dataclass(frozen=True)
 class ReportParams:
-    """Everything a report is built from. `now` is an aware instant (tests pin it)."""
+    """Everything a report is built from. `now`, when given, pins the instant relative periods
+    resolve against (CLI `now=`, a schedule's due time); otherwise the caller's `now` does."""
 
     period: str | None = None
     start: dt.date | None = None
@@ -53,17 +55,18 @@ class ReportParams:
     columns: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     options: Mapping[str, str] = field(default_factory=dict)
 
-    def instant(self) -> dt.datetime:
-        now = self.now or dt.datetime.now(dt.UTC)
-        return now if now.tzinfo else now.replace(tzinfo=dt.UTC)
-
-    def resolve_period(self, default: str = "last_month") -> Period:
-        """The inclusive period: explicit start/end win, else the relative name, else `default`."""
+    def resolve_period(self, default: str = "last_month", now: dt.datetime | None = None) -> Period:
+        """The inclusive period: explicit start/end win, else the relative name (else `default`)
+        resolved in `tz` against `self.now`, else the caller's `now` (naive = UTC). The clock is
+        the caller's to read: ValueError for a relative period with neither."""
         if self.start or self.end:
             if not (self.start and self.end):
                 raise ParamError("Give both start and end dates, or a relative period.")
             return Period(self.start, self.end)
-        return resolve(self.period or default, self.instant(), self.tz)
+        instant = self.now or now
+        if instant is None:
+            raise ValueError("A relative period needs the current time: pass `now`.")
+        return resolve(self.period or default, instant, self.tz)
 
     def option(self, name: str, default: str) -> str:
         return self.options.get(name, default) or default
@@ -314,14 +317,15 @@ class ChartSpec:
 
 @dataclass
 class Report:
-    """What a report builder returns and every renderer consumes."""
+    """What a report builder returns and every renderer consumes: the parameters it was built from
+    and the period they resolved to (None for a report over no period)."""
 
     slug: str
     title: str
     business_code: str
     business_name: str
     currency: str
-    parameters: dict[str, Any]
+    params: ReportParams
     generated_at: dt.datetime
     period: Period | None
     kpis: list[Kpi]
@@ -340,8 +344,19 @@ class Report:
         """True when no table has a row (the period holds no data)."""
         return all(t.row_count == 0 for t in self.tables.values())
 
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """The JSON document's "parameters" (a public interface): the request's canonical form
+        (`ReportParams.to_dict`) with start and end of the resolved period."""
+        out = self.params.to_dict()
+        if self.period is not None:
+            out["start"] = self.period.start.isoformat()
+            out["end"] = self.period.end.isoformat()
+        return out
+
     def period_label(self) -> str:
-        return self.period.label() if self.period else "all time"
+        """The period as `Period.describe` writes it; "All time" for a report over no period."""
+        return self.period.describe() if self.period else "All time"
 
     def with_columns(self, choice: Mapping[str, Sequence[str]]) -> Report:
         """Apply a column choice {table: [columns]}; charts whose data was removed are dropped."""
@@ -354,17 +369,4 @@ class Report:
             name: (t.select(choice[name]) if choice.get(name) else t) for name, t in self.tables.items()
         }
         charts = [c for c in self.charts if {c.x, *c.y} <= {col.key for col in tables[c.table].columns}]
-        return Report(
-            self.slug,
-            self.title,
-            self.business_code,
-            self.business_name,
-            self.currency,
-            self.parameters,
-            self.generated_at,
-            self.period,
-            self.kpis,
-            tables,
-            charts,
-            self.notes,
-        )
+        return replace(self, tables=tables, charts=charts)

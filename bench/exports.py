@@ -105,6 +105,7 @@ def child_snapshot(url: str, snapdir: str) -> dict[str, Any]:
 
 def _report(url: str, snapdir: str, pairs: list[str]) -> Any:
     from analytics.report import ReportParams, Scope
+    from core.clock import utc_now
     from core.db import make_sessionmaker
     from reports.registry import generate
     from snapshots.store import SnapshotStore
@@ -117,6 +118,7 @@ def _report(url: str, snapdir: str, pairs: list[str]) -> Any:
             Scope(bid),
             "sales_lines",
             ReportParams.from_pairs(pairs),
+            now=utc_now(),
         )
 
 

@@ -123,6 +123,7 @@ def import_payments(folder: Path, count: int = 200) -> dict[str, Any]:
 def report(folder: Path, slug: str, period: str, repeat: int) -> dict[str, Any]:
     store, business_id = _store(folder)
     from analytics.report import ReportParams, Scope
+    from core.clock import utc_now
     from core.db import make_sessionmaker
     from reports.registry import generate
 
@@ -130,7 +131,14 @@ def report(folder: Path, slug: str, period: str, repeat: int) -> dict[str, Any]:
     for _ in range(repeat):
         started = time.perf_counter()
         with make_sessionmaker(store.engine)() as session:
-            generate(session, store, Scope(business_id, user="bench"), slug, ReportParams(period=period))
+            generate(
+                session,
+                store,
+                Scope(business_id, user="bench"),
+                slug,
+                ReportParams(period=period),
+                now=utc_now(),
+            )
         times.append(time.perf_counter() - started)
     return {
         "slug": slug,

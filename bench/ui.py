@@ -167,6 +167,7 @@ def last_snapshot_build(data_dir: Path) -> str:
 
 GENERATE_CODE = """
 import json, sys, time
+from core.clock import utc_now
 from core.db import business_by_code, make_engine, make_sessionmaker
 from reports.registry import generate
 from analytics.report import ReportParams, Scope
@@ -178,7 +179,8 @@ with make_sessionmaker(e)() as db:
     b = business_by_code(db, sys.argv[1])
     for period in ["month_to_date", *sys.argv[2:]]:  # the first one also warms imports and DuckDB
         t = time.perf_counter()
-        generate(db, store, Scope(b.id, user="bench"), "kpi_dashboard", ReportParams(period=period, tz=b.timezone))
+        params = ReportParams(period=period, tz=b.timezone)
+        generate(db, store, Scope(b.id, user="bench"), "kpi_dashboard", params, now=utc_now())
         out[period] = time.perf_counter() - t
 print(json.dumps(out))
 """

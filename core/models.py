@@ -77,6 +77,9 @@ class Business(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
     # Days its stored report files are kept (its admin sets it); NULL: the installation default.
     retention_days: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Where failure notices and the weekly summary go when neither the schedule's owner nor any
+    # active admin has an email address (its admin sets it; "" = none).
+    notice_email: Mapped[str] = mapped_column(String(254), default="", server_default="")
 
 
 class User(Base):
@@ -93,6 +96,29 @@ class User(Base):
     # Goes up at logout, password, role or status change: login cookies carry it, and one with an
     # older number (or a session that started under one) is logged out.
     session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class ApiToken(Base):
+    """A user's token for the HTTP API (accounts/tokens.py). Only the SHA-256 of the token is stored;
+    the token itself is shown once, when it is made. It acts as its user, whose role and active flag
+    are read again on every call; a revoked or expired token lets nobody in."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (
+        UniqueConstraint("token_hash"),
+        Index("ix_api_tokens_business", "business_id"),
+        Index("ix_api_tokens_user", "user_id"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    business_id: Mapped[int] = mapped_column(ForeignKey("businesses.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    token_hash: Mapped[str] = mapped_column(String(64))  # hex SHA-256 of the token
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+    created_by: Mapped[str] = mapped_column(String(80), default="")  # the user, or "cli"
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)  # None: never
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class Customer(Base):
@@ -383,6 +409,18 @@ class Schedule(Base):
     large_file_mode: Mapped[str] = mapped_column(String(10), default="link")
     notify_success: Mapped[bool] = mapped_column(Boolean, default=False)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Webhook and Slack incoming-webhook URLs (mail/webhooks.py), besides or instead of `recipients`.
+    # Webhook bodies are signed with the schedule's secret, Fernet-encrypted like the SMTP password.
+    webhooks: Mapped[list[str]] = mapped_column(JSON, default=list)
+    slack_webhooks: Mapped[list[str]] = mapped_column(JSON, default=list)
+    webhook_secret_encrypted: Mapped[str] = mapped_column(Text, default="", server_default="")
+    webhook_key_fingerprint: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    # An alert: send only when `alert_kpi alert_op alert_value` holds (alert_kpi "" = always send);
+    # with alert_on_change only when it turns from false to true. The value is exact decimal text.
+    alert_kpi: Mapped[str] = mapped_column(String(60), default="", server_default="")
+    alert_op: Mapped[str] = mapped_column(String(2), default="", server_default="")
+    alert_value: Mapped[str] = mapped_column(String(40), default="", server_default="")
+    alert_on_change: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     next_due_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     last_due_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
@@ -415,6 +453,10 @@ class ScheduleRun(Base):
     # until retry_at; `retries` counts them, apart from the takeovers of a dead daemon's claim.
     retries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     retry_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    # The schedule's alert as evaluated for this window: the KPI value seen (text) and whether the
+    # condition held (None: no alert, or not evaluated).
+    alert_seen: Mapped[str | None] = mapped_column(String(60), nullable=True)
+    alert_held: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
 
 
 class OutboxMessage(Base):
@@ -443,6 +485,9 @@ class OutboxMessage(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    # The .eml file it was written to when no SMTP server was set (status "sent" then means written
+    # to the outbox folder, not sent to anyone); "" when a mail server took it.
+    written_to: Mapped[str] = mapped_column(String(500), default="", server_default="")
 
 
 class DaemonHeartbeat(Base):

@@ -29,7 +29,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from core.db import make_sessionmaker
-from core.models import SmtpSettings
+from core.errors import Unavailable
+from core.models import Schedule, SmtpSettings
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ KEY_MISMATCH = (
 )
 
 
-class SecretKeyError(Exception):
+class SecretKeyError(Unavailable):
     """The secret key is missing, malformed, or not the one a stored secret was encrypted with."""
 
 
@@ -144,12 +145,22 @@ def stored_secrets(session: Session) -> list[SmtpSettings]:
     )
 
 
+def stored_webhook_secrets(session: Session) -> list[Schedule]:
+    """Every schedule holding an encrypted webhook signing secret (mail/webhooks.py)."""
+    return list(
+        session.scalars(select(Schedule).where(Schedule.webhook_secret_encrypted != "").order_by(Schedule.id))
+    )
+
+
 def _missing_key_file(path: Path, session: Session | None) -> None:
     """SecretKeyError when the key file is missing but the database holds secrets made with a key:
     a new key could not open them, and creating one would hide that the old one is lost."""
     if session is None:
         return
-    held = sorted({row.key_fingerprint or "?" for row in stored_secrets(session)})
+    held = sorted(
+        {row.key_fingerprint or "?" for row in stored_secrets(session)}
+        | {row.webhook_key_fingerprint or "?" for row in stored_webhook_secrets(session)}
+    )
     if held:
         raise SecretKeyError(
             f"The secret key file {path} is missing, but the database holds SMTP passwords encrypted with "
@@ -211,8 +222,13 @@ def check(session: Session, settings: Settings) -> KeyCheck:
     for row in rows:
         ring.check(row.key_fingerprint)
         ring.decrypt(row.password_encrypted)
+    hooks = stored_webhook_secrets(session)
+    for hook in hooks:
+        ring.check(hook.webhook_key_fingerprint)
+        ring.decrypt(hook.webhook_secret_encrypted)
     older = sum(1 for row in rows if row.key_fingerprint != ring.primary_fingerprint)
-    return KeyCheck(ring.source, ring.primary_fingerprint, ring.fingerprints, len(rows), older)
+    older += sum(1 for hook in hooks if hook.webhook_key_fingerprint != ring.primary_fingerprint)
+    return KeyCheck(ring.source, ring.primary_fingerprint, ring.fingerprints, len(rows) + len(hooks), older)
 
 
 def startup_problem(engine: Engine, settings: Settings) -> str | None:
@@ -233,14 +249,21 @@ def rotate(session: Session, settings: Settings, *, now: dt.datetime | None = No
     SecretKeyError, before anything changes, when a secret opens with none of the keys."""
     ring = keyring(settings, session=session)
     rows = stored_secrets(session)
+    hooks = stored_webhook_secrets(session)
     for row in rows:  # all or nothing: check every secret before changing one
         ring.check(row.key_fingerprint)
         ring.decrypt(row.password_encrypted)
+    for hook in hooks:
+        ring.check(hook.webhook_key_fingerprint)
+        ring.decrypt(hook.webhook_secret_encrypted)
     stamp = now or dt.datetime.now(dt.UTC)
     naive = stamp.astimezone(dt.UTC).replace(tzinfo=None) if stamp.tzinfo else stamp
     for row in rows:
         row.password_encrypted = ring.rotate(row.password_encrypted)
         row.key_fingerprint = ring.primary_fingerprint
         row.updated_at = naive
+    for hook in hooks:
+        hook.webhook_secret_encrypted = ring.rotate(hook.webhook_secret_encrypted)
+        hook.webhook_key_fingerprint = ring.primary_fingerprint
     session.flush()
-    return len(rows)
+    return len(rows) + len(hooks)

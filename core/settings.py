@@ -67,9 +67,6 @@ class Settings:
     work_timeout_minutes: float = 30
     generation_retry_s: float = 60
     generation_retry_cap_s: float = 1800
-    # Test hook only: seconds the daemon sleeps inside each generation (TALLYBOARD_TEST_GENERATION_DELAY_S),
-    # so tests can kill or stop a daemon mid-generation. Always 0 in production.
-    generation_delay_s: float = 0.0
     # Email (mail/delivery, mail/transports, core/secret_key). Until SMTP is set in Admin, messages are
     # written as .eml files to `outbox_dir`. The SMTP password is Fernet-encrypted with the key(s)
     # in TALLYBOARD_SECRET_KEY (comma-separated: the first encrypts, all decrypt) or else the 0600
@@ -125,7 +122,6 @@ class Settings:
             workers=_int_env("TALLYBOARD_WORKERS", 2),
             work_timeout_minutes=_float_env("TALLYBOARD_WORK_TIMEOUT_MINUTES", 30),
             generation_retry_s=_float_env("TALLYBOARD_GENERATION_RETRY_S", 60),
-            generation_delay_s=_float_env("TALLYBOARD_TEST_GENERATION_DELAY_S", 0.0),
             outbox_dir=Path(os.environ.get("TALLYBOARD_OUTBOX_DIR") or data_dir / "outbox"),
             secret_key=os.environ.get("TALLYBOARD_SECRET_KEY", ""),
             attachment_limit_mb=_float_env("TALLYBOARD_ATTACHMENT_LIMIT_MB", 10),

@@ -4,7 +4,7 @@ CSV cells, by column kind: money as plain numbers with two decimals ("1234.50", 
 to cents, no thousands separator, "." decimal point); pct as fractions like JSON (0.125 = 12.5 %);
 int and quantity as whole numbers where they are whole; date as YYYY-MM-DD; datetime as
 "YYYY-MM-DD HH:MM:SS" (ISO 8601 with a space, which Excel reads as a date-time); text neutralised.
-A missing value (None, NaN, NaT, pandas NA) is an empty cell.
+A missing value (analytics.formatting.is_missing: None, NaN, NaT, pandas NA) is an empty cell.
 
 Rows arrive in batches, so each column of a batch is converted at once (`csv_column`): the common
 case (every value of the expected Python type) runs at C speed through comprehensions, joins and
@@ -21,6 +21,8 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from analytics.formatting import is_missing
+from analytics.formatting import plain as _plain
 from analytics.report import ColumnKind
 from core.money import to_cents
 
@@ -40,37 +42,6 @@ ColumnText = Callable[[Sequence[Any]], Sequence[Any]]
 def neutralise(text: str) -> str:
     """Text a spreadsheet will not run as a formula: prefix "'" when it starts like one."""
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
-
-
-def is_missing(value: Any) -> bool:
-    """None, float or Decimal NaN, pandas NA and NaT: an empty cell."""
-    if value is None:
-        return True
-    if isinstance(value, float):
-        return math.isnan(value)
-    if isinstance(value, Decimal):
-        return value.is_nan()
-    if isinstance(value, (str, int, dt.date)) and not _is_nat(value):
-        return False
-    try:
-        return bool(value != value)  # NaN-like: pandas NA refuses bool(), NaT is unequal to itself
-    except TypeError:
-        return True
-
-
-def _is_nat(value: Any) -> bool:
-    return type(value).__name__ == "NaTType"
-
-
-def _plain(value: Any) -> Any:
-    """numpy and pandas scalars as plain Python values."""
-    item = getattr(value, "item", None)
-    if item is not None and not isinstance(value, (str, Decimal, dt.date)):
-        try:
-            return item()
-        except (TypeError, ValueError):
-            return value
-    return value
 
 
 def money_text(value: Any) -> str:

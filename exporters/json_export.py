@@ -18,8 +18,8 @@ from decimal import Decimal
 from typing import IO, Any
 
 import orjson
-import pandas as pd
 
+from analytics.formatting import is_missing
 from analytics.report import ColumnKind, Report, Table
 from core.money import to_cents
 from exporters.cells import NO_DATA, Remembered, columns_of
@@ -29,9 +29,7 @@ ColumnValues = Callable[[Sequence[Any]], Sequence[Any]]
 
 def json_value(value: Any, kind: ColumnKind) -> Any:
     """One cell as JSON: money rounded half-even to cents, fractions as floats, ISO dates."""
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, float) and math.isnan(value):
+    if is_missing(value):
         return None
     if kind == "money":
         if isinstance(value, float):  # round() rounds a float's exact value half-even

@@ -9,22 +9,19 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any, Literal
 
 import matplotlib
-import pandas as pd
 from fpdf import FPDF
 from fpdf.enums import Align, PageMode, XPos, YPos
 from fpdf.fonts import TTFFont
 
+from analytics.formatting import cell_formatter, format_cell, is_highlighted
 from analytics.report import Column, ColumnKind, Highlight, Kpi, Report, Table
-from core.money import to_cents
-from exporters.static_charts import chart_png, currency_symbol
+from exporters.static_charts import chart_png
 
 PageSize = Literal["A4", "Letter"]
 
@@ -32,7 +29,6 @@ DEFAULT_MAX_TABLE_ROWS = 5_000
 FONT = "DejaVu"
 FONT_DIR = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
 NUMERIC_KINDS: frozenset[ColumnKind] = frozenset({"int", "quantity", "number", "money", "pct"})
-MISSING = "—"
 ELLIPSIS = "…"
 
 # Page geometry, millimetres (landscape).
@@ -98,104 +94,6 @@ def pdf_bytes(
         for table in report.tables.values():
             _table(doc, report, table, max_table_rows)
     return bytes(doc.output())
-
-
-# --- how values read ---------------------------------------------------------------------------
-
-
-def _missing(value: Any) -> bool:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    if isinstance(value, float):
-        return math.isnan(value)
-    return isinstance(value, Decimal) and value.is_nan()
-
-
-def value_text(value: Any, kind: ColumnKind, currency: str) -> str:
-    """A KPI or cell as printed: '€1,234.56', '-€5.00', '27.3 %', '1,234', ISO dates; '—' if missing."""
-    return _formatter(kind, currency)(value)
-
-
-def _formatter(kind: ColumnKind, currency: str) -> Callable[[Any], str]:
-    """One function per column kind, so the table loop does not branch on the kind per cell."""
-    symbol = currency_symbol(currency)
-
-    def money(value: Any) -> str:
-        if _missing(value):
-            return MISSING
-        amount = to_cents(Decimal(value))
-        return f"-{symbol}{-amount:,.2f}" if amount < 0 else f"{symbol}{amount:,.2f}"
-
-    def pct(value: Any) -> str:
-        return MISSING if _missing(value) else f"{float(value) * 100:,.1f} %"
-
-    def integer(value: Any) -> str:
-        return MISSING if _missing(value) else f"{int(value):,}"
-
-    def quantity(value: Any) -> str:
-        if _missing(value):
-            return MISSING
-        number = float(value)
-        return f"{number:,.0f}" if number.is_integer() else f"{number:,.3f}".rstrip("0")
-
-    def number(value: Any) -> str:
-        return MISSING if _missing(value) else f"{float(value):,.2f}"
-
-    def day(value: Any) -> str:
-        if _missing(value):
-            return MISSING
-        if isinstance(value, dt.datetime):
-            return value.date().isoformat()
-        return value.isoformat() if isinstance(value, dt.date) else str(value)
-
-    def month(value: Any) -> str:
-        if _missing(value):
-            return MISSING
-        return f"{value:%Y-%m}" if isinstance(value, dt.date) else str(value)
-
-    def instant(value: Any) -> str:
-        if _missing(value):
-            return MISSING
-        if isinstance(value, dt.datetime):
-            return f"{value:%Y-%m-%d %H:%M}"
-        return value.isoformat() if isinstance(value, dt.date) else str(value)
-
-    def text(value: Any) -> str:
-        if _missing(value):
-            return ""
-        if isinstance(value, bool):
-            return "Yes" if value else "No"
-        return " ".join(str(value).split())  # one line: no tabs or line breaks
-
-    formatters: dict[ColumnKind, Callable[[Any], str]] = {
-        "money": money,
-        "pct": pct,
-        "int": integer,
-        "quantity": quantity,
-        "number": number,
-        "date": day,
-        "month": month,
-        "datetime": instant,
-        "text": text,
-    }
-    return formatters.get(kind, text)
-
-
-def _flagged(value: Any, highlight: Highlight) -> bool:
-    """Whether a cell meets a highlight's condition (missing values never do)."""
-    if _missing(value):
-        return False
-    if highlight.op == "eq":
-        return bool(value == highlight.value)
-    try:
-        number, limit = float(value), float(highlight.value)
-    except (TypeError, ValueError):
-        return False
-    if highlight.op == "abs_gt":
-        return abs(number) > limit
-    if highlight.op == "gt":
-        return number > limit
-    return number < limit
 
 
 # --- the document ------------------------------------------------------------------------------
@@ -324,9 +222,7 @@ def parameter_lines(report: Report) -> list[tuple[str, str]]:
     """The report's parameters as (label, value) pairs for people."""
     params = report.parameters
     lines: list[tuple[str, str]] = []
-    if params.get("period"):
-        lines.append(("Period", f"{str(params['period']).replace('_', ' ')} ({report.period_label()})"))
-    elif report.period is not None:
+    if report.period is not None:
         lines.append(("Period", report.period_label()))
     if params.get("tz"):
         lines.append(("Time zone", str(params["tz"])))
@@ -380,7 +276,7 @@ def _kpi_cards(doc: _Document, kpis: Sequence[Kpi], currency: str) -> None:
             doc.set_text_color(*MUTED)
             for n, line in enumerate(doc.wrap(kpi.label, inner, "", 7, 2)):
                 doc.text(x + 2.5, y + 4.2 + n * 3.0, line)
-            value = value_text(kpi.value, kpi.kind, currency)
+            value = format_cell(kpi.value, kpi.kind, currency)
             size = 12.0
             while size > 7 and doc.width(value, "B", size) > inner:
                 size -= 0.5
@@ -443,7 +339,7 @@ class _Layout:
 def _table(doc: _Document, report: Report, table: Table, max_rows: int) -> None:
     total = table.row_count
     columns = table.columns
-    formats = [_formatter(c.kind, report.currency) for c in columns]
+    formats = [cell_formatter(c.kind, report.currency) for c in columns]
     flags = [(i, h) for h in table.highlights for i, c in enumerate(columns) if c.key == h.column]
     batches = _formatted_batches(table, formats, flags, max_rows) if total and max_rows else iter([])
     first = next(batches, [])
@@ -514,7 +410,7 @@ def _formatted_batches(
         rows: list[_Row] = []
         for raw in batch[:left]:
             cells = [fmt(value) for fmt, value in zip(formats, raw, strict=True)]
-            hit = frozenset(i for i, h in flags if _flagged(raw[i], h)) if flags else frozenset()
+            hit = frozenset(i for i, h in flags if is_highlighted(raw[i], h)) if flags else frozenset()
             rows.append((cells, hit))
         left -= len(rows)
         yield rows

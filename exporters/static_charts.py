@@ -19,9 +19,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+from analytics.formatting import MISSING, currency_symbol, is_missing
 from analytics.report import ChartSpec, ColumnKind, Table
 
-CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "PHP": "₱"}
 PALETTE = ("#2563eb", "#f59e0b", "#10b981", "#ef4444", "#8b5cf6", "#06b6d4", "#84cc16", "#ec4899")
 OTHER_COLOR = "#94a3b8"
 MAX_POINTS = 5_000  # a chart reads at most this many rows of its table
@@ -49,11 +49,6 @@ _RC: dict[Any, Any] = {
     "legend.fontsize": 8,
     "legend.frameon": False,
 }
-
-
-def currency_symbol(currency: str) -> str:
-    """'€' for EUR, '$', '£', '₱'; other currencies print their code followed by a space."""
-    return CURRENCY_SYMBOLS.get(currency, f"{currency} ")
 
 
 def axis_formatter(kind: ColumnKind, currency: str, *, decimals: int = 0) -> Callable[[float, Any], str]:
@@ -150,8 +145,8 @@ def _chart_data(chart: ChartSpec, table: Table) -> tuple[list[str], dict[str, li
 
 
 def _label(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
+    if is_missing(value):
+        return MISSING
     if isinstance(value, dt.datetime):
         return value.strftime("%Y-%m-%d %H:%M") if (value.hour or value.minute) else value.date().isoformat()
     if isinstance(value, dt.date):

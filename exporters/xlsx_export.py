@@ -16,8 +16,9 @@ from zoneinfo import ZoneInfo
 
 import xlsxwriter
 
+from analytics.formatting import currency_symbol, is_missing
 from analytics.report import ChartSpec, Column, ColumnKind, Highlight, Kpi, Report, Table
-from exporters.cells import is_missing, neutralise
+from exporters.cells import neutralise
 
 # Excel's sheet holds 1,048,576 rows: the header plus this many data rows.
 MAX_DATA_ROWS = 1_048_575
@@ -31,7 +32,6 @@ NO_DATA = "No data for this period"
 BOOL_FORMAT = '"TRUE";"TRUE";"FALSE"'
 
 _CENT = Decimal("0.01")
-_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "PHP": "₱", "JPY": "¥", "INR": "₹", "KRW": "₩"}
 _BAD_SHEET_CHARS = re.compile(r"[\[\]:*?/\\]")
 _HEADER_BLUE = "#1F4E78"
 _LIGHT_RED = {"bg_color": "#FFC7CE", "font_color": "#9C0006"}
@@ -76,12 +76,11 @@ def write_xlsx(
 
 
 def money_format(currency: str, decimals: int = 2) -> str:
-    """Excel number format for an amount in `currency`: symbol before for known ones, else the code after."""
+    """Excel number format for an amount in `currency`: its symbol (or code and a space) before the
+    digits, as analytics.formatting.currency_symbol writes it everywhere."""
     digits = "#,##0" + ("." + "0" * decimals if decimals else "")
-    symbol = _SYMBOLS.get(currency.upper())
-    if symbol:
-        return f'"{symbol}"{digits}'
-    return f'{digits} "{currency}"' if currency else digits
+    symbol = currency_symbol(currency).replace('"', "")
+    return f'"{symbol}"{digits}' if symbol else digits
 
 
 def _kind_formats(currency: str) -> dict[ColumnKind, str]:
@@ -699,8 +698,7 @@ def _peek(
 
 def _fit_widths(columns: list[Column], head: Sequence[tuple[Any, ...]], currency: str) -> list[float]:
     """Column widths (in characters) for the header and the first rows; a long header wraps to two lines."""
-    symbol = _SYMBOLS.get(currency.upper())
-    symbol_width = 1 if symbol else len(currency) + 1
+    symbol_width = len(currency_symbol(currency))
     widths = []
     for i, col in enumerate(columns):
         shown = max((_shown_width(row[i], col.kind, symbol_width) for row in head[:WIDTH_SAMPLE]), default=0)
@@ -769,10 +767,7 @@ def _axis_format(kind: ColumnKind, currency: str) -> str:
 
 def _parameter_lines(report: Report) -> list[tuple[str, str]]:
     params = report.parameters
-    period = report.period_label()
-    if params.get("period"):
-        period = f"{str(params['period']).replace('_', ' ')} ({period})"
-    lines = [("Period", period), ("Currency", report.currency)]
+    lines = [("Period", report.period_label()), ("Currency", report.currency)]
     filters = params.get("filters") or {}
     lines.append(
         ("Filters", "; ".join(f"{k}: {', '.join(map(str, v))}" for k, v in filters.items()) or "none")

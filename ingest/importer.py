@@ -54,6 +54,8 @@ from sqlalchemy.sql.expression import Executable, Select
 
 from core import money
 from core.db import bump_data_version, session_scope
+from core.errors import Invalid, NotFound
+from core.hashing import file_sha256
 from core.models import (
     CUSTOMER_TYPES,
     PAYMENT_METHODS,
@@ -1545,7 +1547,7 @@ def _lock_business(conn: Connection, business_id: int) -> None:
         .values(data_version=businesses.c.data_version)
     )
     if result.rowcount != 1:
-        raise ValueError(f"business {business_id} does not exist")
+        raise NotFound(f"No business with id {business_id}.")
 
 
 def _record(
@@ -1641,7 +1643,7 @@ def _rejection_message(errors: _Errors) -> str:
 
 def _check_entity(entity: str) -> None:
     if entity not in ENTITIES:
-        raise ValueError(f"unknown entity {entity!r}; expected one of {', '.join(ENTITIES)}")
+        raise Invalid(f"unknown entity {entity!r}; expected one of {', '.join(ENTITIES)}")
 
 
 def import_file(
@@ -1661,8 +1663,8 @@ def import_file(
     Files over the upload limit (`settings.max_upload_bytes`, TALLYBOARD_MAX_UPLOAD_MB) and Excel
     files that would expand past `settings.max_xlsx_expanded_bytes` are refused unread. User errors
     never raise: they come back as ok=False with every problem listed. `progress(done, total)` is
-    called every batch; `done` reaches `total` at the end. An unknown `entity` or `business_id` is a
-    programming error and raises ValueError.
+    called every batch; `done` reaches `total` at the end. An unknown `entity` (Invalid, a ValueError)
+    or `business_id` (NotFound) is a programming error.
     """
     _check_entity(entity)
     refusal = ""
@@ -1706,20 +1708,12 @@ def import_path(
         path.name,
         lambda: path.open("rb"),
         path.stat().st_size,
-        lambda: _file_sha256(path),
+        lambda: file_sha256(path),
         None,
         username,
         progress,
         "",
     )
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(_READ_BYTES):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _import(

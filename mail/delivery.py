@@ -23,15 +23,18 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime as dt
 import hashlib
+import io
 import itertools
 import logging
 import random
 import re
 import smtplib
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -41,9 +44,10 @@ from sqlalchemy import Engine, and_, func, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from analytics.comparisons import Comparison, comparisons, headline_kpis
 from analytics.formatting import format_cell
-from analytics.periods import zone
-from analytics.report import Column, Report
+from analytics.periods import Period, zone
+from analytics.report import Column, Report, Table
 from core.clock import aware, utc_naive
 from core.db import make_sessionmaker, session_scope
 from core.models import (
@@ -65,6 +69,8 @@ from mail.smtp_config import MailRoute, MailRoutes, mail_route, sender_for, stor
 from mail.transports import (
     Attachment,
     ConnectFailed,
+    EmlFolderTransport,
+    InlineImage,
     MaybeDelivered,
     Transport,
     check_address,
@@ -78,6 +84,8 @@ from runs.files import FileStore, format_bytes
 log = logging.getLogger(__name__)
 
 KINDS = ("report", "failure_notice", "success_notice", "weekly_summary", "test")
+HOOK_KINDS = ("webhook", "slack")  # outbox rows posted by mail/webhooks.py, not emailed
+DELIVERY_KINDS = ("report", *HOOK_KINDS)  # a window's deliveries: its report emails and posts
 STATUSES = ("pending", "sending", "sent", "failed", "unknown")  # unknown: may have been delivered
 MAYBE = ("may have been delivered", "may already have been delivered")  # in last_error: an ambiguous attempt
 MAX_KPIS = 8
@@ -86,25 +94,16 @@ MAX_TABLE_COLUMNS = 5  # a phone fits about five; the files have them all
 FALLBACK_DOMAIN = "tallyboard.localhost"
 WEEKLY_SETTING = "weekly_summary"  # AppSetting: false turns the admins' weekly summary off
 _NUMERIC = ("money", "pct", "int", "number", "quantity")
+_TIME_KINDS = ("date", "month", "datetime")
+# The main chart in an email: shown CHART_WIDTH x CHART_HEIGHT CSS pixels, drawn at twice that for
+# sharp screens; CHART_DPI sets its text size (as the PDF's charts read at their printed size).
+CHART_WIDTH = 600
+CHART_HEIGHT = 260
+CHART_DPI = 200
 _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,80}$")
 
 
 # --- the email body's numbers -------------------------------------------------------------------
-
-
-def _period_text(report: Report) -> str:
-    period = report.period
-    if period is None:
-        return "All time"
-    start, end = period.start, period.end
-    if start == end:
-        return f"{start:%-d %B %Y}"
-    month_end = (end + dt.timedelta(days=1)).day == 1
-    if start.day == 1 and month_end and (start.year, start.month) == (end.year, end.month):
-        return f"{start:%B %Y}"
-    if start.year == end.year:
-        return f"{start:%-d %b} – {end:%-d %b %Y}"
-    return f"{start:%-d %b %Y} – {end:%-d %b %Y}"
 
 
 def _email_columns(columns: Sequence[Column]) -> list[int]:
@@ -118,50 +117,160 @@ def _email_columns(columns: Sequence[Column]) -> list[int]:
     return sorted(chosen)
 
 
+def _bucket_day(value: Any) -> dt.date | None:
+    """The first day of a time bucket cell (a date, a datetime, '2025-01' or '2025-01-31'), else None."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return dt.date.fromisoformat(text[:10] if len(text) >= 10 else f"{text[:7]}-01")
+        except ValueError:
+            return None
+    return None
+
+
+def is_time_series(report: Report, table: Table) -> bool:
+    """A table of time buckets: its first column is a date or month that one of the report's charts
+    draws the table over (a trend). Its latest rows matter; a ranked table's first rows do."""
+    if not table.columns or table.columns[0].kind not in _TIME_KINDS:
+        return False
+    first = table.columns[0].key
+    return any(c.table == table.name and c.x == first for c in report.charts)
+
+
+def email_rows(
+    report: Report, table: Table, limit: int = MAX_TABLE_ROWS
+) -> tuple[list[Sequence[Any]], int, str]:
+    """The rows an email shows of `table`, how many rows they were taken from, and which: "top"
+    (the first `limit` rows of a ranked table) or "last" (a time series' latest `limit` buckets up
+    to the period's end, in time order - so the report's own period is always among them)."""
+    if not is_time_series(report, table):
+        batches = table.batches(size=limit)
+        try:
+            rows: list[Sequence[Any]] = list(itertools.islice(next(batches, []), limit))
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
+        return rows, int(table.row_count), "top"
+    end = report.period.end if report.period is not None else None
+    first: list[Sequence[Any]] = []
+    last: deque[Sequence[Any]] = deque(maxlen=limit)
+    kept = 0
+    for batch in table.batches():
+        for row in batch:
+            day = _bucket_day(row[0])
+            if end is not None and day is not None and day > end:
+                continue  # a bucket after the period (a forecast, a partial month) is not its end
+            kept += 1
+            if len(first) < limit:
+                first.append(row)
+            last.append(row)
+    newest_first = (
+        len(last) > 1
+        and (a := _bucket_day(first[0][0])) is not None
+        and (b := _bucket_day(last[-1][0])) is not None
+        and a > b
+    )
+    return (first if newest_first else list(last)), kept, "last"
+
+
+def _comparison_item(comparison: Comparison) -> dict[str, str]:
+    return {
+        "text": comparison.text,
+        "direction": comparison.direction,
+        "against": comparison.label,
+        "dates": comparison.period.describe() if comparison.period is not None else "",
+    }
+
+
+def _main_chart(report: Report) -> dict[str, Any] | None:
+    """The report's first chart with data as a PNG (base64), drawn as the PDF draws it."""
+    from exporters.static_charts import chart_png  # matplotlib: only when an email is built
+
+    spec = next(
+        (c for c in report.charts if c.table in report.tables and report.tables[c.table].row_count > 0), None
+    )
+    if spec is None:
+        return None
+    png = chart_png(
+        spec,
+        report.tables[spec.table],
+        report.currency,
+        width_px=CHART_WIDTH * 2,
+        height_px=CHART_HEIGHT * 2,
+        dpi=CHART_DPI,
+    )
+    return {
+        "title": spec.title,
+        "png": base64.b64encode(_smaller_png(png)).decode("ascii"),
+        "width": CHART_WIDTH,
+        "height": CHART_HEIGHT,
+    }
+
+
+def _smaller_png(png: bytes) -> bytes:
+    """The chart with a 256-colour palette: a third of the bytes, no visible difference for flat colours."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(png)) as image:
+            small = image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+            out = io.BytesIO()
+            small.save(out, format="PNG", optimize=True)
+    except (OSError, ValueError):
+        return png
+    data = out.getvalue()
+    return data if len(data) < len(png) else png
+
+
 def email_summary(report: Report) -> dict[str, Any]:
-    """What an email shows of a report, as JSON-able text: title, business, period label, up to 8
-    KPIs [label, formatted value], the first table with rows (title, up to 6 columns, the top 10
-    rows formatted), notes and generated_at (ISO, UTC). Small enough for the outbox payload."""
+    """What an email shows of a report, as JSON-able text: title, business, period (Period.describe),
+    up to 8 headline KPIs [label, formatted value, [comparisons]] (each comparison: text '+10.9 %',
+    direction up/down/flat, against 'vs previous period', dates of the compared period), the main
+    table (title, up to 5 columns, the top 10 rows - or a time series' last 10 up to the period's
+    end - formatted, `order` "top" or "last"), the main chart (title, PNG as base64, display
+    width and height), notes and generated_at (ISO, UTC). Small enough for the outbox payload."""
     currency = report.currency
-    kpis = [[k.label, format_cell(k.value, k.kind, currency)] for k in report.kpis[:MAX_KPIS]]
+    kpis: list[list[Any]] = []
+    for k in headline_kpis(report)[:MAX_KPIS]:
+        changes = [_comparison_item(c) for c in comparisons(report, k) if c is not None]
+        kpis.append([k.label, format_cell(k.value, k.kind, currency), changes])
     table: dict[str, Any] | None = None
     for t in report.tables.values():
         if t.row_count <= 0:
             continue
         picked = _email_columns(t.columns)
         columns = [t.columns[i] for i in picked]
-        batches = t.batches(size=MAX_TABLE_ROWS)
-        try:
-            first = list(itertools.islice(next(batches, []), MAX_TABLE_ROWS))
-        finally:
-            close = getattr(batches, "close", None)
-            if close is not None:
-                close()
+        shown, total, order = email_rows(report, t)
         rows = [
             [format_cell(row[i], t.columns[i].kind, currency) for i in picked if i < len(row)]
-            for row in first
+            for row in shown
         ]
         table = {
             "title": t.title,
             "columns": [c.label for c in columns],
             "align": ["right" if c.kind in _NUMERIC else "left" for c in columns],
             "rows": rows,
-            "total_rows": int(t.row_count),
+            "total_rows": total,
+            "order": order,
             "more_columns": max(0, len(t.columns) - len(columns)),
         }
         break
     generated = report.generated_at
     if generated.tzinfo is not None:
         generated = generated.astimezone(dt.UTC).replace(tzinfo=None)
-    period = report.period
     return {
         "slug": report.slug,
         "title": report.title,
         "business": report.business_name,
-        "period": _period_text(report),
-        "period_dates": period.label() if period is not None else "",
+        "period": report.period_label(),
         "kpis": kpis,
         "table": table,
+        "chart": _main_chart(report),
         "notes": [str(n) for n in report.notes[:5]],
         "generated_at": generated.isoformat(),
     }
@@ -302,6 +411,7 @@ class _Claim:
     created_at: dt.datetime | None = None
     last_error: str = ""
     business_id: int | None = None
+    kind: str = "report"
 
 
 @dataclass(frozen=True)
@@ -380,7 +490,9 @@ class _Pass:
                 select(OutboxMessage.id)
                 .where(
                     or_(and_(*self._due(now)), and_(*self._stale(now))),
-                    OutboxMessage.business_id.not_in(held) if held else true(),
+                    or_(OutboxMessage.business_id.not_in(held), OutboxMessage.kind.in_(HOOK_KINDS))
+                    if held
+                    else true(),
                 )
                 .order_by(OutboxMessage.id)
                 .limit(n)
@@ -389,6 +501,9 @@ class _Pass:
 
     def is_held(self, row_id: int) -> bool:
         """True when the message's server is one whose settings were refused (counted in stats.held)."""
+        with make_sessionmaker(self.engine)() as s:
+            if s.scalar(select(OutboxMessage.kind).where(OutboxMessage.id == row_id)) in HOOK_KINDS:
+                return False  # a webhook does not go through the mail server
         business_id = self._business_of(row_id)
         if business_id not in self.held:
             with make_sessionmaker(self.engine)() as s:
@@ -418,15 +533,18 @@ class _Pass:
                 )
                 if result.rowcount != 1:
                     return None
-            attempts, created_at, last_error, business_id = conn.execute(
+            attempts, created_at, last_error, business_id, kind = conn.execute(
                 select(
                     OutboxMessage.attempts,
                     OutboxMessage.created_at,
                     OutboxMessage.last_error,
                     OutboxMessage.business_id,
+                    OutboxMessage.kind,
                 ).where(OutboxMessage.id == row_id)
             ).one()
-        return _Claim(row_id, int(attempts or 0), interrupted, created_at, last_error or "", business_id)
+        return _Claim(
+            row_id, int(attempts or 0), interrupted, created_at, last_error or "", business_id, str(kind)
+        )
 
     # -- one message -------------------------------------------------------------------------
     def _out_of_time(self, claim: _Claim) -> str:
@@ -444,6 +562,10 @@ class _Pass:
 
     def deliver(self, claim: _Claim) -> bool:
         """Build, send and record one claimed row; True when the rest of the pass should wait."""
+        if claim.kind in HOOK_KINDS:  # a webhook or Slack post (mail/webhooks.py), not an email
+            from mail.webhooks import deliver_hook
+
+            return deliver_hook(self, claim)
         ambiguous_before = claim.interrupted or any(m in claim.last_error for m in MAYBE)
         earlier = ""
         if claim.interrupted:
@@ -462,7 +584,8 @@ class _Pass:
             self._finish(claim, sent=False, error=earlier + str(exc))
             return False
         try:
-            reply = self.routes.transport(self._business_of(claim.id)).send(message)
+            transport = self.routes.transport(self._business_of(claim.id))
+            reply = transport.send(message)
         except Exception as exc:
             verdict = classify(exc)
             if verdict.settings:
@@ -496,7 +619,8 @@ class _Pass:
         if ambiguous_before:
             before = earlier or "An earlier attempt may also have been delivered (same Message-ID). "
             note = f"{before}Sent on attempt {claim.attempts}: {reply}"
-        self._finish(claim, sent=True, error=note)
+        written = reply.removeprefix("written to ") if isinstance(transport, EmlFolderTransport) else ""
+        self._finish(claim, sent=True, error=note, written_to=written)
         return False
 
     def _hold(self, claim: _Claim, text: str) -> None:
@@ -558,8 +682,10 @@ class _Pass:
             after(s, row)
         return True
 
-    def _retry(self, claim: _Claim, note: str) -> None:
-        when = self.clock() + retry_delay(claim.attempts, self.settings)
+    def _retry(self, claim: _Claim, note: str, delay: float | None = None) -> None:
+        """Pending again after the backoff (or after `delay` seconds: a receiver's Retry-After)."""
+        wait = retry_delay(claim.attempts, self.settings) if delay is None else dt.timedelta(seconds=delay)
+        when = self.clock() + wait
         values = {
             "status": "pending",
             "next_attempt_at": when,
@@ -569,11 +695,13 @@ class _Pass:
         if self._record(claim, lambda s, row: None, **values):
             self.stats.retried += 1
 
-    def _finish(self, claim: _Claim, *, sent: bool, error: str, status: str = "failed") -> None:
+    def _finish(
+        self, claim: _Claim, *, sent: bool, error: str, status: str = "failed", written_to: str = ""
+    ) -> None:
         stamp = self.clock()
         values: dict[str, Any] = {"lease_until": None, "last_error": error[:4000]}
         if sent:
-            values.update(status="sent", sent_at=stamp)
+            values.update(status="sent", sent_at=stamp, written_to=written_to[:500])
         else:
             values.update(status=status)
         if not self._record(claim, lambda s, row: self._notify(s, row, sent), **values):
@@ -589,7 +717,7 @@ class _Pass:
 
     def _notify(self, s: Session, row: OutboxMessage, sent: bool) -> None:
         """Queue the owner's failure notice (once per window) or success notice (when all are sent)."""
-        if row.kind != "report" or row.schedule_run_id is None:
+        if row.kind not in DELIVERY_KINDS or row.schedule_run_id is None:
             return
         window = s.get(ScheduleRun, row.schedule_run_id)
         schedule = s.get(Schedule, window.schedule_id) if window is not None else None
@@ -598,7 +726,7 @@ class _Pass:
         if sent:
             statuses = s.scalars(
                 select(OutboxMessage.status).where(
-                    OutboxMessage.schedule_run_id == window.id, OutboxMessage.kind == "report"
+                    OutboxMessage.schedule_run_id == window.id, OutboxMessage.kind.in_(DELIVERY_KINDS)
                 )
             ).all()
             if not schedule.notify_success or any(st != "sent" for st in statuses):
@@ -608,7 +736,9 @@ class _Pass:
             kind, subject = "failure_notice", f"Scheduled report not delivered: {schedule.name}"
         to = notice_recipients(s, schedule)
         if not to:
-            log.warning("schedule %s: no owner or admin e-mail address for the %s", schedule.id, kind)
+            log.warning(
+                "schedule %s: no owner, admin or notification e-mail address for the %s", schedule.id, kind
+            )
             return
         payload = {
             "schedule_id": schedule.id,
@@ -645,6 +775,10 @@ class _Pass:
         summary, message, files, link, link_note, attachments = builder(s, row, payload, tz)
         summary.setdefault("business", business.name if business else "")
         footer = _footer(row, summary, tz)
+        inline: tuple[InlineImage, ...] = ()
+        run_link: str | None = None
+        if row.kind == "report":
+            inline, run_link = self._report_extras(s, row, summary, payload)
         bodies = render(
             summary,
             message=message,
@@ -653,6 +787,8 @@ class _Pass:
             link_note=link_note,
             footer=footer,
             subject=row.subject,
+            chart_cid=inline[0].cid if inline else None,
+            run_link=run_link,
         )
         try:
             return compose(
@@ -664,14 +800,37 @@ class _Pass:
                 html=bodies.html,
                 attachments=attachments,
                 date=self.clock().replace(tzinfo=dt.UTC),
+                inline=inline,
             )
         except ValueError as exc:
             raise _Unsendable(f"The message could not be built: {exc}") from exc
+
+    def _report_extras(
+        self, s: Session, row: OutboxMessage, summary: Mapping[str, Any], payload: Mapping[str, Any]
+    ) -> tuple[tuple[InlineImage, ...], str | None]:
+        """A report email's main chart as an inline image (Content-ID made from the Message-ID, so a
+        retry sends the same message) and the link that opens its run in History."""
+        inline: tuple[InlineImage, ...] = ()
+        chart = summary.get("chart")
+        if isinstance(chart, Mapping) and isinstance(chart.get("png"), str):
+            try:
+                data = base64.b64decode(chart["png"], validate=True)
+            except ValueError:
+                data = b""
+            if data.startswith(b"\x89PNG"):
+                cid = f"chart.{row.message_id.strip('<> ')}"
+                inline = (InlineImage(cid, data, "chart.png", "image/png"),)
+        run_id = payload.get("run_id")
+        if not isinstance(run_id, int) and row.schedule_run_id is not None:
+            run_id = s.scalar(select(ScheduleRun.run_id).where(ScheduleRun.id == row.schedule_run_id))
+        link = history_link(self.settings, run_id) if isinstance(run_id, int) else None
+        return inline, link
 
     def _report_body(
         self, s: Session, row: OutboxMessage, payload: Mapping[str, Any], tz: str
     ) -> tuple[dict[str, Any], str, list[FileRef], str | None, str, list[Attachment]]:
         summary = dict(payload.get("summary") or {"title": row.subject})
+        # Summaries queued before the period had one text carry its dates apart.
         if summary.get("period_dates") and summary.get("period") != summary.get("period_dates"):
             summary["period"] = f"{summary['period']} ({summary['period_dates']})"
         message = str(payload.get("message") or "")
@@ -704,7 +863,7 @@ class _Pass:
                 s.scalar(select(Schedule.large_file_mode).where(Schedule.id == payload["schedule_id"])) or ""
             )
         if stored and total > limit and (mode or "link") == "link":
-            link = f"{self.settings.public_url.rstrip('/')}/history?run={run_id}"
+            link = history_link(self.settings, run_id) if isinstance(run_id, int) else None
             note = (
                 f"The files are {format_bytes(total)} together, over the {format_bytes(limit)} "
                 "attachment limit, so they are not attached. Sign in to download them:"
@@ -733,7 +892,7 @@ class _Pass:
             select(OutboxMessage.recipient, OutboxMessage.last_error, OutboxMessage.status)
             .where(
                 OutboxMessage.schedule_run_id == row.schedule_run_id,
-                OutboxMessage.kind == "report",
+                OutboxMessage.kind.in_(DELIVERY_KINDS),
                 OutboxMessage.status.in_(("failed", "unknown")),
             )
             .order_by(OutboxMessage.id)
@@ -780,7 +939,9 @@ class _Pass:
         due = _local_text(window.due_at if window else payload.get("due_at"), tz)
         sent = s.execute(
             select(OutboxMessage.recipient, OutboxMessage.sent_at)
-            .where(OutboxMessage.schedule_run_id == row.schedule_run_id, OutboxMessage.kind == "report")
+            .where(
+                OutboxMessage.schedule_run_id == row.schedule_run_id, OutboxMessage.kind.in_(DELIVERY_KINDS)
+            )
             .order_by(OutboxMessage.id)
         ).all()
         summary: dict[str, Any] = {
@@ -801,6 +962,11 @@ class _Pass:
     ) -> tuple[dict[str, Any], str, list[FileRef], str | None, str, list[Attachment]]:
         summary = dict(payload.get("summary") or {"title": row.subject})
         return summary, str(payload.get("message") or ""), [], None, "", []
+
+
+def history_link(settings: Settings, run_id: int) -> str:
+    """The address that opens run `run_id` on the History page (TALLYBOARD_PUBLIC_URL)."""
+    return f"{settings.public_url.rstrip('/')}/history?run={run_id}"
 
 
 def _local_text(value: Any, tz: str) -> str:
@@ -835,12 +1001,65 @@ def _footer(row: OutboxMessage, summary: Mapping[str, Any], tz: str) -> str:
 
 
 def notice_recipients(s: Session, schedule: Schedule) -> list[str]:
-    """The schedule owner's address; without one, the business's active admins with an address."""
+    """Where a schedule's notices go: the owner's address; without one, the business's active admins
+    with an address; without any, the business's notification address (Admin); else nobody."""
     if schedule.owner_id is not None:
         owner = s.get(User, schedule.owner_id)
         if owner is not None and owner.active and owner.email.strip():
             return [owner.email.strip()]
-    return admin_addresses(s, schedule.business_id)
+    return admin_addresses(s, schedule.business_id) or business_notice_addresses(s, schedule.business_id)
+
+
+def business_notice_addresses(s: Session, business_id: int) -> list[str]:
+    """The business's notification address as a list (empty when none is set or it is not valid)."""
+    business = s.get(Business, business_id)
+    raw = (business.notice_email or "").strip() if business is not None else ""
+    if not raw:
+        return []
+    try:
+        return [check_address(raw, "notification address")]
+    except ValueError:
+        return []
+
+
+def summary_recipients(s: Session, business_id: int) -> list[str]:
+    """Where the weekly summary goes: the active admins with an address, else the notification address."""
+    return admin_addresses(s, business_id) or business_notice_addresses(s, business_id)
+
+
+def untold_warning(s: Session, business_id: int) -> str | None:
+    """A warning for Schedules and Admin naming who will not be told (failure notices of which
+    schedules, the weekly summary) because no address exists for them, or None when every notice
+    has somewhere to go."""
+    if summary_recipients(s, business_id):
+        return None  # an admin or the notification address catches every notice
+    owners = {
+        u.id: u for u in s.scalars(select(User).where(User.business_id == business_id, User.active.is_(True)))
+    }
+    untold = []
+    for schedule in s.scalars(
+        select(Schedule)
+        .where(Schedule.business_id == business_id, Schedule.active.is_(True))
+        .order_by(Schedule.name, Schedule.id)
+    ):
+        if not notice_recipients(s, schedule):
+            owner = owners.get(schedule.owner_id) if schedule.owner_id is not None else None
+            who = f"its owner {owner.username} has no email address" if owner else "it has no active owner"
+            untold.append(f"“{schedule.name}” ({who})")
+    parts = []
+    if untold:
+        parts.append("the failure notices of " + ", ".join(untold))
+    admins = sorted(u.username for u in owners.values() if u.role == "admin")
+    if admins:
+        parts.append(f"the weekly summary for the admins ({', '.join(admins)})")
+    if not parts:
+        return None
+    return (
+        "Nobody will be told about "
+        + " and ".join(parts)
+        + ": no admin has an email address and no notification address is set. Add an email address "
+        "to an admin, or set the business's notification address, in Admin."
+    )
 
 
 def admin_addresses(s: Session, business_id: int) -> list[str]:
@@ -1002,8 +1221,11 @@ def weekly_summary(engine: Engine, settings: Settings, now: dt.datetime) -> int:
         if not _weekly_enabled(s):
             return 0
         for business in s.scalars(select(Business).order_by(Business.id)).all():
-            to = admin_addresses(s, business.id)
+            to = summary_recipients(s, business.id)
             if not to:
+                log.warning(
+                    "business %s: no admin or notification address for the weekly summary", business.code
+                )
                 continue
             runs = dict(
                 s.execute(
@@ -1046,7 +1268,7 @@ def weekly_summary(engine: Engine, settings: Settings, now: dt.datetime) -> int:
             ).all()
             tz = business.timezone or "UTC"
             first, last = since.date(), (until - dt.timedelta(days=1)).date()
-            period = f"{first:%-d %b} – {last:%-d %b %Y}" if first.year == last.year else f"{first} – {last}"
+            period = Period(first, last).describe()
             summary = {
                 "title": "Weekly summary",
                 "business": business.name,

@@ -26,7 +26,7 @@ from accounts.users import OPERATOR, acting_user, record_refusal
 from analytics.report import Scope
 from core.clock import aware, utc_naive
 from core.db import make_sessionmaker
-from core.errors import Forbidden
+from core.errors import Forbidden, Invalid
 from core.models import Business, SmtpSettings
 from core.secret_key import SecretKeyError, keyring
 from core.secret_key import check as check_keys
@@ -54,7 +54,7 @@ _HOST = re.compile(
 )
 
 
-class SmtpConfigError(ValueError):
+class SmtpConfigError(Invalid):
     """SMTP settings that cannot be saved or used; the message says what to fix."""
 
 
@@ -97,6 +97,15 @@ class TestSend:
     ok: bool
     text: str
     message_id: str = ""
+    written: bool = False  # written to a .eml file in the outbox folder (no SMTP server): nobody got it
+
+    @property
+    def outcome(self) -> str:
+        """What happened, in words: "sent", "written to the outbox folder (no SMTP server set)" or
+        "failed"."""
+        if not self.ok:
+            return "failed"
+        return "written to the outbox folder (no SMTP server set)" if self.written else "sent"
 
 
 def _config(row: SmtpSettings) -> SmtpConfig:
@@ -554,4 +563,4 @@ def send_test(
         close = getattr(transport, "close", None)
         if close is not None:
             close()
-    return TestSend(True, reply, message_id)
+    return TestSend(True, reply, message_id, written=route.source == "outbox")

@@ -112,6 +112,16 @@ class Attachment:
     mime: str = "application/octet-stream"
 
 
+@dataclass(frozen=True)
+class InlineImage:
+    """An image the HTML body shows as <img src="cid:{cid}">: sent once, beside the HTML part."""
+
+    cid: str  # without the angle brackets
+    data: bytes
+    name: str = "chart.png"
+    mime: str = "image/png"
+
+
 def compose(
     sender: Sender,
     recipient: str,
@@ -122,11 +132,13 @@ def compose(
     html: str,
     attachments: Sequence[Attachment] = (),
     date: dt.datetime | None = None,
+    inline: Sequence[InlineImage] = (),
 ) -> EmailMessage:
     """One message to one recipient: plain text with an HTML alternative, then the attachments.
 
-    Headers are checked for line breaks (ValueError). The bodies are quoted-printable, so the
-    message is 7-bit clean for any server.
+    `inline` images travel with the HTML part (multipart/related, Content-ID, inline disposition)
+    for the HTML to show as cid: links. Headers are checked for line breaks (ValueError). The
+    bodies are quoted-printable, so the message is 7-bit clean for any server.
     """
     msg = EmailMessage()
     local, _, domain = check_address(sender.address, "from address").rpartition("@")
@@ -142,6 +154,19 @@ def compose(
     msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation auto-replies to a report
     msg.set_content(text, subtype="plain", cte="quoted-printable")
     msg.add_alternative(html, subtype="html", cte="quoted-printable")
+    if inline:
+        html_part = msg.get_body(("html",))
+        assert isinstance(html_part, EmailMessage)
+        for image in inline:
+            maintype, _, subtype = image.mime.partition("/")
+            html_part.add_related(
+                image.data,
+                maintype=maintype or "image",
+                subtype=subtype or "png",
+                cid=f"<{one_line(image.cid, 'Content-ID').strip('<> ')}>",
+                filename=image.name,
+                disposition="inline",
+            )
     for item in attachments:
         maintype, _, subtype = item.mime.partition("/")
         if not maintype or not subtype:

@@ -1,14 +1,15 @@
-"""Account: my details and my password."""
+"""Account: my details (name and email editable), my password and my API tokens."""
 
 import streamlit as st
 
-from accounts.users import MIN_PASSWORD, AccountError, change_password
+from accounts.users import MIN_PASSWORD, change_password, set_own_details
 from core.db import session_scope
-from core.errors import Forbidden
+from core.errors import TallyboardError
 from scheduling.summary import subscriptions
 from ui.auth import renew_session
 from ui.context import page_context
 from ui.schedule_view import subscriptions_table
+from ui.token_view import own_tokens
 
 ctx = page_context("account")
 
@@ -24,7 +25,28 @@ details = {
 }
 for column, (label, value) in zip(st.columns(len(details)), details.items(), strict=True):
     column.markdown(f"**{label}**  \n{value}")
-st.caption("An administrator of your business can change your role, name or email.")
+if done := st.session_state.pop("account_notice", None):
+    st.success(done)
+with st.form("account_details"):
+    left, right = st.columns(2)
+    new_name = left.text_input("Name", value=ctx.name, key="account_name")
+    new_email = right.text_input(
+        "Email",
+        value=ctx.email,
+        key="account_email",
+        help="Where your scheduled reports and the notices about your schedules go. Leave blank for none.",
+    )
+    save_details = st.form_submit_button("Save name and email")
+if save_details:
+    try:
+        with session_scope(ctx.engine) as session:
+            set_own_details(session, ctx.scope, name=new_name, email=new_email)
+    except TallyboardError as exc:
+        st.error(str(exc))
+    else:
+        st.session_state["account_notice"] = "Your name and email are saved."
+        st.rerun()
+st.caption("An administrator of your business can change your role.")
 
 st.subheader("Change password")
 with st.form("account_password", clear_on_submit=True):
@@ -51,17 +73,21 @@ if submitted:
         try:
             with session_scope(ctx.engine) as session:
                 epoch = change_password(session, ctx.scope, current, new).session_epoch
-        except (AccountError, Forbidden) as exc:
+        except TallyboardError as exc:
             st.error(str(exc))
         else:
             renew_session(epoch)  # this browser stays logged in; every other session and cookie ends
             st.success("Password changed. Your other sessions have been logged out.")
 
+st.subheader("API tokens")
+st.caption("A token lets scripts, Power BI and Excel read your reports and History through the API, as you.")
+own_tokens(ctx)
+
 st.subheader("My subscriptions")
 with ctx.session() as session:
     subscribed = subscriptions(session, ctx.business_id, ctx.email)
 if not ctx.email:
-    st.caption("No email address on your account: ask an administrator to add one to receive reports.")
+    st.caption("No email address on your account: add one above to receive reports and notices.")
 elif not subscribed:
     st.caption(f"No scheduled reports are sent to {ctx.email}.")
 else:

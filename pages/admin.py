@@ -1,4 +1,5 @@
-"""Admin: the users of this business (add, role, disable or enable, reset password); email and scheduler."""
+"""Admin: the users of this business (add, name, email, role, disable or enable, reset password),
+their API tokens; email, where notices go, and scheduler."""
 
 import streamlit as st
 
@@ -6,6 +7,7 @@ from accounts import users
 from core.models import ROLES
 from ui import admin_view as view
 from ui.context import page_context
+from ui.token_view import business_tokens
 
 ctx = page_context("admin")
 
@@ -38,12 +40,13 @@ with st.expander("Add a user", icon=":material/person_add:"), st.form("admin_add
             done = f"Added {role} {username}."
             view.act(ctx, users.add_user, done, username, password, role, name=name, email=email)
 
-if users:
+if members:
     st.subheader("Change a user")
     by_id = {u.id: u for u in members}
     chosen = by_id[
         st.selectbox("User", list(by_id), format_func=lambda i: view.user_label(by_id[i]), key="admin_user")
     ]
+    view.details_form(ctx, chosen)
     role_col, status_col, password_col = st.columns(3)
     with role_col, st.form("admin_role"):
         new_role = st.selectbox("Role", ROLES, index=ROLES.index(chosen.role), key=f"admin_role_{chosen.id}")
@@ -64,8 +67,15 @@ if users:
             done = f"New password set for {chosen.username}; tell them."
             view.act(ctx, users.reset_password, done, chosen.id, new_password)
 
+st.subheader("API tokens")
+st.caption("Every token of the business; a disabled user's tokens stop working at once.")
+business_tokens(ctx)
+
 st.subheader("Email")
 view.smtp_form(ctx)
+
+st.subheader("Notices")
+view.notices_section(ctx)
 
 st.subheader("Scheduler")
 view.scheduler_section(ctx)

@@ -5,6 +5,7 @@ from dataclasses import replace
 import streamlit as st
 
 from analytics.report import ParamError, Report, ReportParams
+from core.clock import utc_now
 from reports.registry import generate
 from ui import report_view as view
 from ui.context import page_context
@@ -18,7 +19,9 @@ def audit_report(params: ReportParams) -> Report:
     # that hides the last minutes of logins would mislead. The query is small and indexed.
     try:
         with ctx.session() as session:
-            return generate(session, ctx.store, ctx.scope, "audit_log", for_report(params, "audit_log"))
+            return generate(
+                session, ctx.store, ctx.scope, "audit_log", for_report(params, "audit_log"), now=utc_now()
+            )
     except ParamError as exc:
         st.error(f"{exc} Change the settings above and the log reloads.")
         st.stop()

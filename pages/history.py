@@ -14,6 +14,7 @@ st.caption(
     "Your report runs." if ctx.role == "staff" else f"Every report run in {ctx.business_name.rstrip('.')}."
 )
 view.notice()
+linked = view.linked_run(ctx)  # /history?run=ID: the run a report email links to
 chosen = view.filters(ctx)
 limit = st.session_state.setdefault("history_limit", view.PAGE_SIZE)
 with ctx.session() as session:
@@ -22,7 +23,7 @@ with ctx.session() as session:
         session, ctx.scope, slug=chosen.slug, status=chosen.status, user=chosen.user, limit=limit
     )
 
-if not shown:
+if not shown and linked is None:
     filtered = chosen.slug or chosen.status or chosen.user
     st.info(
         "No runs match these filters."
@@ -31,7 +32,8 @@ if not shown:
     )
     st.stop()
 
-runs.runs_table(ctx, shown, key="history_table")
+if shown:
+    runs.runs_table(ctx, shown, key="history_table")
 if total > len(shown):
     st.caption(f"Showing the newest {len(shown):,} of {total:,} runs.")
     if st.button("Show more", key="history_more"):
@@ -40,11 +42,20 @@ if total > len(shown):
 
 st.subheader("Run details")
 by_id = {r.id: r for r in shown}
+if linked is not None and linked.id not in by_id:
+    by_id = {linked.id: linked, **by_id}  # older than the list, or outside its filters
 picked = st.selectbox(
-    "Run", list(by_id), format_func=lambda i: view.run_label(ctx, by_id[i]), key="history_run"
+    "Run",
+    list(by_id),
+    index=list(by_id).index(linked.id) if linked is not None else 0,
+    format_func=lambda i: view.run_label(ctx, by_id[i]),
+    key="history_run",
 )
 run = by_id[picked]
-st.caption(f"Parameters: {describe_parameters(run.parameters)} · by {run.username or run.trigger}")
+st.caption(
+    f"Parameters: {describe_parameters(run.parameters, run.slug, run.created_at)} · {run.via}"
+    + (f", by {run.username}" if run.username else "")
+)
 runs.run_summary(ctx, run)
 again, remove, _ = st.columns([1, 1, 4])
 if again.button(

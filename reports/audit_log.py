@@ -17,7 +17,8 @@ import pandas as pd
 from sqlalchemy import ColumnElement, and_, case, distinct, extract, func, literal_column, select
 from sqlalchemy.orm import Session
 
-from analytics.definition import OptionSpec, ReportDefinition
+from analytics import columns as col
+from analytics.definition import OptionSpec, Placement, ReportDefinition
 from analytics.periods import Period, zone
 from analytics.query import ReportContext, make_report
 from analytics.report import ChartSpec, Column, Kpi, ParamError, Report, ReportParams, Table
@@ -178,7 +179,7 @@ def events_by_day(session: Session, where: ColumnElement[bool], period: Period, 
 def build_audit_log(ctx: ReportContext, params: ReportParams) -> Report:
     """Audit events whose time falls in the period's local days (time zone `tz`), filtered by the
     options event_type, user and entity (comma lists); the list is capped at option `limit`."""
-    period = params.resolve_period(AUDIT_LOG.default_period)
+    period = ctx.period
     limit = _limit(params)
     tz = params.tz
     session = ctx.session
@@ -207,8 +208,8 @@ def build_audit_log(ctx: ReportContext, params: ReportParams) -> Report:
             "Events, newest first",
             [
                 Column("at", at_label, "datetime"),
-                Column("user", "User"),
-                Column("event_type", "Event type"),
+                col.USER,
+                col.EVENT_TYPE,
                 Column("entity", "Entity"),
                 Column("entity_id", "Entity id"),
                 Column("detail", "Detail"),
@@ -219,23 +220,19 @@ def build_audit_log(ctx: ReportContext, params: ReportParams) -> Report:
         Table(
             "by_event_type",
             "Events by type",
-            [Column("event_type", "Event type"), Column("events", "Events", "int")],
+            [col.EVENT_TYPE, col.EVENTS],
             by_type,
         ),
         Table(
             "by_user",
             "Events by user",
-            [
-                Column("user", "User"),
-                Column("events", "Events", "int"),
-                Column("last_at", f"Last event ({tz})", "datetime"),
-            ],
+            [col.USER, col.EVENTS, Column("last_at", f"Last event ({tz})", "datetime")],
             by_user,
         ),
         Table(
             "by_day",
             "Events by day",
-            [Column("day", "Day", "date"), Column("events", "Events", "int")],
+            [col.DAY, col.EVENTS],
             events_by_day(session, where, period, tz),
         ),
     ]
@@ -275,4 +272,7 @@ AUDIT_LOG = ReportDefinition(
     filters=(),
     options=tuple(AUDIT_OPTIONS),
     default_period="last_7_days",
+    roles=("admin",),  # the Admin section's data
+    live=True,  # events arrive with every click, without a new data version
+    page=Placement("audit_log", "Audit log", ":material/policy:", section="Manage"),
 )

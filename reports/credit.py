@@ -8,9 +8,10 @@ from typing import Any
 
 import pandas as pd
 
-from analytics.definition import OptionSpec, ReportDefinition
+from analytics import columns as col
+from analytics.definition import OptionSpec, Placement, ReportDefinition
 from analytics.periods import Period, PeriodError, parse_date
-from analytics.query import ReportContext, check_filters, make_report
+from analytics.query import ReportContext, make_report
 from analytics.report import ChartSpec, Column, Highlight, Kpi, ParamError, Report, ReportParams, Table
 from core.money import from_micros
 from reports.sales import outstanding_sql
@@ -160,7 +161,6 @@ def aging_totals(ctx: ReportContext, asof: dt.date, filters: Mapping[str, Sequen
     return out
 
 
-CUSTOMER_KEY_COLUMNS = [Column("customer_code", "Customer code"), Column("customer_name", "Customer")]
 BUCKET_COLUMNS = [Column(key, f"{label} days", "money") for key, label, _, _ in BUCKETS]
 OVER_LIMIT = Highlight("over_limit", "eq", True, "Outstanding above the customer's credit limit")
 
@@ -168,8 +168,7 @@ OVER_LIMIT = Highlight("over_limit", "eq", True, "Outstanding above the customer
 def build_credit_aging(ctx: ReportContext, params: ReportParams) -> Report:
     """Outstanding balances of completed sales at the as-of date (SPEC §2), aged by days since the
     order date into 0-30, 31-60, 61-90 and 90+ (91 and more) days; over-limit customers flagged."""
-    check_filters(params, CREDIT_FILTERS, "credit_aging")
-    period = params.resolve_period(CREDIT_AGING.default_period)
+    period = ctx.period
     asof = as_of_date(params, period)
     filters = params.filters
     totals = aging_totals(ctx, asof, filters)
@@ -192,12 +191,12 @@ def build_credit_aging(ctx: ReportContext, params: ReportParams) -> Report:
             "by_customer",
             "Outstanding by customer and age",
             [
-                *CUSTOMER_KEY_COLUMNS,
+                *col.CUSTOMER,
                 *BUCKET_COLUMNS,
-                Column("total", "Total outstanding", "money"),
-                Column("credit_limit", "Credit limit", "money"),
+                col.TOTAL_OUTSTANDING,
+                col.CREDIT_LIMIT,
                 Column("over_limit", "Over limit"),
-                Column("over_limit_amount", "Over limit by", "money"),
+                col.OVER_LIMIT_BY,
                 Column("open_orders", "Open orders", "int"),
                 Column("oldest_days", "Oldest (days)", "int"),
             ],
@@ -207,48 +206,36 @@ def build_credit_aging(ctx: ReportContext, params: ReportParams) -> Report:
         Table(
             "by_bucket",
             "Outstanding by age",
-            [
-                Column("bucket", "Days since order"),
-                Column("orders", "Orders", "int"),
-                Column("customers", "Customers", "int"),
-                Column("outstanding", "Outstanding", "money"),
-                Column("share_pct", "Share", "pct"),
-            ],
+            [Column("bucket", "Days since order"), col.ORDERS, col.CUSTOMERS, col.OUTSTANDING, col.SHARE],
             aging_by_bucket(ctx, asof, filters),
         ),
         Table(
             "over_limit",
             "Customers over their credit limit",
-            [
-                *CUSTOMER_KEY_COLUMNS,
-                Column("credit_limit", "Credit limit", "money"),
-                Column("total", "Total outstanding", "money"),
-                Column("over_limit_amount", "Over limit by", "money"),
-                Column("bucket_90_plus", "90+ days", "money"),
-            ],
+            [*col.CUSTOMER, col.CREDIT_LIMIT, col.TOTAL_OUTSTANDING, col.OVER_LIMIT_BY, BUCKET_COLUMNS[-1]],
             over.reset_index(drop=True),
         ),
         Table(
             "open_orders",
             "Open orders",
             [
-                Column("order_id", "Order"),
-                Column("order_date", "Order date", "date"),
-                *CUSTOMER_KEY_COLUMNS,
-                Column("storefront_code", "Storefront"),
-                Column("sales_rep", "Sales rep"),
+                col.ORDER_ID,
+                col.ORDER_DATE,
+                *col.CUSTOMER,
+                col.relabel(col.STOREFRONT_CODE, "Storefront"),
+                col.SALES_REP,
                 Column("days_old", "Days old", "int"),
                 Column("bucket", "Age bucket"),
                 Column("net_total", "Order total", "money"),
                 Column("paid", "Paid", "money"),
-                Column("outstanding", "Outstanding", "money"),
+                col.OUTSTANDING,
             ],
             open_orders(ctx, asof, filters),
         ),
         Table(
             "top_customers",
             f"Top {CHART_TOP} customers by outstanding",
-            [*CUSTOMER_KEY_COLUMNS, *BUCKET_COLUMNS, Column("total", "Total outstanding", "money")],
+            [*col.CUSTOMER, *BUCKET_COLUMNS, col.TOTAL_OUTSTANDING],
             customers.head(CHART_TOP)[["customer_code", "customer_name", *BUCKET_KEYS, "total"]].copy(),
         ),
     ]
@@ -284,4 +271,5 @@ CREDIT_AGING = ReportDefinition(
     filters=CREDIT_FILTERS,
     options=(OptionSpec("as_of", "Balance date YYYY-MM-DD (default: the period's last day)", ""),),
     default_period="month_to_date",
+    page=Placement("payments"),
 )

@@ -20,9 +20,11 @@ from decimal import Decimal
 
 import pandas as pd
 
-from analytics.definition import ReportDefinition
+from analytics import columns as col
+from analytics.definition import Placement, ReportDefinition
+from analytics.kpis import comparison_kpis
 from analytics.periods import Period
-from analytics.query import ReportContext, change, check_filters, filter_sql, make_report, ratio
+from analytics.query import ReportContext, change, filter_sql, make_report, ratio
 from analytics.report import ChartSpec, Column, Highlight, Kpi, Report, ReportParams, Table
 from reports.forecast import forecast_metrics, forecast_totals
 from reports.ranking import CLASSES, abc_sql, abc_summary
@@ -80,8 +82,8 @@ def customer_frame(ctx: ReportContext, period: Period, filters: Mapping[str, Seq
         },
         money=("revenue", "gross_profit", "revenue_previous", "revenue_year_ago"),
     )
-    for col in ("bought", "bought_previous", "new"):
-        frame[col] = frame[col].astype(bool)
+    for flag in ("bought", "bought_previous", "new"):
+        frame[flag] = frame[flag].astype(bool)
     frame["segment"] = [
         _segment(bool(b), bool(bp), bool(n))
         for b, bp, n in zip(frame["bought"], frame["bought_previous"], frame["new"], strict=True)
@@ -101,8 +103,7 @@ def _segment(bought: bool, bought_previous: bool, new: bool) -> str | None:
 
 def build_customer_performance(ctx: ReportContext, params: ReportParams) -> Report:
     """Customers of the period ranked by revenue, with ABC, segments, growth and forecast accuracy."""
-    check_filters(params, ALL_FILTERS, "customer_performance")
-    period = params.resolve_period(CUSTOMER_PERFORMANCE.default_period)
+    period = ctx.period
     filters = params.filters
     totals = revenue_totals(
         ctx, {"cur": period, "prev": period.previous(), "yago": period.year_before()}, filters
@@ -150,19 +151,8 @@ def build_customer_performance(ctx: ReportContext, params: ReportParams) -> Repo
             (revenue / customers_active) if customers_active else None,
             "money",
         ),
-        Kpi("revenue_previous", "Revenue, previous period", totals["prev"]["revenue"], "money"),
-        Kpi(
-            "revenue_change_pct",
-            "Revenue change vs previous period",
-            change(revenue, totals["prev"]["revenue"]),
-            "pct",
-        ),
-        Kpi("revenue_year_ago", "Revenue, a year before", totals["yago"]["revenue"], "money"),
-        Kpi(
-            "revenue_yoy_pct",
-            "Revenue change vs a year before",
-            change(revenue, totals["yago"]["revenue"]),
-            "pct",
+        *comparison_kpis(
+            "revenue", "Revenue", "money", revenue, totals["prev"]["revenue"], totals["yago"]["revenue"]
         ),
         Kpi("a_customers", "A customers", counts["A"], "int"),
         Kpi("b_customers", "B customers", counts["B"], "int"),
@@ -175,32 +165,28 @@ def build_customer_performance(ctx: ReportContext, params: ReportParams) -> Repo
         ),
     ]
     customer_columns = [
-        Column("rank", "Rank", "int"),
-        Column("customer_code", "Customer code"),
-        Column("customer_name", "Customer"),
-        Column("customer_type", "Type"),
-        Column("region", "Region"),
-        Column("revenue", "Revenue", "money"),
-        Column("gross_profit", "Gross profit", "money"),
-        Column("margin_pct", "Margin %", "pct"),
-        Column("orders", "Orders", "int"),
+        col.RANK,
+        *col.CUSTOMER_DETAILS,
+        col.REVENUE,
+        col.GROSS_PROFIT,
+        col.MARGIN_PCT,
+        col.ORDERS,
         Column("avg_order_value", "Average order value", "money"),
-        Column("share_pct", "Share of revenue", "pct"),
-        Column("cumulative_share_pct", "Cumulative share", "pct"),
-        Column("abc_class", "ABC class"),
-        Column("segment", "Segment"),
-        Column("revenue_previous", "Revenue, previous period", "money"),
+        col.SHARE_OF_REVENUE,
+        col.CUMULATIVE_SHARE,
+        col.ABC_CLASS,
+        col.SEGMENT,
+        col.REVENUE_PREVIOUS,
         Column("growth_pct", "Growth vs previous period", "pct"),
         Column("revenue_year_ago", "Revenue, a year before", "money"),
         Column("yoy_pct", "Growth vs a year before", "pct"),
         Column("forecast_accuracy", "Forecast accuracy", "pct"),
     ]
     change_columns = [
-        Column("customer_code", "Customer code"),
-        Column("customer_name", "Customer"),
-        Column("segment", "Segment"),
-        Column("revenue", "Revenue", "money"),
-        Column("revenue_previous", "Revenue, previous period", "money"),
+        *col.CUSTOMER,
+        col.SEGMENT,
+        col.REVENUE,
+        col.REVENUE_PREVIOUS,
         Column("revenue_change", "Change", "money"),
         Column("growth_pct", "Growth", "pct"),
     ]
@@ -209,23 +195,13 @@ def build_customer_performance(ctx: ReportContext, params: ReportParams) -> Repo
         Table(
             "abc_summary",
             "ABC classes",
-            [
-                Column("abc_class", "ABC class"),
-                Column("customers", "Customers", "int"),
-                Column("revenue", "Revenue", "money"),
-                Column("share_pct", "Share of revenue", "pct"),
-            ],
+            [col.ABC_CLASS, col.CUSTOMERS, col.REVENUE, col.SHARE_OF_REVENUE],
             abc_summary(active, "customers"),
         ),
         Table(
             "retention",
             "Retention segments",
-            [
-                Column("segment", "Segment"),
-                Column("customers", "Customers", "int"),
-                Column("revenue", "Revenue", "money"),
-                Column("revenue_previous", "Revenue, previous period", "money"),
-            ],
+            [col.SEGMENT, col.CUSTOMERS, col.REVENUE, col.REVENUE_PREVIOUS],
             _retention(base),
         ),
         Table(
@@ -335,4 +311,5 @@ CUSTOMER_PERFORMANCE = ReportDefinition(
     "reactivated, lost), growth vs the previous period and a year before, and forecast accuracy.",
     build=build_customer_performance,
     filters=ALL_FILTERS,
+    page=Placement("customers", "Customers", ":material/groups:"),
 )

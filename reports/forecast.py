@@ -18,9 +18,10 @@ from typing import Any
 
 import pandas as pd
 
-from analytics.definition import ReportDefinition
+from analytics import columns as col
+from analytics.definition import Placement, ReportDefinition
 from analytics.periods import Period, month_end
-from analytics.query import ReportContext, check_filters, filter_sql, make_report
+from analytics.query import ReportContext, filter_sql, make_report
 from analytics.report import ChartSpec, Column, Highlight, Kpi, Report, ReportParams, Table
 from core.money import from_micros
 from reports.submissions import FORECAST_DIMENSIONS, cycle_params, cycles_in, submission_sql
@@ -203,52 +204,42 @@ def cycle_notes(period: Period) -> list[str]:
     ]
 
 
-CYCLE_COLUMN = Column("cycle", "Cycle", "month")
 VARIANCE_COLUMNS = [
-    CYCLE_COLUMN,
-    Column("sales_rep", "Sales rep"),
-    Column("customer_code", "Customer code"),
-    Column("customer_name", "Customer"),
-    Column("sku", "SKU"),
-    Column("product_name", "Product"),
-    Column("category", "Category"),
-    Column("forecast_qty", "Forecast", "quantity"),
-    Column("actual_qty", "Actual", "quantity"),
-    Column("variance_qty", "Variance", "quantity"),
-    Column("variance_pct", "Variance %", "pct"),
+    col.CYCLE,
+    col.SALES_REP,
+    *col.CUSTOMER,
+    *col.PRODUCT,
+    col.FORECAST_QTY,
+    col.ACTUAL_QTY,
+    col.VARIANCE_QTY,
+    col.VARIANCE_PCT,
     Column("direction", "Direction"),
     Column("exception", "Exception"),
 ]
-ROLLUP_KEYS: list[tuple[str, str, list[Column], str]] = [
-    ("by_rep", "by sales rep", [Column("sales_rep", "Sales rep")], ""),
-    (
-        "by_customer",
-        "by customer",
-        [Column("customer_code", "Customer code"), Column("customer_name", "Customer")],
-        "actual_qty DESC, ",
-    ),
-    (
-        "by_product",
-        "by product",
-        [Column("sku", "SKU"), Column("product_name", "Product"), Column("category", "Category")],
-        "actual_qty DESC, ",
-    ),
-    ("by_month", "by month", [Column("month", "Month", "month")], ""),
+ROLLUP_KEYS: list[tuple[str, str, Sequence[Column], str]] = [
+    ("by_rep", "by sales rep", [col.SALES_REP], ""),
+    ("by_customer", "by customer", col.CUSTOMER, "actual_qty DESC, "),
+    ("by_product", "by product", col.PRODUCT, "actual_qty DESC, "),
+    ("by_month", "by month", [col.MONTH], ""),
 ]
+# The METRICS_SQL figures as table columns, by key.
 COLUMN_SPECS = {
-    "forecast_qty": Column("forecast_qty", "Forecast", "quantity"),
-    "actual_qty": Column("actual_qty", "Actual", "quantity"),
-    "variance_qty": Column("variance_qty", "Variance", "quantity"),
-    "variance_pct": Column("variance_pct", "Variance %", "pct"),
-    "mad": Column("mad", "MAD", "number"),
-    "rmse": Column("rmse", "RMSE", "number"),
-    "mape": Column("mape", "MAPE", "pct"),
-    "mape_excluded_rows": Column("mape_excluded_rows", "Rows left out of MAPE (A = 0)", "int"),
-    "wape": Column("wape", "WAPE", "pct"),
-    "accuracy": Column("accuracy", "Accuracy", "pct"),
-    "bias": Column("bias", "Bias", "pct"),
-    "rows": Column("rows", "Rows", "int"),
-    "exceptions": Column("exceptions", "Exceptions", "int"),
+    c.key: c
+    for c in (
+        col.FORECAST_QTY,
+        col.ACTUAL_QTY,
+        col.VARIANCE_QTY,
+        col.VARIANCE_PCT,
+        Column("mad", "MAD", "number"),
+        Column("rmse", "RMSE", "number"),
+        Column("mape", "MAPE", "pct"),
+        Column("mape_excluded_rows", "Rows left out of MAPE (A = 0)", "int"),
+        Column("wape", "WAPE", "pct"),
+        Column("accuracy", "Accuracy", "pct"),
+        Column("bias", "Bias", "pct"),
+        Column("rows", "Rows", "int"),
+        Column("exceptions", "Exceptions", "int"),
+    )
 }
 
 
@@ -277,8 +268,7 @@ def _rollups(
 
 def build_forecast_vs_actual(ctx: ReportContext, params: ReportParams) -> Report:
     """Forecast vs actual per cycle x customer x product, exceptions, rollups and the monthly trend."""
-    check_filters(params, FORECAST_FILTERS, "forecast_vs_actual")
-    period = params.resolve_period(FORECAST_VS_ACTUAL.default_period)
+    period = ctx.period
     filters = params.filters
     totals = forecast_totals(ctx, period, filters)
     unforecast_qty, unforecast_revenue = unforecast_totals(ctx, period, filters)
@@ -360,6 +350,7 @@ FORECAST_VS_ACTUAL = ReportDefinition(
     "sales nobody forecast.",
     build=build_forecast_vs_actual,
     filters=FORECAST_FILTERS,
+    page=Placement("forecast", "Forecast", ":material/query_stats:"),
 )
 
 
@@ -368,8 +359,7 @@ FORECAST_VS_ACTUAL = ReportDefinition(
 
 def build_forecast_accuracy(ctx: ReportContext, params: ReportParams) -> Report:
     """MAD, RMSE, MAPE, WAPE, accuracy and bias overall and by rep, customer, product and month."""
-    check_filters(params, FORECAST_FILTERS, "forecast_accuracy")
-    period = params.resolve_period(FORECAST_ACCURACY.default_period)
+    period = ctx.period
     filters = params.filters
     totals = forecast_totals(ctx, period, filters)
     unforecast_qty, unforecast_revenue = unforecast_totals(ctx, period, filters)
@@ -441,6 +431,7 @@ FORECAST_ACCURACY = ReportDefinition(
     "forecasts, overall and by sales rep, customer, product and month.",
     build=build_forecast_accuracy,
     filters=FORECAST_FILTERS,
+    page=Placement("forecast"),
 )
 
 
@@ -475,8 +466,7 @@ SUBMISSION_COLUMNS = [
 
 def build_submission_status(ctx: ReportContext, params: ReportParams) -> Report:
     """Per cycle and rep: forecasts due, submitted, on time, late and missing (reports.submissions)."""
-    check_filters(params, FORECAST_FILTERS, "submission_status")
-    period = params.resolve_period(SUBMISSION_STATUS.default_period)
+    period = ctx.period
     sql, sql_params = submission_sql(params.filters)
     # One evaluation of the submission rule; every table below reads this temp table.
     ctx.db.execute(
@@ -503,37 +493,33 @@ def build_submission_status(ctx: ReportContext, params: ReportParams) -> Report:
             f"SELECT {keys}, {SUBMISSION_COUNTS_SQL} FROM submission_rows GROUP BY {keys} ORDER BY {keys}"
         )
 
-    who = [
-        Column("sales_rep", "Sales rep"),
-        Column("customer_code", "Customer code"),
-        Column("customer_name", "Customer"),
-    ]
+    who = [col.SALES_REP, *col.CUSTOMER]
     tables = [
         Table(
             "by_cycle_rep",
             "Submissions by cycle and sales rep",
-            [CYCLE_COLUMN, who[0], *SUBMISSION_COLUMNS],
+            [col.CYCLE, col.SALES_REP, *SUBMISSION_COLUMNS],
             grouped("cycle, sales_rep"),
             [MISSING_HIGHLIGHT],
         ),
         Table(
             "by_cycle",
             "Submissions by cycle",
-            [CYCLE_COLUMN, *SUBMISSION_COLUMNS],
+            [col.CYCLE, *SUBMISSION_COLUMNS],
             grouped("cycle"),
             [MISSING_HIGHLIGHT],
         ),
         Table(
             "by_rep",
             "Submissions by sales rep",
-            [who[0], *SUBMISSION_COLUMNS],
+            [col.SALES_REP, *SUBMISSION_COLUMNS],
             grouped("sales_rep"),
             [MISSING_HIGHLIGHT],
         ),
         Table(
             "missing",
             "Missing forecasts",
-            [CYCLE_COLUMN, *who],
+            [col.CYCLE, *who],
             ctx.frame(
                 "SELECT cycle, sales_rep, customer_code, customer_name FROM submission_rows WHERE missing "
                 "ORDER BY cycle, sales_rep, customer_code"
@@ -543,7 +529,7 @@ def build_submission_status(ctx: ReportContext, params: ReportParams) -> Report:
             "late",
             "Late forecasts",
             [
-                CYCLE_COLUMN,
+                col.CYCLE,
                 *who,
                 Column("first_submitted_at", "First submitted", "datetime"),
                 Column("days_late", "Days late", "int"),
@@ -592,4 +578,5 @@ SUBMISSION_STATUS = ReportDefinition(
     build=build_submission_status,
     filters=FORECAST_FILTERS,
     default_period="month_to_date",
+    page=Placement("forecast"),
 )

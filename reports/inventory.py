@@ -8,8 +8,9 @@ from typing import Any
 
 import pandas as pd
 
-from analytics.definition import ReportDefinition
-from analytics.query import ReportContext, check_filters, filter_sql, make_report
+from analytics import columns as col
+from analytics.definition import Placement, ReportDefinition
+from analytics.query import ReportContext, filter_sql, make_report
 from analytics.report import ChartSpec, Column, Highlight, Kpi, Report, ReportParams, Table
 from core.money import from_micros
 
@@ -137,15 +138,15 @@ def stock_totals(ctx: ReportContext, asof: dt.date, filters: Mapping[str, Sequen
     return out
 
 
-STOCK_COLUMNS = [
-    Column("items", "Items", "int"),
-    Column("quantity", "Quantity", "quantity"),
-    Column("inventory_value", "Inventory value", "money"),
-    Column("retail_value", "Retail value", "money"),
+STOCK_COLUMNS = (
+    col.ITEMS,
+    col.QUANTITY,
+    col.INVENTORY_VALUE,
+    col.RETAIL_VALUE,
     Column("out_of_stock", "Out of stock", "int"),
     Column("low_stock", "Low stock", "int"),
-    Column("share_pct", "Share of value", "pct"),
-]
+    col.relabel(col.SHARE, "Share of value"),
+)
 STATUS_HIGHLIGHTS = [
     Highlight("status", "eq", "out_of_stock", "Out of stock"),
     Highlight("status", "eq", "low_stock", "At or below the reorder level"),
@@ -155,8 +156,7 @@ STATUS_HIGHLIGHTS = [
 def build_inventory_valuation(ctx: ReportContext, params: ReportParams) -> Report:
     """Stock at the period's last day (latest count per storefront and product on or before it),
     valued at the product's unit cost and unit price, with stock status (SPEC §2)."""
-    check_filters(params, INVENTORY_FILTERS, "inventory_valuation")
-    period = params.resolve_period(INVENTORY_VALUATION.default_period)
+    period = ctx.period
     asof = period.end
     filters = params.filters
     totals = stock_totals(ctx, asof, filters)
@@ -173,18 +173,15 @@ def build_inventory_valuation(ctx: ReportContext, params: ReportParams) -> Repor
             "by_item",
             "Stock by storefront and product",
             [
-                Column("storefront_code", "Storefront code"),
-                Column("storefront_name", "Storefront"),
-                Column("sku", "SKU"),
-                Column("product_name", "Product"),
-                Column("category", "Category"),
-                Column("quantity", "Quantity", "quantity"),
+                *col.STOREFRONT,
+                *col.PRODUCT,
+                col.QUANTITY,
                 Column("reorder_level", "Reorder level", "quantity"),
-                Column("status", "Status"),
+                col.STATUS,
                 Column("unit_cost", "Unit cost", "money"),
-                Column("unit_price", "Unit price", "money"),
-                Column("inventory_value", "Inventory value", "money"),
-                Column("retail_value", "Retail value", "money"),
+                col.UNIT_PRICE,
+                col.INVENTORY_VALUE,
+                col.RETAIL_VALUE,
                 Column("as_of", "Counted on", "date"),
             ],
             stock_by_item(ctx, asof, filters),
@@ -193,29 +190,19 @@ def build_inventory_valuation(ctx: ReportContext, params: ReportParams) -> Repor
         Table(
             "by_storefront",
             "Stock by storefront",
-            [
-                Column("storefront_code", "Storefront code"),
-                Column("storefront_name", "Storefront"),
-                Column("region", "Region"),
-                *STOCK_COLUMNS,
-            ],
+            [*col.STOREFRONT, col.REGION, *STOCK_COLUMNS],
             stock_breakdown(ctx, asof, filters, ["storefront_code", "storefront_name", "region"]),
         ),
         Table(
             "by_category",
             "Stock by category",
-            [Column("category", "Category"), *STOCK_COLUMNS],
+            [col.CATEGORY, *STOCK_COLUMNS],
             stock_breakdown(ctx, asof, filters, ["category"]),
         ),
         Table(
             "status_counts",
             "Items by stock status",
-            [
-                Column("status", "Status"),
-                Column("items", "Items", "int"),
-                Column("value", "Inventory value", "money"),
-                Column("retail_value", "Retail value", "money"),
-            ],
+            [col.STATUS, col.ITEMS, Column("value", "Inventory value", "money"), col.RETAIL_VALUE],
             status_counts(ctx, asof, filters),
             STATUS_HIGHLIGHTS,
         ),
@@ -258,4 +245,5 @@ INVENTORY_VALUATION = ReportDefinition(
     build=build_inventory_valuation,
     filters=INVENTORY_FILTERS,
     default_period="month_to_date",
+    page=Placement("products"),
 )

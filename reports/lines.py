@@ -25,7 +25,8 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from analytics.definition import OptionSpec, ReportDefinition
+from analytics import columns as col
+from analytics.definition import OptionSpec, ReportDefinition, SystemTemplate
 from analytics.periods import Period
 from analytics.query import ReportContext, filter_sql, make_report, ratio
 from analytics.report import Column, Highlight, Kpi, ParamError, Report, ReportParams, Table
@@ -60,24 +61,20 @@ def half_even_cents_sql(micros: str) -> str:
 
 
 COLUMNS: list[Column] = [
-    Column("order_id", "Order"),
-    Column("order_date", "Date", "date"),
-    Column("status", "Status"),
-    Column("customer_code", "Customer code"),
-    Column("customer_name", "Customer"),
-    Column("customer_type", "Customer type"),
-    Column("region", "Region"),
-    Column("storefront_code", "Storefront code"),
-    Column("storefront_name", "Storefront"),
-    Column("sales_rep", "Sales rep"),
-    Column("sku", "SKU"),
-    Column("product_name", "Product"),
-    Column("category", "Category"),
-    Column("quantity", "Quantity", "quantity"),
-    Column("unit_price", "Unit price", "money"),
+    col.ORDER_ID,
+    col.relabel(col.ORDER_DATE, "Date"),
+    col.STATUS,
+    *col.CUSTOMER,
+    col.CUSTOMER_TYPE,
+    col.REGION,
+    *col.STOREFRONT,
+    col.SALES_REP,
+    *col.PRODUCT,
+    col.QUANTITY,
+    col.UNIT_PRICE,
     Column("discount", "Discount", "pct"),
     Column("net", "Net", "money"),
-    Column("cost", "Cost", "money"),
+    col.COST,
     Column("profit", "Profit", "money"),
 ]
 
@@ -215,7 +212,7 @@ def build_sales_lines(ctx: ReportContext, params: ReportParams) -> Report:
     orders count completed sales only; `other_lines` counts the listed lines of draft, void and
     refunded sales.
     """
-    period = params.resolve_period(SALES_LINES.default_period)
+    period = ctx.period
     status = params.option("status", "all")
     if status not in STATUS_CHOICES:
         raise ParamError(f"status must be one of {', '.join(STATUS_CHOICES)}, not {status!r}.")
@@ -268,4 +265,6 @@ SALES_LINES = ReportDefinition(
         ),
     ),
     default_period="last_month",
+    template=SystemTemplate(formats=("csv",)),
+    page=None,  # the full data export (any size) is a download: the builder, CLI and schedules
 )

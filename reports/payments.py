@@ -7,13 +7,14 @@ from typing import Any
 
 import pandas as pd
 
-from analytics.definition import ReportDefinition
+from analytics import columns as col
+from analytics.definition import Placement, ReportDefinition
 from analytics.periods import Period
-from analytics.query import SALE_DIMENSIONS, ReportContext, check_filters, filter_sql, make_report, ratio
+from analytics.query import SALE_DIMENSIONS, ReportContext, filter_sql, make_report, ratio
 from analytics.report import ChartSpec, Column, Kpi, Report, ReportParams, Table
 from core.models import PAYMENT_METHODS
 from core.money import from_micros
-from reports.sales import cash_by_method, cash_received, revenue_totals
+from reports.sales import cash_by_method_table, cash_received, revenue_totals
 
 PAYMENT_FILTERS = ("region", "storefront", "customer_type", "sales_rep", "customer")
 # Methods that are cash received (SPEC §2: credit notes reduce a balance but are not cash).
@@ -112,8 +113,7 @@ def cash_by_customer(
 def build_payments(ctx: ReportContext, params: ReportParams) -> Report:
     """Cash received in the period (SPEC §2) by method, day and customer, with the invoice-based
     revenue of the same period for comparison; credit notes and void/draft payments shown apart."""
-    check_filters(params, PAYMENT_FILTERS, "payments")
-    period = params.resolve_period(PAYMENTS.default_period)
+    period = ctx.period
     filters = params.filters
     totals = payment_totals(ctx, period, filters)
     cash = cash_received(ctx, period, filters)
@@ -134,25 +134,15 @@ def build_payments(ctx: ReportContext, params: ReportParams) -> Report:
         Kpi("cash_to_revenue_pct", "Cash received / revenue", ratio(cash, revenue), "pct"),
     ]
     tables = [
-        Table(
-            "by_method",
-            "Cash received by payment method",
-            [
-                Column("method", "Method"),
-                Column("cash_received", "Cash received", "money"),
-                Column("payments", "Payments", "int"),
-                Column("share_pct", "Share", "pct"),
-            ],
-            cash_by_method(ctx, period, filters),
-        ),
+        cash_by_method_table("by_method", ctx, period, filters),
         Table(
             "by_day",
             "Cash received by day",
             [
-                Column("day", "Day", "date"),
+                col.DAY,
                 *(Column(m, METHOD_LABELS.get(m, m), "money") for m in CASH_METHODS),
                 Column("total", "Total", "money"),
-                Column("payments", "Payments", "int"),
+                col.PAYMENTS,
             ],
             cash_by_day(ctx, period, filters),
         ),
@@ -160,12 +150,11 @@ def build_payments(ctx: ReportContext, params: ReportParams) -> Report:
             "by_customer",
             "Cash received by customer",
             [
-                Column("customer_code", "Customer code"),
-                Column("customer_name", "Customer"),
-                Column("cash_received", "Cash received", "money"),
-                Column("payments", "Payments", "int"),
+                *col.CUSTOMER,
+                col.CASH_RECEIVED,
+                col.PAYMENTS,
                 Column("avg_payment", "Average payment", "money"),
-                Column("share_pct", "Share", "pct"),
+                col.SHARE,
                 Column("last_paid_on", "Last payment", "date"),
             ],
             cash_by_customer(ctx, period, filters),
@@ -189,4 +178,5 @@ PAYMENTS = ReportDefinition(
     "and payments on void or draft orders shown apart; invoiced revenue for comparison.",
     build=build_payments,
     filters=PAYMENT_FILTERS,
+    page=Placement("payments", "Payments & Credit", ":material/payments:"),
 )

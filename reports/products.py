@@ -17,12 +17,12 @@ from decimal import Decimal
 
 import pandas as pd
 
-from analytics.definition import ReportDefinition
+from analytics import columns as col
+from analytics.definition import Placement, ReportDefinition
 from analytics.periods import Period
 from analytics.query import (
     PRODUCT_DIMENSIONS,
     ReportContext,
-    check_filters,
     filter_sql,
     make_report,
     ratio,
@@ -111,8 +111,7 @@ def product_frame(ctx: ReportContext, period: Period, filters: Mapping[str, Sequ
 
 def build_product_analysis(ctx: ReportContext, params: ReportParams) -> Report:
     """Catalogue products with volume, profitability, ABC class and movement for the period."""
-    check_filters(params, ALL_FILTERS, "product_analysis")
-    period = params.resolve_period(PRODUCT_ANALYSIS.default_period)
+    period = ctx.period
     filters = params.filters
     totals = revenue_totals(ctx, {"cur": period}, filters)["cur"]
     catalogue = product_frame(ctx, period, filters)
@@ -141,33 +140,28 @@ def build_product_analysis(ctx: ReportContext, params: ReportParams) -> Report:
             "int",
         ),
     ]
-    key_columns = [
-        Column("sku", "SKU"),
-        Column("product_name", "Product"),
-        Column("category", "Category"),
-    ]
     product_columns = [
-        Column("rank", "Rank", "int"),
-        *key_columns,
-        Column("quantity", "Quantity", "quantity"),
-        Column("revenue", "Revenue", "money"),
-        Column("gross_profit", "Gross profit", "money"),
-        Column("margin_pct", "Margin %", "pct"),
-        Column("orders", "Orders", "int"),
+        col.RANK,
+        *col.PRODUCT,
+        col.QUANTITY,
+        col.REVENUE,
+        col.GROSS_PROFIT,
+        col.MARGIN_PCT,
+        col.ORDERS,
         Column("avg_unit_price", "Average unit price", "money"),
-        Column("share_pct", "Share of revenue", "pct"),
-        Column("cumulative_share_pct", "Cumulative share", "pct"),
-        Column("abc_class", "ABC class"),
-        Column("velocity_per_day", "Quantity per day", "number"),
-        Column("movement", "Movement"),
+        col.SHARE_OF_REVENUE,
+        col.CUMULATIVE_SHARE,
+        col.ABC_CLASS,
+        col.QUANTITY_PER_DAY,
+        col.MOVEMENT,
     ]
     mover_columns = [
-        *key_columns,
-        Column("quantity", "Quantity", "quantity"),
-        Column("revenue", "Revenue", "money"),
-        Column("velocity_per_day", "Quantity per day", "number"),
+        *col.PRODUCT,
+        col.QUANTITY,
+        col.REVENUE,
+        col.QUANTITY_PER_DAY,
         Column("stock_quantity", "Stock on hand", "quantity"),
-        Column("movement", "Movement"),
+        col.MOVEMENT,
     ]
     fast = sold.sort_values("quantity_rank").head(TOP_N).reset_index(drop=True)
     slow = items.sort_values(["quantity", "sku"], kind="stable").head(TOP_N).reset_index(drop=True)
@@ -180,24 +174,14 @@ def build_product_analysis(ctx: ReportContext, params: ReportParams) -> Report:
         Table(
             "by_category",
             "Products by category",
-            [
-                Column("category", "Category"),
-                Column("products_sold", "Products sold", "int"),
-                Column("quantity", "Quantity", "quantity"),
-                *REVENUE_COLUMNS,
-            ],
+            [col.CATEGORY, Column("products_sold", "Products sold", "int"), col.QUANTITY, *REVENUE_COLUMNS],
             by_category,
             [NEGATIVE_MARGIN],
         ),
         Table(
             "abc_summary",
             "ABC classes",
-            [
-                Column("abc_class", "ABC class"),
-                Column("products", "Products", "int"),
-                Column("revenue", "Revenue", "money"),
-                Column("share_pct", "Share of revenue", "pct"),
-            ],
+            [col.ABC_CLASS, Column("products", "Products", "int"), col.REVENUE, col.SHARE_OF_REVENUE],
             abc_summary(items, "products"),
         ),
         Table("fast_movers", f"Top {TOP_N} products by quantity", mover_columns, fast),
@@ -211,13 +195,7 @@ def build_product_analysis(ctx: ReportContext, params: ReportParams) -> Report:
         Table(
             "trend",
             "Volume and revenue by month",
-            [
-                Column("month", "Month", "month"),
-                Column("quantity", "Quantity", "quantity"),
-                Column("revenue", "Revenue", "money"),
-                Column("gross_profit", "Gross profit", "money"),
-                Column("margin_pct", "Margin %", "pct"),
-            ],
+            [col.MONTH, col.QUANTITY, col.REVENUE, col.GROSS_PROFIT, col.MARGIN_PCT],
             trend if totals["orders"] else trend.iloc[0:0],
             [NEGATIVE_MARGIN],
         ),
@@ -266,4 +244,5 @@ PRODUCT_ANALYSIS = ReportDefinition(
     "movers (including products not sold), categories and the monthly trend.",
     build=build_product_analysis,
     filters=ALL_FILTERS,
+    page=Placement("products", "Products & Inventory", ":material/inventory_2:"),
 )

@@ -12,20 +12,22 @@ from typing import Any
 
 import pandas as pd
 
-from analytics.definition import ReportDefinition
+from analytics import columns as col
+from analytics.definition import Placement, ReportDefinition
+from analytics.kpis import PREVIOUS, YEAR_AGO, compared
 from analytics.periods import Period
-from analytics.query import ReportContext, change, check_filters, make_report, ratio
+from analytics.query import ReportContext, make_report, ratio
 from analytics.report import ChartSpec, Column, Highlight, Kpi, Report, ReportParams, Table
 from reports.sales import ALL_FILTERS, breakdown, revenue_totals, time_series
 
 NEGATIVE_MARGIN = Highlight("margin_pct", "lt", 0, "Negative margin")
-PROFIT_COLUMNS = [
-    Column("revenue", "Revenue", "money"),
-    Column("cost", "Cost", "money"),
-    Column("gross_profit", "Gross profit", "money"),
-    Column("margin_pct", "Margin %", "pct"),
+PROFIT_COLUMNS = (
+    col.REVENUE,
+    col.COST,
+    col.GROSS_PROFIT,
+    col.MARGIN_PCT,
     Column("contribution_pct", "Contribution to gross profit", "pct"),
-]
+)
 
 
 def profit_breakdown(
@@ -49,14 +51,14 @@ def _with_cost(frame: pd.DataFrame, total_profit: Decimal) -> pd.DataFrame:
 
 def build_gross_profit(ctx: ReportContext, params: ReportParams) -> Report:
     """Gross profit and margin for the period by customer, product, category and month."""
-    check_filters(params, ALL_FILTERS, "gross_profit")
-    period = params.resolve_period(GROSS_PROFIT.default_period)
+    period = ctx.period
     filters = params.filters
     totals = revenue_totals(
         ctx, {"cur": period, "prev": period.previous(), "yago": period.year_before()}, filters
     )
-    cur = totals["cur"]
+    cur, prev, yago = totals["cur"], totals["prev"], totals["yago"]
     profit: Decimal = cur["gross_profit"]
+    margin = cur["margin_pct"]
     by_customer = profit_breakdown(
         ctx, period, filters, ["customer_code", "customer_name", "customer_type", "region"], profit
     )
@@ -73,24 +75,10 @@ def build_gross_profit(ctx: ReportContext, params: ReportParams) -> Report:
         Kpi("cost", "Cost", cur["cost"], "money"),
         Kpi("gross_profit", "Gross profit", profit, "money"),
         Kpi("margin_pct", "Margin", cur["margin_pct"], "pct"),
-        Kpi(
-            "gross_profit_previous", "Gross profit, previous period", totals["prev"]["gross_profit"], "money"
-        ),
-        Kpi(
-            "gross_profit_change_pct",
-            "Gross profit change vs previous period",
-            change(profit, totals["prev"]["gross_profit"]),
-            "pct",
-        ),
-        Kpi("margin_pct_previous", "Margin, previous period", totals["prev"]["margin_pct"], "pct"),
-        Kpi("gross_profit_year_ago", "Gross profit, a year before", totals["yago"]["gross_profit"], "money"),
-        Kpi(
-            "gross_profit_yoy_pct",
-            "Gross profit change vs a year before",
-            change(profit, totals["yago"]["gross_profit"]),
-            "pct",
-        ),
-        Kpi("margin_pct_year_ago", "Margin, a year before", totals["yago"]["margin_pct"], "pct"),
+        *compared("gross_profit", "Gross profit", "money", profit, prev["gross_profit"], PREVIOUS),
+        *compared("margin_pct", "Margin", "pct", margin, prev["margin_pct"], PREVIOUS, with_change=False),
+        *compared("gross_profit", "Gross profit", "money", profit, yago["gross_profit"], YEAR_AGO),
+        *compared("margin_pct", "Margin", "pct", margin, yago["margin_pct"], YEAR_AGO, with_change=False),
         Kpi(
             "top_customer_contribution_pct",
             "Top customer's contribution",
@@ -127,40 +115,28 @@ def build_gross_profit(ctx: ReportContext, params: ReportParams) -> Report:
         Table(
             "by_customer",
             "Gross profit by customer",
-            [
-                Column("customer_code", "Customer code"),
-                Column("customer_name", "Customer"),
-                Column("customer_type", "Type"),
-                Column("region", "Region"),
-                *PROFIT_COLUMNS,
-            ],
+            [*col.CUSTOMER_DETAILS, *PROFIT_COLUMNS],
             by_customer,
             [NEGATIVE_MARGIN],
         ),
         Table(
             "by_product",
             "Gross profit by product",
-            [
-                Column("sku", "SKU"),
-                Column("product_name", "Product"),
-                Column("category", "Category"),
-                Column("quantity", "Quantity", "quantity"),
-                *PROFIT_COLUMNS,
-            ],
+            [*col.PRODUCT, col.QUANTITY, *PROFIT_COLUMNS],
             by_product,
             [NEGATIVE_MARGIN],
         ),
         Table(
             "by_category",
             "Gross profit by category",
-            [Column("category", "Category"), *PROFIT_COLUMNS],
+            [col.CATEGORY, *PROFIT_COLUMNS],
             by_category,
             [NEGATIVE_MARGIN],
         ),
         Table(
             "trend",
             "Gross profit by month",
-            [Column("month", "Month", "month"), *PROFIT_COLUMNS[:4]],
+            [col.MONTH, *PROFIT_COLUMNS[:4]],
             trend,
             [NEGATIVE_MARGIN],
         ),
@@ -171,10 +147,7 @@ def build_gross_profit(ctx: ReportContext, params: ReportParams) -> Report:
                 Column("item_type", "Item type"),
                 Column("code", "Code"),
                 Column("name", "Name"),
-                Column("revenue", "Revenue", "money"),
-                Column("cost", "Cost", "money"),
-                Column("gross_profit", "Gross profit", "money"),
-                Column("margin_pct", "Margin %", "pct"),
+                *PROFIT_COLUMNS[:4],
             ],
             negative,
             [NEGATIVE_MARGIN],
@@ -244,4 +217,5 @@ GROSS_PROFIT = ReportDefinition(
     "category, the monthly trend and the customers and products sold at a loss.",
     build=build_gross_profit,
     filters=ALL_FILTERS,
+    page=Placement("profit", "Profit", ":material/savings:"),
 )

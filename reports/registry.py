@@ -1,12 +1,23 @@
-"""The one list of reports, looked up by slug, and `generate`: scope + params in, Report out."""
+"""The one list of reports, looked up by slug, and `generate`: scope + params in, Report out.
+
+A report is its module under reports/ (its `ReportDefinition` and builder) plus one line in
+`REPORTS`; everything else reads the definitions from here. `registered` adds a report for a while
+(a test's toy report, a plug-in) without editing the list.
+"""
 
 from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from sqlalchemy.orm import Session
 
 from analytics.definition import ReportDefinition
 from analytics.query import ReportContext
 from analytics.report import ParamError, Report, ReportParams, Scope
+from core.clock import aware
 from core.errors import NotFound as NotFound  # re-exported: callers import it from here
 from core.models import Business
 from reports.audit_log import AUDIT_LOG
@@ -21,7 +32,8 @@ from reports.profit import GROSS_PROFIT
 from reports.sales import KPI_DASHBOARD, SALES_SUMMARY
 from snapshots.store import Snapshot, SnapshotStore
 
-REPORTS: tuple[ReportDefinition, ...] = (
+# Registry order is the order of the CLI list, the builder, the templates and the report pages.
+REPORTS: list[ReportDefinition] = [
     KPI_DASHBOARD,
     SALES_SUMMARY,
     FORECAST_VS_ACTUAL,
@@ -35,9 +47,38 @@ REPORTS: tuple[ReportDefinition, ...] = (
     SUBMISSION_STATUS,
     AUDIT_LOG,
     SALES_LINES,
-)
+]
 
 REGISTRY: dict[str, ReportDefinition] = {r.slug: r for r in REPORTS}
+
+
+def register(defn: ReportDefinition) -> ReportDefinition:
+    """Add a report after the listed ones; ValueError when its slug is taken."""
+    if defn.slug in REGISTRY:
+        raise ValueError(f"A report {defn.slug!r} is already registered.")
+    REPORTS.append(defn)
+    REGISTRY[defn.slug] = defn
+    return defn
+
+
+def unregister(slug: str) -> None:
+    """Remove a report `register` added; KeyError for a slug not registered."""
+    del REGISTRY[slug]
+    REPORTS[:] = [r for r in REPORTS if r.slug != slug]  # in place: importers hold this list
+
+
+@contextmanager
+def registered(*defns: ReportDefinition) -> Iterator[tuple[ReportDefinition, ...]]:
+    """The reports registered inside the block, and only there."""
+    done: list[str] = []
+    try:
+        for defn in defns:
+            register(defn)
+            done.append(defn.slug)
+        yield defns
+    finally:
+        for slug in reversed(done):
+            unregister(slug)
 
 
 def definition(slug: str) -> ReportDefinition:
@@ -47,24 +88,10 @@ def definition(slug: str) -> ReportDefinition:
         raise ParamError(f"Unknown report {slug!r}; reports are: {', '.join(REGISTRY)}.") from None
 
 
-def generate(
-    session: Session,
-    store: SnapshotStore,
-    scope: Scope,
-    slug: str,
-    params: ReportParams,
-    *,
-    snapshot: Snapshot | None = None,
-) -> Report:
-    """Build report `slug` for the caller's business, then apply the column choice.
-
-    `snapshot` (default: the store's current one, built if missing) is the one data state the
-    whole report reads; a page passes the one it keyed its cache by.
-    """
-    defn = definition(slug)
-    business = session.get(Business, scope.business_id)
-    if business is None:
-        raise NotFound("No such business.")
+def check_params(defn: ReportDefinition, params: ReportParams) -> None:
+    """ParamError unless the report takes every filter and option in `params` (and option values
+    are among their choices). The period and the column choice are checked where they are used."""
+    slug = defn.slug
     for dim in params.filters:
         if dim not in defn.filters:
             raise ParamError(
@@ -80,13 +107,42 @@ def generate(
             )
         if known[name].choices and value not in known[name].choices:
             raise ParamError(f"{name} must be one of {', '.join(known[name].choices)}, not {value!r}.")
+
+
+def generate(
+    session: Session,
+    store: SnapshotStore,
+    scope: Scope,
+    slug: str,
+    params: ReportParams,
+    *,
+    now: dt.datetime,
+    snapshot: Snapshot | None = None,
+) -> Report:
+    """Build report `slug` for the caller's business, then apply the column choice.
+
+    `now` is the caller's clock reading (naive = UTC): the report's generated_at, and the instant
+    a relative period resolves against unless `params.now` pins another. The period is resolved
+    here, once (`ctx.period` for the builder, `Report.period` for every renderer). `snapshot`
+    (default: the store's current one, built if missing) is the one data state the whole report
+    reads; a page passes the one it keyed its cache by.
+    """
+    defn = definition(slug)
+    business = session.get(Business, scope.business_id)
+    if business is None:
+        raise NotFound("No such business.")
+    check_params(defn, params)
+    instant = aware(now).astimezone(dt.UTC)
+    params = dataclasses.replace(params, now=params.now or instant)
+    period = params.resolve_period(defn.default_period)
     if snapshot is None:
         snapshot = store.current(business.id)
     elif snapshot.business_id != business.id:
         raise NotFound("No such business.")
     db = snapshot.connect()
     try:
-        report = defn.build(ReportContext(session, business, scope, db, snapshot), params)
+        ctx = ReportContext(session, business, scope, db, snapshot, period=period, now=instant)
+        report = defn.build(ctx, params)
     finally:
         db.close()
     return report.with_columns(params.columns)

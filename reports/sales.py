@@ -9,14 +9,14 @@ from typing import Any
 
 import pandas as pd
 
-from analytics.definition import OptionSpec, ReportDefinition
+from analytics import columns as col
+from analytics.definition import OptionSpec, Placement, ReportDefinition, SystemTemplate
+from analytics.kpis import PREVIOUS, YEAR_AGO, compared, comparison_kpis
 from analytics.periods import Period, month_start
 from analytics.query import (
     PRODUCT_DIMENSIONS,
     SALE_DIMENSIONS,
     ReportContext,
-    change,
-    check_filters,
     filter_sql,
     make_report,
     ratio,
@@ -251,37 +251,44 @@ def product_filter_note(filters: Mapping[str, Sequence[str]]) -> list[str]:
     return []
 
 
-REVENUE_COLUMNS = [
-    Column("revenue", "Revenue", "money"),
-    Column("gross_profit", "Gross profit", "money"),
-    Column("margin_pct", "Margin %", "pct"),
-    Column("orders", "Orders", "int"),
-    Column("share_pct", "Share of revenue", "pct"),
-]
+# The figures of a breakdown() row, after its key columns.
+REVENUE_COLUMNS = (col.REVENUE, col.GROSS_PROFIT, col.MARGIN_PCT, col.ORDERS, col.SHARE_OF_REVENUE)
+# The columns of a cash_by_method() table.
+CASH_BY_METHOD_COLUMNS = (col.METHOD, col.CASH_RECEIVED, col.PAYMENTS, col.SHARE)
 
 
 def series_columns(bucket: Column) -> list[Column]:
     """Columns of a time_series() table whose first column is `bucket` (day, week or month)."""
-    return [
-        bucket,
-        Column("revenue", "Revenue", "money"),
-        Column("gross_profit", "Gross profit", "money"),
-        Column("margin_pct", "Margin %", "pct"),
-        Column("orders", "Orders", "int"),
-    ]
+    return [bucket, col.REVENUE, col.GROSS_PROFIT, col.MARGIN_PCT, col.ORDERS]
 
 
-def revenue_table(name: str, title: str, keys: list[Column], frame: pd.DataFrame) -> Table:
+def revenue_table(name: str, title: str, keys: Sequence[Column], frame: pd.DataFrame) -> Table:
+    """A breakdown() table: its key columns, then REVENUE_COLUMNS."""
     return Table(name, title, [*keys, *REVENUE_COLUMNS], frame)
+
+
+def cash_by_method_table(
+    name: str, ctx: ReportContext, period: Period, filters: Mapping[str, Sequence[str]]
+) -> Table:
+    """The "Cash received by payment method" table of cash_by_method()."""
+    frame = cash_by_method(ctx, period, filters)
+    return Table(name, "Cash received by payment method", list(CASH_BY_METHOD_COLUMNS), frame)
 
 
 # --- kpi_dashboard -----------------------------------------------------------------------------
 
+# The revenue_totals() figures the dashboard compares with the previous period and a year before.
+COMPARED_FIGURES: tuple[tuple[str, str, ColumnKind], ...] = (
+    ("revenue", "Revenue", "money"),
+    ("gross_profit", "Gross profit", "money"),
+    ("orders", "Orders", "int"),
+    ("avg_order_value", "Average order value", "money"),
+)
+
 
 def build_kpi_dashboard(ctx: ReportContext, params: ReportParams) -> Report:
     """Headline KPIs for the period with comparisons (previous period, a year before, YTD)."""
-    check_filters(params, ALL_FILTERS, "kpi_dashboard")
-    period = params.resolve_period(KPI_DASHBOARD.default_period)
+    period = ctx.period
     filters = params.filters
     periods = {
         "cur": period,
@@ -303,50 +310,13 @@ def build_kpi_dashboard(ctx: ReportContext, params: ReportParams) -> Report:
         Kpi("outstanding", "Outstanding", total_outstanding(ctx, period.end, filters), "money"),
         Kpi("forecast_submission_rate", "Forecast submission rate", submission_rate(subs), "pct"),
     ]
-    labels = {
-        "revenue": "Revenue",
-        "gross_profit": "Gross profit",
-        "orders": "Orders",
-        "avg_order_value": "Average order value",
-    }
-    for key, label in labels.items():
-        kind: ColumnKind = "int" if key == "orders" else "money"
-        for ref, ref_label, suffix in (
-            ("prev", "previous period", "change_pct"),
-            ("yago", "a year before", "yoy_pct"),
-        ):
-            before = totals[ref][key]
-            kpis.append(
-                Kpi(
-                    f"{key}_{'previous' if ref == 'prev' else 'year_ago'}",
-                    f"{label}, {ref_label}",
-                    before,
-                    kind,
-                )
-            )
-            kpis.append(
-                Kpi(f"{key}_{suffix}", f"{label} change vs {ref_label}", change(cur[key], before), "pct")
-            )
-    kpis.append(Kpi("cash_received_previous", "Cash received, previous period", cash["prev"], "money"))
-    kpis.append(
-        Kpi(
-            "cash_received_change_pct",
-            "Cash received change vs previous period",
-            change(cash["cur"], cash["prev"]),
-            "pct",
-        )
-    )
-    kpis.append(Kpi("cash_received_year_ago", "Cash received, a year before", cash["yago"], "money"))
-    kpis.append(
-        Kpi(
-            "cash_received_yoy_pct",
-            "Cash received change vs a year before",
-            change(cash["cur"], cash["yago"]),
-            "pct",
-        )
-    )
-    kpis.append(Kpi("margin_pct_previous", "Margin, previous period", totals["prev"]["margin_pct"], "pct"))
-    kpis.append(Kpi("margin_pct_year_ago", "Margin, a year before", totals["yago"]["margin_pct"], "pct"))
+    prev, yago = totals["prev"], totals["yago"]
+    for key, label, kind in COMPARED_FIGURES:
+        kpis += comparison_kpis(key, label, kind, cur[key], prev[key], yago[key])
+    kpis += comparison_kpis("cash_received", "Cash received", "money", *cash.values())
+    margin = cur["margin_pct"]
+    kpis += compared("margin_pct", "Margin", "pct", margin, prev["margin_pct"], PREVIOUS, with_change=False)
+    kpis += compared("margin_pct", "Margin", "pct", margin, yago["margin_pct"], YEAR_AGO, with_change=False)
     ytd = totals["ytd"]
     kpis.append(Kpi("revenue_ytd", "Revenue, year to date", ytd["revenue"], "money"))
     kpis.append(Kpi("gross_profit_ytd", "Gross profit, year to date", ytd["gross_profit"], "money"))
@@ -359,51 +329,14 @@ def build_kpi_dashboard(ctx: ReportContext, params: ReportParams) -> Report:
     by_category = breakdown(ctx, period, filters, ["category"])
     by_region = breakdown(ctx, period, filters, ["region"])
     by_type = breakdown(ctx, period, filters, ["customer_type"])
-    methods = cash_by_method(ctx, period, filters)
     tables = [
-        Table(
-            "trend",
-            "Revenue trend, last 12 months",
-            series_columns(Column("month", "Month", "month")),
-            trend,
-        ),
-        revenue_table(
-            "top_customers",
-            "Top 10 customers",
-            [Column("customer_code", "Customer code"), Column("customer_name", "Customer")],
-            top_customers,
-        ),
-        Table(
-            "top_products",
-            "Top 10 products",
-            [
-                Column("sku", "SKU"),
-                Column("product_name", "Product"),
-                Column("category", "Category"),
-                Column("quantity", "Quantity", "quantity"),
-                *REVENUE_COLUMNS,
-            ],
-            top_products,
-        ),
-        revenue_table("by_category", "Revenue by category", [Column("category", "Category")], by_category),
-        revenue_table("by_region", "Revenue by region", [Column("region", "Region")], by_region),
-        revenue_table(
-            "by_customer_type",
-            "Revenue by customer type",
-            [Column("customer_type", "Customer type")],
-            by_type,
-        ),
-        Table(
-            "by_payment_method",
-            "Cash received by payment method",
-            [
-                Column("method", "Method"),
-                Column("cash_received", "Cash received", "money"),
-                Column("payments", "Payments", "int"),
-                Column("share_pct", "Share", "pct"),
-            ],
-            methods,
-        ),
+        Table("trend", "Revenue trend, last 12 months", series_columns(col.MONTH), trend),
+        revenue_table("top_customers", "Top 10 customers", col.CUSTOMER, top_customers),
+        revenue_table("top_products", "Top 10 products", [*col.PRODUCT, col.QUANTITY], top_products),
+        revenue_table("by_category", "Revenue by category", [col.CATEGORY], by_category),
+        revenue_table("by_region", "Revenue by region", [col.REGION], by_region),
+        revenue_table("by_customer_type", "Revenue by customer type", [col.CUSTOMER_TYPE], by_type),
+        cash_by_method_table("by_payment_method", ctx, period, filters),
     ]
     charts = [
         ChartSpec("trend", "Revenue trend", "line", "trend", "month", ("revenue", "gross_profit")),
@@ -463,6 +396,8 @@ KPI_DASHBOARD = ReportDefinition(
     build=build_kpi_dashboard,
     filters=ALL_FILTERS,
     default_period="month_to_date",
+    template=SystemTemplate(period="last_month", formats=("pdf", "xlsx")),
+    page=Placement("overview", "Overview", ":material/dashboard:"),
 )
 
 
@@ -473,16 +408,13 @@ GRAINS = ("day", "week", "month")
 
 def build_sales_summary(ctx: ReportContext, params: ReportParams) -> Report:
     """Revenue by period bucket and by every dimension, with totals."""
-    check_filters(params, ALL_FILTERS, "sales_summary")
-    period = params.resolve_period(SALES_SUMMARY.default_period)
+    period = ctx.period
     filters = params.filters
     grain = params.option("granularity", "month")
     totals = revenue_totals(ctx, {"cur": period}, filters)["cur"]
     cash = cash_received(ctx, period, filters)
     series = time_series(ctx, period, filters, grain)
-    bucket = {"day": Column("day", "Day", "date"), "week": Column("week", "Week of", "date")}.get(
-        grain, Column("month", "Month", "month")
-    )
+    bucket = {"day": col.DAY, "week": col.WEEK}.get(grain, col.MONTH)
     kpis = [
         Kpi("revenue", "Revenue", totals["revenue"], "money"),
         Kpi("gross_profit", "Gross profit", totals["gross_profit"], "money"),
@@ -500,57 +432,21 @@ def build_sales_summary(ctx: ReportContext, params: ReportParams) -> Report:
     tables = [series_table]
     if grain != "month":
         month_series = time_series(ctx, period, filters, "month")
-        tables.append(
-            Table(
-                "by_month",
-                "Revenue by month",
-                series_columns(Column("month", "Month", "month")),
-                month_series,
-            )
-        )
-    dims: list[tuple[str, str, list[Column]]] = [
-        (
-            "by_customer",
-            "Revenue by customer",
-            [
-                Column("customer_code", "Customer code"),
-                Column("customer_name", "Customer"),
-                Column("customer_type", "Type"),
-                Column("region", "Region"),
-            ],
-        ),
-        (
-            "by_product",
-            "Revenue by product",
-            [Column("sku", "SKU"), Column("product_name", "Product"), Column("category", "Category")],
-        ),
-        ("by_category", "Revenue by category", [Column("category", "Category")]),
-        ("by_region", "Revenue by region", [Column("region", "Region")]),
-        (
-            "by_storefront",
-            "Revenue by storefront",
-            [Column("storefront_code", "Storefront code"), Column("storefront_name", "Storefront")],
-        ),
-        ("by_customer_type", "Revenue by customer type", [Column("customer_type", "Customer type")]),
-        ("by_sales_rep", "Revenue by sales rep", [Column("sales_rep", "Sales rep")]),
+        tables.append(Table("by_month", "Revenue by month", series_columns(col.MONTH), month_series))
+    dims: list[tuple[str, str, Sequence[Column]]] = [
+        ("by_customer", "Revenue by customer", col.CUSTOMER_DETAILS),
+        ("by_product", "Revenue by product", col.PRODUCT),
+        ("by_category", "Revenue by category", [col.CATEGORY]),
+        ("by_region", "Revenue by region", [col.REGION]),
+        ("by_storefront", "Revenue by storefront", col.STOREFRONT),
+        ("by_customer_type", "Revenue by customer type", [col.CUSTOMER_TYPE]),
+        ("by_sales_rep", "Revenue by sales rep", [col.SALES_REP]),
     ]
     for name, title, keys in dims:
         frame = breakdown(ctx, period, filters, [c.key for c in keys])
-        cols = keys + ([Column("quantity", "Quantity", "quantity")] if name == "by_product" else [])
-        tables.append(Table(name, title, [*cols, *REVENUE_COLUMNS], frame))
-    tables.append(
-        Table(
-            "by_payment_method",
-            "Cash received by payment method",
-            [
-                Column("method", "Method"),
-                Column("cash_received", "Cash received", "money"),
-                Column("payments", "Payments", "int"),
-                Column("share_pct", "Share", "pct"),
-            ],
-            cash_by_method(ctx, period, filters),
-        )
-    )
+        shown = [*keys, col.QUANTITY] if name == "by_product" else keys
+        tables.append(revenue_table(name, title, shown, frame))
+    tables.append(cash_by_method_table("by_payment_method", ctx, period, filters))
     charts = [
         ChartSpec(
             "trend", f"Revenue by {grain}", "line", series_table.name, bucket.key, ("revenue", "gross_profit")
@@ -582,4 +478,6 @@ SALES_SUMMARY = ReportDefinition(
     build=build_sales_summary,
     filters=ALL_FILTERS,
     options=(OptionSpec("granularity", "Time buckets of the trend table", "month", GRAINS),),
+    template=SystemTemplate(options={"granularity": "day"}),
+    page=Placement("sales", "Sales", ":material/trending_up:"),
 )

@@ -9,26 +9,20 @@ from accounts.users import acting_user, record_refusal
 from analytics.definition import ReportDefinition
 from analytics.report import Scope
 from core.errors import Forbidden, NotFound
+from core.ids import storable_id
 from core.models import ROLES, Run, SavedReport, Schedule, User
-from reports.registry import REPORTS
+from reports.registry import REGISTRY, REPORTS
 
 # Roles that see every run of their business; everyone else (staff) sees only their own.
 SEES_ALL_RUNS = frozenset({"admin", "manager"})
-# Reports only some roles may generate (the audit log is the Admin section's data). This belongs on
-# ReportDefinition once the registry carries roles; until then it lives here, beside the run rules.
-REPORT_ROLES: dict[str, frozenset[str]] = {"audit_log": frozenset({"admin"})}
-
-
-def storable_id(value: object) -> bool:
-    """True for an id a row can have (1 .. 2**63 - 1). Anything else - 2**70 from a URL or the command
-    line, say - names no row: callers answer NotFound (SQLite would raise OverflowError on it)."""
-    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
 
 
 def report_allowed(scope: Scope, slug: str) -> bool:
-    """May `scope`'s role generate report `slug`?"""
-    roles = REPORT_ROLES.get(slug)
-    return roles is None or scope.role in roles
+    """May `scope`'s role generate report `slug`? Its definition's `roles` say. An unknown slug is
+    not refused here: generating it answers "unknown report", and a saved report of a report that
+    is gone stays visible so that it can be deleted."""
+    defn = REGISTRY.get(slug)
+    return defn is None or scope.role in defn.roles
 
 
 def allowed_reports(scope: Scope) -> list[ReportDefinition]:
@@ -60,7 +54,7 @@ def visible_runs(scope: Scope) -> ColumnElement[bool]:
 def _in_business(
     session: Session, model: type[User | SavedReport | Schedule], row_id: int, business_id: int
 ) -> bool:
-    if isinstance(row_id, bool) or not isinstance(row_id, int) or not 0 < row_id < 2**63:
+    if not storable_id(row_id):
         return False
     owner = session.scalar(select(model.business_id).where(model.id == row_id))
     return owner == business_id

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from analytics.report import ParamError
 from core.errors import TallyboardError
 
 _DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
@@ -38,12 +37,12 @@ def explain(exc: BaseException) -> Failure:
     """Sort a failure into passing or lasting and say what happened."""
     import duckdb
 
-    from reports.registry import NotFound  # the registry imports every report: late
-    from runs.files import FileTooLarge
     from snapshots.store import SnapshotChanging
 
     detail = first_line(exc)
-    if isinstance(exc, ParamError | FileTooLarge | NotFound | TallyboardError):
+    if isinstance(exc, SnapshotChanging):
+        return Failure(detail or "The data was changing while the report read it.", True)
+    if isinstance(exc, TallyboardError):  # a sentence for people: a bad parameter, a file too large, ...
         return Failure(detail or type(exc).__name__, False)
     if isinstance(exc, TimeoutError):
         return Failure(f"An operation timed out ({detail or 'no answer in time'}).", True)
@@ -61,8 +60,6 @@ def explain(exc: BaseException) -> Failure:
     ):
         cause = first_line(exc.orig) if isinstance(exc, DBAPIError) and exc.orig is not None else detail
         return Failure(f"The database could not be reached or was busy ({cause}).", True)
-    if isinstance(exc, SnapshotChanging):
-        return Failure(detail or "The data was changing while the report read it.", True)
     if isinstance(exc, RuntimeError) and detail.startswith(_DATA_CHANGED):
         return Failure(
             "The data changed while the report was being generated (an import finished meanwhile).", True

@@ -7,7 +7,6 @@ path as the run it reused: a file is removed only when no RunFile row refers to 
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import shutil
@@ -23,10 +22,13 @@ from sqlalchemy.orm import Session
 
 from analytics.report import Scope
 from core.db import database_identity
+from core.errors import Invalid
+from core.hashing import file_sha256
+from core.ids import storable_id
 from core.models import Run, RunFile
 from core.settings import Settings
 from reports.registry import NotFound
-from runs.access import storable_id, visible_runs
+from runs.access import visible_runs
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer
@@ -56,7 +58,7 @@ def format_bytes(n: int) -> str:
     raise AssertionError("unreachable")
 
 
-class FileTooLarge(Exception):
+class FileTooLarge(Invalid):
     """A report file over the per-file limit; the message tells the user what to do."""
 
 
@@ -205,7 +207,7 @@ class FileStore:
             size = tmp.stat().st_size
             if size > limit:
                 raise FileTooLarge(too_large_message(label, size, limit))
-            digest = _sha256(tmp)
+            digest = file_sha256(tmp)
             os.replace(tmp, target)
         except BaseException:
             tmp.unlink(missing_ok=True)
@@ -285,14 +287,6 @@ def sweep_parts(folder: Path, *, older_than_s: float, now: float | None = None) 
         removed += 1
         _prune(path.parent, folder)
     return removed
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _prune(folder: Path, root: Path) -> None:

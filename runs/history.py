@@ -15,16 +15,17 @@ import pandas as pd
 from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.orm import Session
 
-from analytics.periods import PERIOD_LABELS
 from analytics.report import ReportParams, Scope
 from core.clock import aware, local, utc_naive
+from core.errors import Invalid
+from core.ids import storable_id
 from core.models import Run, RunFile
 from core.settings import Settings
 from reports.audit_log import record_event
 from reports.registry import REGISTRY, NotFound
-from runs.access import acting_scope, refuse_foreign, sees_all_runs, storable_id, visible_runs
+from runs.access import acting_scope, refuse_foreign, sees_all_runs, visible_runs
 from runs.files import FileInfo, FileStore, file_info, format_bytes, format_label
-from runs.runner import Progress, RunOutcome, Trigger, generate_run
+from runs.runner import TRIGGER_LABELS, Progress, RunOutcome, Trigger, generate_run
 from snapshots.store import SnapshotStore
 
 
@@ -56,6 +57,11 @@ class RunInfo:
         return report_title(self.slug)
 
     @property
+    def via(self) -> str:
+        """What started the run, for people: 'Report builder', 'Schedule', 'Command line', 'API'."""
+        return TRIGGER_LABELS.get(self.trigger, self.trigger)
+
+    @property
     def available_files(self) -> tuple[FileInfo, ...]:
         return tuple(f for f in self.files if not f.deleted)
 
@@ -72,13 +78,18 @@ def report_title(slug: str) -> str:
     return defn.title if defn else slug
 
 
-def describe_parameters(parameters: dict[str, Any]) -> str:
-    """Parameters in one line for people: 'Last month · region: North, South · granularity: day'."""
+def describe_parameters(parameters: dict[str, Any], slug: str, at: dt.datetime) -> str:
+    """A run's parameters in one line for people: '1–31 Oct 2026 (last month) · region: North, South ·
+    granularity: day'. The period (Period.describe) is resolved as when the run was created, `at`
+    (naive UTC); parameters this version cannot read leave it out."""
     parts: list[str] = []
-    if parameters.get("start") and parameters.get("end"):
-        parts.append(f"{parameters['start']} to {parameters['end']}")
-    elif parameters.get("period"):
-        parts.append(PERIOD_LABELS.get(str(parameters["period"]), str(parameters["period"])))
+    defn = REGISTRY.get(slug)
+    if defn is None or defn.uses_period:
+        try:
+            params = ReportParams.from_mapping(parameters)
+            parts.append(params.resolve_period(defn.default_period if defn else "last_month", at).describe())
+        except Invalid:
+            pass
     for dim, values in (parameters.get("filters") or {}).items():
         parts.append(f"{dim}: {', '.join(map(str, values))}")
     for name, value in (parameters.get("options") or {}).items():
@@ -257,8 +268,9 @@ def runs_frame(runs: Sequence[RunInfo], tz: str) -> pd.DataFrame:
             "status": [r.status for r in runs],
             "cached": [r.cached for r in runs],
             "user": [r.username or ("schedule" if r.trigger == "schedule" else "") for r in runs],
+            "via": [r.via for r in runs],
             "created": [local(r.created_at, tz) for r in runs],
-            "parameters": [describe_parameters(r.parameters) for r in runs],
+            "parameters": [describe_parameters(r.parameters, r.slug, r.created_at) for r in runs],
             "formats": [", ".join(format_label(f) for f in r.formats) for r in runs],
             "rows": [r.rows for r in runs],
             "size": [format_bytes(r.bytes) if r.status == "completed" else "" for r in runs],

@@ -23,36 +23,46 @@ from sqlalchemy.orm import Session
 
 from analytics.report import ParamError, Report, ReportParams, Scope
 from core.clock import aware, local, utc_naive
+from core.errors import Forbidden, Invalid, TallyboardError, TooManyRequests
 from core.models import Business, Run, RunFile
 from core.settings import Settings
 from exporters import EXPORTERS, file_name
 from reports.audit_log import record_event
-from reports.registry import NotFound, definition, generate
+from reports.registry import REGISTRY, NotFound, definition, generate
 from runs.access import check_run_references, report_allowed
 from runs.failures import explain
-from runs.files import FileInfo, FileStore, FileTooLarge, file_info, format_label
+from runs.files import FileInfo, FileStore, file_info, format_label
 from snapshots.store import SnapshotStore
 
 log = logging.getLogger(__name__)
 
-Trigger = Literal["builder", "page", "schedule", "cli"]
-TRIGGERS: tuple[str, ...] = ("builder", "page", "schedule", "cli")
-# Generations a person starts in the web app count against their hourly limit; schedules and the CLI do not.
-RATE_LIMITED_TRIGGERS: tuple[str, ...] = ("builder", "page")
+Trigger = Literal["builder", "page", "schedule", "cli", "api"]
+TRIGGERS: tuple[str, ...] = ("builder", "page", "schedule", "cli", "api")
+# How History and Statistics name what started a run.
+TRIGGER_LABELS: dict[str, str] = {
+    "builder": "Report builder",
+    "page": "Report page",
+    "schedule": "Schedule",
+    "cli": "Command line",
+    "api": "API",
+}
+# Generations a person starts (web app, API) count against their hourly limit; schedules and the CLI do not.
+RATE_LIMITED_TRIGGERS: tuple[str, ...] = ("builder", "page", "api")
+# The command line writes the report it builds now, whatever the cache holds, so its runs are never
+# served from the cache (their stored files serve later runs like any other's).
+UNCACHED_TRIGGERS: tuple[str, ...] = ("cli",)
 STATUSES: tuple[str, ...] = ("pending", "running", "completed", "failed")
-# Reports that read live tables outside the data version (the audit log grows with every click):
-# never served from the cache.
-LIVE_REPORTS = frozenset({"audit_log"})
 
 # progress(done_steps, total_steps, what_is_happening): one step to build the report, one per file.
 Progress = Callable[[int, int, str], None]
 
 
-class RateLimited(Exception):
-    """The user reached the hourly generation limit; the message says when to try again."""
+class RateLimited(TooManyRequests):
+    """The user reached the hourly generation limit; the message says when to try again
+    (`retry_at`, naive UTC; `retry_after`, seconds from the refused request)."""
 
-    def __init__(self, message: str, retry_at: dt.datetime) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, retry_at: dt.datetime, *, retry_after: float | None = None) -> None:
+        super().__init__(message, retry_after=retry_after)
         self.retry_at = retry_at
 
 
@@ -72,6 +82,8 @@ class RunOutcome:
     finished_at: dt.datetime | None
     report: Report | None = None
     passing: bool = False  # failed for a reason that may pass (disk full, database away): worth a retry
+    # The kind of refusal it failed with (Invalid, NotFound, Forbidden, ...); None for any other failure.
+    kind: type[TallyboardError] | None = None
 
     @property
     def ok(self) -> bool:
@@ -96,7 +108,7 @@ def cache_key(
     dates (so 'last_month' and its explicit dates share files), the set of formats and the data
     token (random per committed import: a restored backup never matches files of later data).
 
-    Raises ParamError for an unknown report or a bad period.
+    Raises Invalid for an unknown report (ParamError) or a bad period (PeriodError).
     """
     period = params.resolve_period(definition(slug).default_period)
     doc = params.to_dict()
@@ -139,7 +151,8 @@ def generate_run(
     a file over the size limit, a failing exporter — ends as a failed run whose `error` says what to
     do. An identical completed run (same cache key) over unchanged data within
     `settings.cache_hours` whose files are still stored is reused: a new cached run pointing at the
-    same files. `now` (default: the clock) pins the run times, the windows and params.now.
+    same files (never for the command line: UNCACHED_TRIGGERS). `now` (default: the clock) pins the
+    run times, the windows and params.now.
     """
     chosen = check_formats(formats)
     instant = aware(now)
@@ -172,13 +185,15 @@ def generate_run(
         created_at=stamp,
     )
     if not report_allowed(scope, slug):
-        return _fail_early(session, run, f"Your role cannot generate the {slug!r} report.", stamp)
+        return _fail_early(session, run, f"Your role cannot generate the {slug!r} report.", stamp, Forbidden)
     try:
         key = cache_key(scope.business_id, slug, params, chosen, data_token)
-    except ParamError as exc:
-        return _fail_early(session, run, str(exc), stamp)
+    except Invalid as exc:  # an unknown report, a bad period
+        return _fail_early(session, run, str(exc), stamp, type(exc))
     run.cache_key = key
-    if slug not in LIVE_REPORTS:
+    defn = REGISTRY.get(slug)
+    # A live report reads outside the data version: never cached.
+    if defn is not None and not defn.live and trigger not in UNCACHED_TRIGGERS:
         source = _reusable_run(session, files, scope.business_id, key, chosen, stamp, settings.cache_hours)
         if source is not None:
             return _reuse(session, run, source, stamp, started, notify)
@@ -206,14 +221,16 @@ def _no_progress(done: int, total: int, label: str) -> None:
     return None
 
 
-def _fail_early(session: Session, run: Run, error: str, stamp: dt.datetime) -> RunOutcome:
+def _fail_early(
+    session: Session, run: Run, error: str, stamp: dt.datetime, kind: type[TallyboardError]
+) -> RunOutcome:
     """A request that failed before any work (unknown report, bad period): a failed run, no files."""
     run.status, run.error, run.started_at, run.finished_at = "failed", error, stamp, stamp
     session.add(run)
     session.flush()
     _audit(session, run, "report_failed")
     session.commit()
-    return _outcome(run, [])
+    return dataclasses.replace(_outcome(run, []), kind=kind)
 
 
 def _limited_run_times(session: Session, user_id: int, stamp: dt.datetime) -> list[dt.datetime]:
@@ -251,6 +268,7 @@ def _check_rate_limit(
         f"the limit is {limit}. "
         f"Try again at {shown:%H:%M}.",
         retry_at,
+        retry_after=(retry_at - stamp).total_seconds(),
     )
 
 
@@ -344,7 +362,7 @@ def _produce(
         run.status, run.started_at = "running", stamp
         session.commit()
         notify(0, total, "Building the report")
-        report = generate(session, store, scope, slug, params)
+        report = generate(session, store, scope, slug, params, now=stamp)
         rows = sum(t.row_count for t in report.tables.values())
         written: list[RunFile] = []
         for step, fmt in enumerate(formats, start=1):
@@ -381,10 +399,11 @@ def _produce(
         session.commit()
     except Exception as exc:
         message = _user_message(exc)
-        if not isinstance(exc, ParamError | FileTooLarge | NotFound):
+        if not isinstance(exc, Invalid | NotFound):  # a bad parameter or period, a file too large
             log.exception("run %s (%s) failed", run_id, slug)
         outcome = _record_failure(session, files, business_id, run_id, message, stamp, started)
-        return dataclasses.replace(outcome, passing=explain(exc).passing)
+        kind = type(exc) if isinstance(exc, TallyboardError) else None
+        return dataclasses.replace(outcome, passing=explain(exc).passing, kind=kind)
     except BaseException:
         _record_failure(
             session, files, business_id, run_id, "The generation was interrupted. Try again.", stamp, started
@@ -396,7 +415,7 @@ def _produce(
 
 
 def _user_message(exc: Exception) -> str:
-    if isinstance(exc, ParamError | FileTooLarge | NotFound):
+    if isinstance(exc, Invalid | NotFound):
         return str(exc)
     return f"{explain(exc).text} Try again; if it keeps failing, tell your administrator."
 

@@ -18,29 +18,28 @@ from sqlalchemy.orm import Session
 
 from analytics.report import ParamError, ReportParams, Scope
 from core.clock import aware, utc_naive
+from core.errors import Conflict, Forbidden, Invalid
+from core.ids import storable_id
 from core.models import Business, SavedReport, User
 from exporters import EXPORTERS
 from reports.audit_log import record_event
 from reports.registry import REGISTRY, REPORTS, NotFound, definition
-from runs.access import acting_scope, refuse_foreign, report_allowed, storable_id
+from runs.access import acting_scope, refuse_foreign, report_allowed
 from runs.runner import check_formats
 
 MAX_NAME = 120
 
-# System templates: what each report's template sets beyond its own default period (xlsx unless said).
-# Reports not listed get their default period and Excel; options a report does not take are skipped.
-TEMPLATE_DEFAULTS: dict[str, dict[str, Any]] = {
-    "kpi_dashboard": {"period": "last_month", "formats": ("pdf", "xlsx")},
-    "sales_summary": {"period": "last_month", "options": {"granularity": "day"}},
-    "credit_aging": {"period": "month_to_date"},
-    "audit_log": {"period": "last_7_days"},
-    "sales_lines": {"period": "last_month", "formats": ("csv",)},
-    "inventory_valuation": {"period": "month_to_date"},
-}
 
-
-class SavedError(ValueError):
+class SavedError(Invalid):
     """A saved-report request that cannot be carried out; the message says why."""
+
+
+class SavedConflict(Conflict, SavedError):
+    """The name is taken by another saved report or template the caller can see."""
+
+
+class SavedForbidden(Forbidden, SavedError):
+    """The caller's role may not use the report, or may not delete this template."""
 
 
 @dataclass(frozen=True)
@@ -116,13 +115,15 @@ def save(
         raise SavedError(f"The name is too long ({len(clean)} characters); keep it under {MAX_NAME}.")
     definition(slug)
     if not report_allowed(scope, slug):
-        raise SavedError(f"Your role cannot use the {slug!r} report.")
+        raise SavedForbidden(f"Your role cannot use the {slug!r} report.")
     chosen = check_formats(formats)
     taken = session.scalar(
         select(SavedReport.id).where(_visible(scope, user_id), SavedReport.name == clean).limit(1)
     )
     if taken is not None:
-        raise SavedError(f"There is already a saved report or template named {clean!r}; choose another name.")
+        raise SavedConflict(
+            f"There is already a saved report or template named {clean!r}; choose another name."
+        )
     owner = session.get(User, user_id)
     if owner is None or owner.business_id != scope.business_id:
         raise NotFound("No such user.")
@@ -227,9 +228,9 @@ def delete(session: Session, scope: Scope, user_id: int | None, saved_id: int) -
             refuse_foreign(session, scope, SavedReport, [saved_id], "delete_saved_reports")
         raise
     if info.system:
-        raise SavedError("System templates cannot be deleted.")
+        raise SavedForbidden("System templates cannot be deleted.")
     if info.owner_id != user_id and scope.role != "admin":
-        raise SavedError("Only its owner or an administrator can delete this template.")
+        raise SavedForbidden("Only its owner or an administrator can delete this template.")
     row = session.get(SavedReport, saved_id)
     assert row is not None
     session.delete(row)
@@ -246,19 +247,20 @@ def delete(session: Session, scope: Scope, user_id: int | None, saved_id: int) -
 
 
 def template_setup(slug: str) -> tuple[dict[str, Any], tuple[str, ...]]:
-    """The parameters and formats of report `slug`'s system template."""
+    """The parameters and formats of report `slug`'s system template (its definition's `template`);
+    options the report does not take, values outside their choices and unknown formats are left out."""
     defn = definition(slug)
-    spec = TEMPLATE_DEFAULTS.get(slug, {})
-    params: dict[str, Any] = {"period": spec.get("period", defn.default_period)}
+    spec = defn.template
+    params: dict[str, Any] = {"period": spec.period}
     known = {o.name: o for o in defn.options}
     options = {
         k: v
-        for k, v in dict(spec.get("options", {})).items()
+        for k, v in spec.options.items()
         if k in known and (not known[k].choices or v in known[k].choices)
     }
     if options:
         params["options"] = options
-    formats = tuple(f for f in spec.get("formats", ("xlsx",)) if f in EXPORTERS) or (next(iter(EXPORTERS)),)
+    formats = tuple(f for f in spec.formats if f in EXPORTERS) or (next(iter(EXPORTERS)),)
     parameters = ReportParams.from_mapping(params).to_dict()
     parameters.pop("tz", None)  # a system template follows the business's time zone (see `apply`)
     return parameters, formats

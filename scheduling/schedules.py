@@ -8,6 +8,7 @@ here: a line break in a subject, a recipient or a name is refused when the sched
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 import string
@@ -23,12 +24,17 @@ from accounts.users import acting_user, record_refusal
 from analytics.periods import RELATIVE_PERIODS
 from analytics.report import ParamError, ReportParams, Scope
 from core.clock import aware, utc_naive
+from core.errors import Conflict, Invalid
+from core.ids import storable_id
 from core.models import Business, OutboxMessage, SavedReport, Schedule, ScheduleRun, User
+from core.secret_key import SecretKeyError
+from core.settings import Settings
 from mail.transports import check_address as mail_address
 from mail.transports import one_line
+from mail.webhooks import WebhookError, check_urls, encrypt_secret, new_secret, parse_condition
 from reports.audit_log import record_event
 from reports.registry import NotFound, definition
-from runs.access import report_allowed, storable_id
+from runs.access import report_allowed
 from runs.runner import check_formats
 from scheduling.timerules import (
     Occurrence,
@@ -50,8 +56,12 @@ MAX_SUBJECT = 200
 _SCHEDULE_OWNED_PARAMS = ("period", "start", "end", "tz", "now")
 
 
-class ScheduleError(ValueError):
+class ScheduleError(Invalid):
     """A schedule that cannot be saved or changed; the message says how to fix it."""
+
+
+class ScheduleConflict(Conflict, ScheduleError):
+    """The schedule is busy: a run was already requested for this very second."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +84,12 @@ class ScheduleSpec:
     large_file_mode: str = "link"
     notify_success: bool = False
     active: bool = True
+    # Webhook and Slack incoming-webhook URLs (besides or instead of `recipients`), and an alert:
+    # "KPI OP VALUE" (send only when it holds), `when_changes`: only when it turns from false to true.
+    webhooks: Sequence[str] = ()
+    slack: Sequence[str] = ()
+    condition: str = ""
+    when_changes: bool = False
 
 
 @dataclass(frozen=True)
@@ -103,6 +119,34 @@ class ScheduleInfo:
     owner: str
     next_due_at: dt.datetime | None
     last_due_at: dt.datetime | None
+    webhooks: tuple[str, ...] = ()
+    slack: tuple[str, ...] = ()
+    condition: str = ""  # "margin_pct < 0.2", "" for none
+    when_changes: bool = False
+    # The webhook signing secret in plain text: only in what create/update return when a new one was
+    # made (shown once); stored encrypted.
+    webhook_secret: str = field(default="", repr=False)
+
+    @property
+    def targets_text(self) -> str:
+        """Where it is delivered: '2 e-mail recipients, 1 webhook, Slack'."""
+        parts = []
+        if self.recipients:
+            n = len(self.recipients)
+            parts.append(f"{n} e-mail recipient" + ("" if n == 1 else "s"))
+        if self.webhooks:
+            n = len(self.webhooks)
+            parts.append(f"{n} webhook" + ("" if n == 1 else "s"))
+        if self.slack:
+            parts.append("Slack" if len(self.slack) == 1 else f"{len(self.slack)} Slack channels")
+        return ", ".join(parts) or "nobody"
+
+    @property
+    def condition_text(self) -> str:
+        """'Only when margin_pct < 0.2 (when it changes to true)', or '' without a condition."""
+        if not self.condition:
+            return ""
+        return f"Only when {self.condition}" + (" (when it changes to true)" if self.when_changes else "")
 
     @property
     def next_due_local(self) -> dt.datetime | None:
@@ -122,6 +166,12 @@ class Delivery:
     last_error: str
     sent_at: dt.datetime | None
     message_id: str
+    written_to: str = ""  # the .eml file, when no SMTP server was set (then nobody received it)
+
+    @property
+    def text(self) -> str:
+        """What happened to this message, in words (see `delivery_text`)."""
+        return delivery_text(self.status, self.written_to)
 
 
 @dataclass(frozen=True)
@@ -140,6 +190,74 @@ class RunStatus:
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
     deliveries: tuple[Delivery, ...]
+
+    @property
+    def text(self) -> str:
+        """What happened in this window, in words (see `window_text`)."""
+        return window_text(self.status, self.deliveries)
+
+
+# The period a new schedule reports on unless one is chosen: the span since the previous run.
+DEFAULT_PERIODS = {"daily": "yesterday", "weekly": "last_week", "monthly": "last_month"}
+
+
+def default_period(rule_kind: str) -> str:
+    """The period that follows the frequency: daily → yesterday, weekly → last week, monthly (and
+    every other rule) → last month."""
+    return DEFAULT_PERIODS.get(rule_kind, "last_month")
+
+
+# --- what happened, in words --------------------------------------------------------------------
+
+OUTBOX_TEXT = "written to the outbox folder (no SMTP server set)"
+WINDOW_LABELS = {
+    "retrying": "retrying soon",  # a passing failure (full disk, database away): tried again shortly
+    "unknown": "unknown — may have been delivered",
+}
+
+
+def delivery_text(status: str, written_to: str = "") -> str:
+    """One message's outcome: "sent", "written to the outbox folder (no SMTP server set)" when it
+    went to a .eml file, "failed", "unknown — may have been delivered", "queued" or "sending"."""
+    if status == "sent":
+        return OUTBOX_TEXT if written_to else "sent"
+    if status == "pending":
+        return "queued"
+    return WINDOW_LABELS.get(status, status)
+
+
+def window_text(status: str, deliveries: Sequence[Delivery]) -> str:
+    """A window's outcome, from its report emails once they are queued: "sent" (all), "partly sent
+    (3 of 4)", "failed" (none), "written to the outbox folder (no SMTP server set)", "sending (1 of 4
+    sent)" while some wait; before that the window's own status ("requested", "generating", ...)."""
+    if status != "queued":
+        return WINDOW_LABELS.get(status, status)
+    # Its report emails and its webhook / Slack posts (issue 12b): a webhook-only window is sent too.
+    reports = [d for d in deliveries if d.kind in ("report", "webhook", "slack")]
+    if not reports:
+        return "queued"
+    done = [d for d in reports if d.status == "sent"]
+    waiting = [d for d in reports if d.status in ("pending", "sending")]
+    total = len(reports)
+    if waiting:
+        return f"sending ({len(done)} of {total} sent)" if done else "queued"
+    if len(done) == total:
+        if all(d.written_to for d in done):
+            return OUTBOX_TEXT
+        return "sent"
+    if done:
+        return f"partly sent ({len(done)} of {total})"
+    if any(d.status == "unknown" for d in reports):
+        return WINDOW_LABELS["unknown"]
+    return "failed"
+
+
+def sent_count(deliveries: Sequence[Delivery]) -> str:
+    """'2 of 2': how many report emails reached a mail server ('0 of 2' when written to the outbox
+    folder: nobody received them)."""
+    reports = [d for d in deliveries if d.kind == "report"]
+    sent = sum(d.status == "sent" and not d.written_to for d in reports)
+    return f"{sent} of {len(reports)}"
 
 
 # --- validation -------------------------------------------------------------------------------
@@ -268,7 +386,18 @@ def validate_spec(session: Session, business_id: int, spec: ScheduleSpec, owner:
         raise ScheduleError(f"Unknown period {spec.period!r}; choose one of: {', '.join(RELATIVE_PERIODS)}.")
     if spec.large_file_mode not in LARGE_FILE_MODES:
         raise ScheduleError(f"Large files are sent as 'attach' or 'link', not {spec.large_file_mode!r}.")
-    recipients = check_recipients(spec.recipients)
+    try:
+        webhooks = check_urls(list(spec.webhooks), "webhook URL")
+        slack = check_urls(list(spec.slack), "Slack webhook URL")
+        condition = parse_condition(spec.condition) if spec.condition.strip() else None
+    except WebhookError as exc:
+        raise ScheduleError(str(exc)) from None
+    if any(r.strip() for r in spec.recipients) or not (webhooks or slack):
+        recipients = check_recipients(spec.recipients)
+    else:
+        recipients = []  # delivered to webhooks or Slack only
+    if spec.when_changes and condition is None:
+        raise ScheduleError("'Only when it changes' needs a condition (e.g. 'margin_pct < 0.25').")
     subject = check_template(reject_line_breaks(spec.subject, "subject"), "subject").strip()
     if not subject:
         raise ScheduleError("Give the e-mail a subject.")
@@ -301,6 +430,10 @@ def validate_spec(session: Session, business_id: int, spec: ScheduleSpec, owner:
         large_file_mode=spec.large_file_mode,
         notify_success=bool(spec.notify_success),
         active=bool(spec.active),
+        webhooks=tuple(webhooks),
+        slack=tuple(slack),
+        condition=condition.text if condition is not None else "",
+        when_changes=bool(spec.when_changes),
     )
 
 
@@ -374,6 +507,10 @@ def _info(row: Schedule, owner: str) -> ScheduleInfo:
         owner=owner,
         next_due_at=row.next_due_at,
         last_due_at=row.last_due_at,
+        webhooks=tuple(row.webhooks or ()),
+        slack=tuple(row.slack_webhooks or ()),
+        condition=f"{row.alert_kpi} {row.alert_op} {row.alert_value}" if row.alert_kpi else "",
+        when_changes=bool(row.alert_kpi and row.alert_on_change),
     )
 
 
@@ -452,12 +589,20 @@ def overdue_schedules(
 
 
 def schedule_runs(
-    session: Session, scope: Scope, schedule_id: int | None = None, *, limit: int = 20
+    session: Session,
+    scope: Scope,
+    schedule_id: int | None = None,
+    *,
+    limit: int = 20,
+    run_id: int | None = None,
 ) -> list[RunStatus]:
-    """The newest runs (windows) of one schedule, or of all the business's schedules, each with
-    the delivery status of every message it queued."""
+    """The newest runs (windows) of one schedule, or of all the business's schedules (only those
+    that emailed report run `run_id`, when given), each with the delivery status of every message
+    it queued."""
     _require_manager(session, scope)
     query = select(ScheduleRun).where(ScheduleRun.business_id == scope.business_id)
+    if run_id is not None:
+        query = query.where(ScheduleRun.run_id == run_id)
     tz_by_schedule: dict[int, str]
     if schedule_id is not None:
         row = _get(session, scope, schedule_id)
@@ -480,7 +625,16 @@ def schedule_runs(
         ).all()
         for m in messages:
             by_run[m.schedule_run_id or 0].append(
-                Delivery(m.recipient, m.kind, m.status, m.attempts, m.last_error, m.sent_at, m.message_id)
+                Delivery(
+                    m.recipient,
+                    m.kind,
+                    m.status,
+                    m.attempts,
+                    m.last_error,
+                    m.sent_at,
+                    m.message_id,
+                    m.written_to or "",
+                )
             )
     out = []
     for r in runs:
@@ -555,6 +709,31 @@ def _apply(row: Schedule, spec: ScheduleSpec) -> None:
     row.large_file_mode = spec.large_file_mode
     row.notify_success = spec.notify_success
     row.active = spec.active
+    row.webhooks = list(spec.webhooks)
+    row.slack_webhooks = list(spec.slack)
+    condition = parse_condition(spec.condition) if spec.condition else None
+    row.alert_kpi = condition.kpi if condition else ""
+    row.alert_op = condition.op if condition else ""
+    row.alert_value = str(condition.value) if condition else ""
+    row.alert_on_change = bool(condition and spec.when_changes)
+
+
+def _ensure_secret(session: Session, row: Schedule, settings: Settings | None) -> str:
+    """A new webhook signing secret (returned in plain text, stored encrypted) when the schedule
+    has webhooks and no secret yet; '' otherwise. Removing every webhook forgets the secret."""
+    if not row.webhooks:
+        row.webhook_secret_encrypted, row.webhook_key_fingerprint = "", ""
+        return ""
+    if row.webhook_secret_encrypted:
+        return ""
+    plain = new_secret()
+    try:
+        row.webhook_secret_encrypted, row.webhook_key_fingerprint = encrypt_secret(
+            session, settings or Settings.from_env(), plain
+        )
+    except SecretKeyError as exc:
+        raise ScheduleError(f"The webhook secret cannot be stored: {exc}") from None
+    return plain
 
 
 def _audit(
@@ -573,38 +752,55 @@ def _audit(
 
 
 def create_schedule(
-    session: Session, scope: Scope, spec: ScheduleSpec, *, now: dt.datetime, owner: str | None = None
+    session: Session,
+    scope: Scope,
+    spec: ScheduleSpec,
+    *,
+    now: dt.datetime,
+    owner: str | None = None,
+    settings: Settings | None = None,
 ) -> ScheduleInfo:
-    """Validate and save a new schedule owned by `owner` (default: the caller); commits."""
+    """Validate and save a new schedule owned by `owner` (default: the caller); commits. With
+    webhooks, the returned info carries the new signing secret (shown once; `settings` holds the
+    secret key, default from the environment)."""
     _require_manager(session, scope)
     user = _owner(session, scope.business_id, owner if owner is not None else scope.user or None)
     clean = validate_spec(session, scope.business_id, spec, user)
     stamp = utc_naive(aware(now))
     row = Schedule(business_id=scope.business_id, owner_id=user.id if user else None, created_at=stamp)
     _apply(row, clean)
+    secret = _ensure_secret(session, row, settings)
     row.updated_at = stamp
     row.next_due_at = compute_next_due(row, stamp)
     session.add(row)
     session.flush()
     _audit(session, scope, row, "schedule_created", stamp, rule=describe_rule(row.rule_kind, row.rule))
     session.commit()
-    return _info(row, user.username if user else "")
+    return dataclasses.replace(_info(row, user.username if user else ""), webhook_secret=secret)
 
 
 def update_schedule(
-    session: Session, scope: Scope, schedule_id: int, spec: ScheduleSpec, *, now: dt.datetime
+    session: Session,
+    scope: Scope,
+    schedule_id: int,
+    spec: ScheduleSpec,
+    *,
+    now: dt.datetime,
+    settings: Settings | None = None,
 ) -> ScheduleInfo:
-    """Replace a schedule's settings (its owner stays); the next run time is recomputed; commits."""
+    """Replace a schedule's settings (its owner stays); the next run time is recomputed; commits.
+    A first webhook makes a signing secret (in the returned info, shown once)."""
     row = _get(session, scope, schedule_id)
     owner = session.get(User, row.owner_id) if row.owner_id is not None else None
     clean = validate_spec(session, scope.business_id, spec, owner)
     stamp = utc_naive(aware(now))
     _apply(row, clean)
+    secret = _ensure_secret(session, row, settings)
     row.updated_at = stamp
     row.next_due_at = compute_next_due(row, stamp)
     _audit(session, scope, row, "schedule_updated", stamp, rule=describe_rule(row.rule_kind, row.rule))
     session.commit()
-    return _info(row, owner.username if owner else "")
+    return dataclasses.replace(_info(row, owner.username if owner else ""), webhook_secret=secret)
 
 
 def pause_schedule(session: Session, scope: Scope, schedule_id: int, *, now: dt.datetime) -> ScheduleInfo:
@@ -670,7 +866,9 @@ def run_now(session: Session, scope: Scope, schedule_id: int, *, now: dt.datetim
         session.flush()
     except IntegrityError:
         session.rollback()
-        raise ScheduleError("This schedule already has a run for this very second; wait a moment.") from None
+        raise ScheduleConflict(
+            "This schedule already has a run for this very second; wait a moment."
+        ) from None
     _audit(session, scope, row, "schedule_run_requested", stamp, due_at=stamp.isoformat())
     session.commit()
     return _status(row, request)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from accounts.users import acting_user
 from analytics.report import Scope
 from core.clock import aware, utc_naive
+from core.errors import Invalid, NotFound
 from core.models import Business, Schedule
 from core.settings import Settings
 from reports.audit_log import record_event
@@ -89,11 +90,11 @@ def set_retention_days(
     if days is not None and (
         isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_RETENTION_DAYS
     ):
-        raise ValueError(f"Keep files between 1 and {MAX_RETENTION_DAYS} days, not {days!r}.")
+        raise Invalid(f"Keep files between 1 and {MAX_RETENTION_DAYS} days, not {days!r}.")
     stamp = utc_naive(aware(now))
     business = session.get(Business, actor.business_id)
     if business is None:
-        raise ValueError("No such business.")
+        raise NotFound("No such business.")
     business.retention_days = days
     record_event(
         session,

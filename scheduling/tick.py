@@ -36,18 +36,27 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Protocol, cast
 
 from sqlalchemy import Engine, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from analytics.periods import PERIOD_LABELS
 from analytics.report import ParamError, Report, ReportParams, Scope
 from core.clock import aware, utc_naive
 from core.db import make_sessionmaker, session_scope
 from core.models import SavedReport, Schedule, ScheduleRun, User
 from core.settings import Settings
+from mail.webhooks import (
+    enqueue_hooks,
+    holds,
+    kpi_values,
+    report_document,
+    schedule_condition,
+    slack_body,
+    webhook_body,
+)
 from reports.audit_log import record_event
 from reports.registry import definition, generate
 from runs.failures import explain
@@ -173,14 +182,31 @@ class Digest:
     period: str
     business: str
     empty: bool
+    kpis: dict[str, str | None] = field(default_factory=dict)  # exact values, for alerts
+    document: dict[str, Any] | None = None  # the JSON document, when a webhook needs it
 
 
-def digest_of(report: Report, outbox: Outbox) -> Digest:
+def digest_of(report: Report, outbox: Outbox, *, document: bool = False) -> Digest:
     summary = outbox.email_summary(report)
-    period = summary.get("period")
-    if not isinstance(period, str) or not period:
-        period = report.period.label() if report.period else ""
-    return Digest(summary, report.title, period, report.business_name, report.is_empty)
+    return Digest(
+        summary,
+        report.title,
+        report.period_label(),
+        report.business_name,
+        report.is_empty,
+        kpi_values(report),
+        report_document(report) if document else None,
+    )
+
+
+@dataclass(frozen=True)
+class _Alert:
+    """A schedule's condition evaluated for one window: the value seen, whether it held, whether to send."""
+
+    seen: str
+    held: bool
+    send: bool
+    note: str
 
 
 # Digests by (database, source run id): schedules sharing a cached run share its email numbers, so
@@ -354,7 +380,6 @@ class _Tick:
         self._t0 = time.monotonic()
         self._renewed = 0.0
         self._current: int | None = None  # the window being generated (its lease is renewed)
-        self._delayed = False
         self.dispatch: Callable[[int], None] | None = None
         self.lease = dt.timedelta(seconds=settings.lease_seconds)
         self.grace = dt.timedelta(hours=settings.grace_hours)
@@ -651,10 +676,6 @@ class _Tick:
         self.stats.failed += 1
 
     def _progress(self, done: int, total: int, label: str) -> None:
-        if not self._delayed and self.settings.generation_delay_s > 0:
-            # Test hook: a slow generation, once the run row exists and says "running".
-            self._delayed = True
-            time.sleep(self.settings.generation_delay_s)
         self._renew()
 
     def _renew(self) -> None:
@@ -697,7 +718,6 @@ class _Tick:
             self.stats.lost += 1
             return
         self._current = window_id
-        self._delayed = False
         try:
             with self.stop.interruptible():
                 outcome, digest = self._generate(job)
@@ -723,7 +743,18 @@ class _Tick:
                 self.stats.skipped += 1
             return
         try:
-            self._queue(job, digest, outcome)
+            alert = self._alert(job, digest)
+        except ValueError as exc:
+            self._fail(job, str(exc), outcome.run_id)
+            return
+        if alert is not None and not alert.send:
+            if self._finish(
+                job, "skipped", outcome.run_id, alert.note, alert_seen=alert.seen, alert_held=alert.held
+            ):
+                self.stats.skipped += 1
+            return
+        try:
+            self._queue(job, digest, outcome, alert)
         except Exception as exc:
             log.exception("schedule %s window %s: queueing the emails failed", job.schedule.id, window_id)
             self._fail(job, f"The emails could not be queued ({type(exc).__name__}).", outcome.run_id)
@@ -764,26 +795,73 @@ class _Tick:
                 self.engine.url.render_as_string(hide_password=True),
                 outcome.source_run_id or outcome.run_id,
             )
+            needs_document = bool(schedule.webhooks)  # a webhook posts the JSON document
             if outcome.report is not None:
-                return outcome, _remember(key, digest_of(outcome.report, self.outbox))
+                return outcome, _remember(
+                    key, digest_of(outcome.report, self.outbox, document=needs_document)
+                )
             # Served from the cache: the files exist; the email's numbers are the source run's,
             # remembered when it was built in this process, else rebuilt (the files are not).
             digest = _recall(key)
-            if digest is None:
+            if digest is None or (needs_document and digest.document is None):
                 digest = _remember(
-                    key, digest_of(generate(s, store, scope, schedule.report_slug, params), self.outbox)
+                    key,
+                    digest_of(
+                        generate(s, store, scope, schedule.report_slug, params, now=self.clock()),
+                        self.outbox,
+                        document=needs_document,
+                    ),
                 )
         return outcome, digest
 
     def _texts(self, job: _Job, digest: Digest) -> tuple[str, str]:
-        """Subject and message with {report}, {period} ('January 2025', as the email shows it) and {business}."""
+        """Subject and message with {report}, {period} ('1–31 Jan 2025 (last month)': Period.describe,
+        as the email shows it) and {business}."""
         title = job.saved.name if job.saved is not None else digest.title
-        period = digest.period or PERIOD_LABELS.get(job.schedule.period, "")
-        values = {"report": title, "period": period, "business": digest.business}
+        values = {"report": title, "period": digest.period, "business": digest.business}
         return render_subject(job.schedule.subject, **values), render_text(job.schedule.message, **values)
 
-    def _queue(self, job: _Job, digest: Digest, outcome: RunOutcome) -> None:
-        """Queue one report email per recipient and mark the window queued, in one transaction."""
+    def _alert(self, job: _Job, digest: Digest) -> _Alert | None:
+        """The schedule's condition evaluated on this window's KPIs (None: it has none). ValueError
+        when the report has no such KPI."""
+        condition = schedule_condition(job.schedule)
+        if condition is None:
+            return None
+        if condition.kpi not in digest.kpis:
+            known = ", ".join(sorted(digest.kpis)) or "none"
+            raise ValueError(
+                f"The alert's KPI {condition.kpi!r} is not one of this report's KPIs ({known}); "
+                "nothing was sent. Edit the schedule's condition."
+            )
+        raw = digest.kpis[condition.kpi]
+        seen = "none" if raw is None else raw
+        held = raw is not None and holds(condition, Decimal(raw))
+        previous: bool | None = None
+        if condition.on_change:
+            with make_sessionmaker(self.engine)() as s:
+                previous = s.scalar(
+                    select(ScheduleRun.alert_held)
+                    .where(
+                        ScheduleRun.schedule_id == job.schedule.id,
+                        ScheduleRun.due_at < job.due_at,
+                        ScheduleRun.alert_held.is_not(None),
+                    )
+                    .order_by(ScheduleRun.due_at.desc())
+                    .limit(1)
+                )
+        send = held and not (condition.on_change and previous is True)
+        words = f"Alert {condition.text}: {condition.kpi} was {seen}"
+        if not held:
+            note = f"{words}; the condition did not hold, so nothing was sent."
+        elif not send:
+            note = f"{words}; the condition still holds (it held last time too), so nothing was sent again."
+        else:
+            note = f"{words}; the condition held, so the report was sent."
+        return _Alert(seen[:60], held, send, note)
+
+    def _queue(self, job: _Job, digest: Digest, outcome: RunOutcome, alert: _Alert | None = None) -> None:
+        """Queue one report email per recipient and one post per webhook and Slack URL, and mark
+        the window queued, in one transaction."""
         schedule = job.schedule
         subject, message = self._texts(job, digest)
         with session_scope(self.engine) as s:
@@ -796,6 +874,8 @@ class _Tick:
                     finished_at=self.clock(),
                     lease_until=None,
                     error="",
+                    alert_seen=alert.seen if alert else None,
+                    alert_held=alert.held if alert else None,
                 )
                 .execution_options(synchronize_session=False)
             )
@@ -824,6 +904,16 @@ class _Tick:
                 payload=payload,
                 now=self.now,  # due at once by the daemon's own clock
             )
+            hooks = self._hook_targets(job, digest, outcome, alert)
+            if hooks:
+                enqueue_hooks(
+                    s,
+                    business_id=schedule.business_id,
+                    schedule_run_id=job.window_id,
+                    targets=hooks,
+                    subject=subject,
+                    now=self.now,
+                )
             self._audit(
                 s,
                 schedule,
@@ -831,16 +921,62 @@ class _Tick:
                 due_at=job.due_at.isoformat(),
                 run_id=outcome.run_id,
                 recipients=len(schedule.recipients),
+                **({"webhooks": len(hooks)} if hooks else {}),
+                **({"alert": alert.note, "alert_seen": alert.seen} if alert else {}),
             )
         self.stats.queued += 1
         self.stats.emails += len(schedule.recipients)
 
-    def _finish(self, job: _Job, status: str, run_id: int | None, note: str) -> bool:
+    def _hook_targets(
+        self, job: _Job, digest: Digest, outcome: RunOutcome, alert: _Alert | None
+    ) -> list[tuple[str, str, dict[str, Any]]]:
+        """(kind, url, body) for each webhook and Slack URL of the schedule: the body fixed now, so
+        every retry posts (and signs) the same bytes."""
+        schedule = job.schedule
+        webhooks = list(schedule.webhooks or [])
+        slack = list(schedule.slack_webhooks or [])
+        if not webhooks and not slack:
+            return []
+        history = f"{self.settings.public_url.rstrip('/')}/history?run={outcome.run_id}"
+        links = {"history": history}
+        targets: list[tuple[str, str, dict[str, Any]]] = []
+        if webhooks:
+            body = webhook_body(
+                digest.document or {},
+                schedule={"id": schedule.id, "name": schedule.name, "period": schedule.period},
+                run={
+                    "id": outcome.run_id,
+                    "window": job.window_id,
+                    "due_at": job.due_at.replace(tzinfo=dt.UTC).isoformat(),
+                    "period": digest.period,
+                    **({"alert": alert.note, "alert_seen": alert.seen} if alert else {}),
+                },
+                links=links,
+            )
+            targets += [("webhook", url, body) for url in webhooks]
+        if slack:
+            message = slack_body(
+                digest.summary,
+                schedule_name=schedule.name,
+                history=history,
+                alert=alert.note if alert else "",
+            )
+            targets += [("slack", url, message) for url in slack]
+        return targets
+
+    def _finish(self, job: _Job, status: str, run_id: int | None, note: str, **extra: Any) -> bool:
         with session_scope(self.engine) as s:
             result = s.execute(
                 update(ScheduleRun)
                 .where(ScheduleRun.id == job.window_id, *self._mine())
-                .values(status=status, run_id=run_id, finished_at=self.clock(), lease_until=None, error=note)
+                .values(
+                    status=status,
+                    run_id=run_id,
+                    finished_at=self.clock(),
+                    lease_until=None,
+                    error=note,
+                    **extra,
+                )
                 .execution_options(synchronize_session=False)
             )
             if getattr(result, "rowcount", 0) != 1:

@@ -26,6 +26,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadCronError, CroniterBadDateError, CroniterError, croniter
 
+from core.errors import Invalid
+
 RULE_KINDS = ("daily", "weekly", "monthly", "every_n_days", "cron")
 MAX_CRON_CHARS = 200  # a real expression is under 100; a longer one is a mistake or an attack
 WEEKDAYS = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
@@ -38,7 +40,7 @@ _MAX_DAYS_AHEAD = 5 * 366
 _ONE_MICROSECOND = dt.timedelta(microseconds=1)
 
 
-class RuleError(ValueError):
+class RuleError(Invalid):
     """A time rule that cannot be used; the message says how to fix it."""
 
 

@@ -17,14 +17,21 @@ ROW_GROUP_ROWS = 100_000
 
 # Each snapshot table: the DuckDB SELECT over the attached database `{s}` (schema-qualified prefix)
 # that fills it, for business `{b}`. Explicit casts give both databases the same column types.
+# Columns several tables carry are declared once here.
 _CUSTOMER = """c.customer_code, c.name AS customer_name, c.customer_type, c.region"""
+_PRODUCT = """p.sku, p.name AS product_name, p.category"""
+_PRODUCT_STOCK = (
+    """p.unit_cost_micros, p.unit_price_micros, CAST(p.reorder_level AS DOUBLE) AS reorder_level"""
+)
+_STOREFRONT_NAME = """st.code AS storefront_code, st.name AS storefront_name"""
+_STOREFRONT = f"""{_STOREFRONT_NAME}, st.region AS storefront_region"""
 _SALE = f"""s.id AS sale_id, s.order_id, CAST(s.order_date AS DATE) AS order_date, s.status,
-    s.customer_id, {_CUSTOMER}, st.code AS storefront_code, st.name AS storefront_name, s.sales_rep"""
+    s.customer_id, {_CUSTOMER}, {_STOREFRONT_NAME}, s.sales_rep"""
 _SALE_DIMS = "customer_code, customer_type, region, storefront_code, sales_rep"
 _TABLES: dict[str, str] = {
     # lines first: sales takes each sale's quantity from the finished lines file
     "lines": f"""
-        SELECT l.id AS line_id, l.line_no, {_SALE}, l.product_id, p.sku, p.name AS product_name, p.category,
+        SELECT l.id AS line_id, l.line_no, {_SALE}, l.product_id, {_PRODUCT},
                CAST(l.quantity AS DOUBLE) AS quantity, l.unit_price_micros, l.unit_cost_micros,
                CAST(l.discount AS DOUBLE) AS discount, l.net_micros, l.cost_micros
         FROM {{s}}sale_lines l
@@ -72,31 +79,27 @@ _TABLES: dict[str, str] = {
         SELECT c.id AS customer_id, {_CUSTOMER}, c.credit_limit_micros, c.email,
                CAST(c.active AS BOOLEAN) AS active
         FROM {{s}}customers c WHERE c.business_id = {{b}} ORDER BY c.id""",
-    "products": """
-        SELECT p.id AS product_id, p.sku, p.name AS product_name, p.category, p.unit_cost_micros,
-               p.unit_price_micros, CAST(p.reorder_level AS DOUBLE) AS reorder_level
-        FROM {s}products p WHERE p.business_id = {b} ORDER BY p.id""",
-    "storefronts": """
-        SELECT st.id AS storefront_id, st.code AS storefront_code, st.name AS storefront_name,
-               st.region AS storefront_region
-        FROM {s}storefronts st WHERE st.business_id = {b} ORDER BY st.id""",
+    "products": f"""
+        SELECT p.id AS product_id, {_PRODUCT}, {_PRODUCT_STOCK}
+        FROM {{s}}products p WHERE p.business_id = {{b}} ORDER BY p.id""",
+    "storefronts": f"""
+        SELECT st.id AS storefront_id, {_STOREFRONT}
+        FROM {{s}}storefronts st WHERE st.business_id = {{b}} ORDER BY st.id""",
     "forecasts": f"""
-        SELECT f.id AS forecast_id, f.cycle, f.customer_id, {_CUSTOMER}, f.product_id, p.sku,
-               p.name AS product_name, p.category, f.sales_rep, CAST(f.quantity AS DOUBLE) AS quantity,
+        SELECT f.id AS forecast_id, f.cycle, f.customer_id, {_CUSTOMER}, f.product_id, {_PRODUCT},
+               f.sales_rep, CAST(f.quantity AS DOUBLE) AS quantity,
                CAST(f.submitted_at AS TIMESTAMP) AS submitted_at
         FROM {{s}}forecasts f
         JOIN {{s}}customers c ON c.id = f.customer_id
         JOIN {{s}}products p ON p.id = f.product_id
         WHERE f.business_id = {{b}} ORDER BY f.id""",
-    "inventory": """
-        SELECT i.storefront_id, st.code AS storefront_code, st.name AS storefront_name,
-               st.region AS storefront_region, i.product_id, p.sku, p.name AS product_name,
-               p.category, CAST(i.quantity AS DOUBLE) AS quantity, CAST(i.as_of AS DATE) AS as_of,
-               p.unit_cost_micros, p.unit_price_micros, CAST(p.reorder_level AS DOUBLE) AS reorder_level
-        FROM {s}inventory i
-        JOIN {s}storefronts st ON st.id = i.storefront_id
-        JOIN {s}products p ON p.id = i.product_id
-        WHERE i.business_id = {b} ORDER BY i.id""",
+    "inventory": f"""
+        SELECT i.storefront_id, {_STOREFRONT}, i.product_id, {_PRODUCT},
+               CAST(i.quantity AS DOUBLE) AS quantity, CAST(i.as_of AS DATE) AS as_of, {_PRODUCT_STOCK}
+        FROM {{s}}inventory i
+        JOIN {{s}}storefronts st ON st.id = i.storefront_id
+        JOIN {{s}}products p ON p.id = i.product_id
+        WHERE i.business_id = {{b}} ORDER BY i.id""",
 }
 TABLE_NAMES = tuple(_TABLES)
 

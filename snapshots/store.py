@@ -33,6 +33,7 @@ import duckdb
 from sqlalchemy import Engine, select
 
 from core.db import database_identity
+from core.errors import NotFound, Unavailable
 from core.models import Business
 from core.settings import PROJECT_ROOT
 from snapshots.copier import TABLE_NAMES
@@ -45,7 +46,7 @@ BUILD_MEMORY = "256MB"  # DuckDB spills the sort to the snapshot's temp folder p
 SNAPSHOT_TABLES = TABLE_NAMES
 
 
-class SnapshotChanging(RuntimeError):
+class SnapshotChanging(Unavailable, RuntimeError):
     """Imports kept committing while the snapshot was copied; the user should try again shortly."""
 
 
@@ -144,7 +145,7 @@ class SnapshotStore:
                 select(Business.data_version, Business.data_token).where(Business.id == business_id)
             ).one_or_none()
         if row is None:
-            raise LookupError(f"No business with id {business_id}.")
+            raise NotFound(f"No business with id {business_id}.")
         return int(row[0] or 0), str(row[1])
 
     @contextmanager

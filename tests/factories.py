@@ -200,8 +200,8 @@ def raw_frames(engine: Engine, business_id: int) -> dict[str, pd.DataFrame]:
                 frame[col] = pd.to_datetime(frame[col]).dt.date
             elif col in ("paid_at", "submitted_at"):
                 frame[col] = pd.to_datetime(frame[col])
-    lines["net"] = [Decimal(int(v)) / 1_000_000 for v in lines["net_micros"]]
-    lines["cost"] = [Decimal(int(v)) / 1_000_000 for v in lines["cost_micros"]]
+    lines["net"] = pd.Series([Decimal(int(v)) / 1_000_000 for v in lines["net_micros"]], index=lines.index)
+    lines["cost"] = pd.Series([Decimal(int(v)) / 1_000_000 for v in lines["cost_micros"]], index=lines.index)
     return tables
 
 

@@ -59,3 +59,37 @@ def test_list_and_set_password_stay_in_the_business(
         assert user is not None and verify_password("a-fresh-password", user.password_hash)
     assert main(["users", "list", "--business", other.code]) == 0
     assert "has no users yet" in capsys.readouterr().out
+
+
+def test_set_email_and_set_name_in_the_business(
+    cli_env: Settings, engine: Engine, business: Business, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = new_business(engine)
+    assert main(["users", "ensure-demo", "--business", business.code]) == 0
+    capsys.readouterr()
+    assert main(["users", "list", "--business", business.code]) == 0
+    username = capsys.readouterr().out.splitlines()[0].split("\t")[0]
+
+    assert main(["users", "set-email", username.upper(), "ann@example.com", "--business", business.code]) == 0
+    assert capsys.readouterr().out == f"Email of {username!r} set to ann@example.com.\n"
+    assert main(["users", "set-name", username, "Ann Admin", "--business", business.code]) == 0
+    assert capsys.readouterr().out == f"Name of {username!r} set to 'Ann Admin'.\n"
+    with make_sessionmaker(engine)() as session:
+        user = user_by_username(session, username)
+        assert user is not None and (user.email, user.name) == ("ann@example.com", "Ann Admin")
+
+    # errors are one line on stderr with exit status 1; nothing changes
+    assert main(["users", "set-email", username, "nobody", "--business", business.code]) == 1
+    assert "'nobody' is not a valid e-mail address" in capsys.readouterr().err
+    assert main(["users", "set-email", username, "x@example.com", "--business", other.code]) == 1
+    assert f"No user {username!r} in business {other.code!r}" in capsys.readouterr().err
+    assert main(["users", "set-name", username, " ", "--business", business.code]) == 1
+    assert "The name must not be empty." in capsys.readouterr().err
+    assert main(["users", "set-email", "ghost", "x@example.com", "--business", business.code]) == 1
+    assert "No user 'ghost'" in capsys.readouterr().err
+    with make_sessionmaker(engine)() as session:
+        user = user_by_username(session, username)
+        assert user is not None and (user.email, user.name) == ("ann@example.com", "Ann Admin")
+
+    assert main(["users", "set-email", username, "", "--business", business.code]) == 0
+    assert capsys.readouterr().out == f"Email of {username!r} removed.\n"

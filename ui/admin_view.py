@@ -1,5 +1,5 @@
-"""Admin page pieces: the users table, running one audited account change, the SMTP settings with a
-test email, the scheduler heartbeat and the retention period."""
+"""Admin page pieces: the users table, running one audited account change, a user's name and email,
+the SMTP settings with a test email, where notices go, the scheduler heartbeat and the retention period."""
 
 from __future__ import annotations
 
@@ -7,15 +7,13 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from accounts.users import AccountError
+from accounts import users
 from core.clock import utc_now
 from core.db import session_scope
-from core.errors import Forbidden
+from core.errors import Forbidden, TallyboardError
 from core.models import User
-from core.secret_key import SecretKeyError
 from mail import smtp_config
-from mail.delivery import smtp_problem
-from reports.registry import NotFound
+from mail.delivery import smtp_problem, untold_warning
 from scheduling import summary
 from scheduling.heartbeat import scheduler_status
 from ui.context import PageContext
@@ -53,7 +51,7 @@ def act(ctx: PageContext, action: Callable[..., object], done: str, *args: objec
     try:
         with session_scope(ctx.engine) as session:
             action(session, ctx.scope, *args, **kwargs)
-    except (AccountError, NotFound, Forbidden) as exc:
+    except TallyboardError as exc:
         st.error(str(exc))
         return
     st.session_state[NOTICE] = done
@@ -64,6 +62,49 @@ def notice() -> None:
     """The outcome of the change made just before this run, if any."""
     if done := st.session_state.pop(NOTICE, None):
         st.success(done)
+
+
+def details_form(ctx: PageContext, user: User) -> None:
+    """Change the chosen user's name and email (the address their notices and subscriptions use)."""
+    with st.form(f"admin_details_{user.id}"):
+        left, right = st.columns(2)
+        name = left.text_input("Name", value=user.name, key=f"admin_name_{user.id}")
+        email = right.text_input(
+            "Email",
+            value=user.email,
+            key=f"admin_email_{user.id}",
+            help="Where their scheduled reports, failure notices and (admins) the weekly summary go. "
+            "Leave blank for none.",
+        )
+        if st.form_submit_button("Save name and email"):
+            done = f"Saved the name and email of {user.username}."
+            act(ctx, users.set_details, done, user.id, name=name, email=email)
+
+
+def notices_section(ctx: PageContext) -> None:
+    """Who will not be told (a warning), and the business's notification address: where failure
+    notices and the weekly summary go when neither the schedule's owner nor an admin has an email."""
+    with ctx.session() as session:
+        warning = untold_warning(session, ctx.business_id)
+        current = users.get_notice_email(session, ctx.business_id)
+    if warning:
+        st.warning(warning, icon=":material/notifications_off:")
+    with st.form("admin_notices"):
+        left, right = st.columns([3, 1], vertical_alignment="bottom")
+        address = left.text_input(
+            "Notification address",
+            value=current,
+            key="admin_notice_email",
+            help="Failure notices go to the schedule's owner, else to the admins with an email address, "
+            "else here; the weekly summary goes to the admins, else here. Leave blank for none.",
+        )
+        if right.form_submit_button("Save notification address"):
+            done = (
+                f"Notices without another address now go to {address.strip()}."
+                if address.strip()
+                else "Notification address removed."
+            )
+            act(ctx, users.set_notice_email, done, address)
 
 
 # --- email and scheduler ------------------------------------------------------------------------
@@ -150,7 +191,7 @@ def smtp_form(ctx: PageContext) -> None:
                     from_name=from_name,
                     reply_to=reply_to,
                 )
-        except (smtp_config.SmtpConfigError, SecretKeyError, Forbidden) as exc:
+        except TallyboardError as exc:
             st.error(str(exc))
         else:
             st.session_state[NOTICE] = f"SMTP settings saved: {saved.describe()}."
@@ -172,12 +213,18 @@ def smtp_form(ctx: PageContext) -> None:
         try:
             with st.spinner("Talking to the mail server…"):
                 result = smtp_config.send_test(ctx.engine, ctx.settings, to, ctx.scope)
-        except (smtp_config.SmtpConfigError, Forbidden) as exc:
+        except TallyboardError as exc:
             st.error(str(exc))
         else:
-            (st.success if result.ok else st.error)(
-                f"{'Sent' if result.ok else 'Not sent'} — the server answered: {result.text}"
-            )
+            if result.written:
+                st.info(
+                    f"Not sent: {result.outcome} — {result.text}. Set an SMTP server above to send email.",
+                    icon=":material/folder:",
+                )
+            elif result.ok:
+                st.success(f"Sent — the server answered: {result.text}")
+            else:
+                st.error(f"Failed — not sent: {result.text}")
 
 
 def scheduler_section(ctx: PageContext) -> None:
@@ -207,7 +254,7 @@ def scheduler_section(ctx: PageContext) -> None:
             try:
                 with ctx.session() as session:
                     summary.set_retention_days(session, ctx.scope, int(new_days))
-            except (ValueError, Forbidden) as exc:
+            except TallyboardError as exc:
                 st.error(str(exc))
             else:
                 st.session_state[NOTICE] = f"Report files are now kept for {int(new_days)} days."

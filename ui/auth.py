@@ -25,7 +25,7 @@ from core.models import Business, User
 from core.secret_key import startup_problem
 from ui import resources
 from ui.context import SESSION_ENDED, SESSION_EPOCH, current_user
-from ui.navigation import PAGES
+from ui.navigation import pages
 
 COOKIE_NAME = "tallyboard_auth"
 AUTH_KEYS = ("name", "username", "authentication_status", "email", "roles")
@@ -243,9 +243,9 @@ def _show_login(auth: Any) -> NoReturn:
     def login_page() -> None:
         _login_form(auth)
 
-    pages = [st.Page(login_page, title="Log in", icon=":material/login:", default=True)]
-    pages += [st.Page(login_page, title="Log in", icon=":material/login:", url_path=p.key) for p in PAGES]
-    st.navigation(pages, position="hidden").run()
+    login = [st.Page(login_page, title="Log in", icon=":material/login:", default=True)]
+    login += [st.Page(login_page, title="Log in", icon=":material/login:", url_path=p.key) for p in pages()]
+    st.navigation(login, position="hidden").run()
     st.stop()
 
 

@@ -11,14 +11,15 @@ from collections.abc import Sequence
 import streamlit as st
 
 from analytics.definition import ReportDefinition
-from analytics.report import ParamError, ReportParams
+from analytics.report import ReportParams
+from core.errors import TallyboardError
 from exporters import EXPORTERS
-from reports.registry import NotFound, definition
+from reports.registry import definition
 from runs import saved
 from runs.access import allowed_reports
 from runs.files import format_label
 from runs.runner import generations_used
-from runs.saved import SavedError, SavedInfo, SavedSetup
+from runs.saved import SavedInfo, SavedSetup
 from ui import report_view
 from ui.context import PageContext
 from ui.filters import dimension_choices
@@ -94,7 +95,7 @@ def _apply(ctx: PageContext, saved_id: int | None) -> None:
     try:
         with ctx.session() as session:
             setup = saved.apply(session, ctx.scope, ctx.user_id, saved_id, tz=ctx.timezone)
-    except (SavedError, NotFound) as exc:
+    except TallyboardError as exc:
         st.session_state[NOTICE_KEY] = ("error", str(exc))
         return
     _fill_widgets(ctx, setup)
@@ -136,7 +137,7 @@ def _delete(ctx: PageContext, saved_id: int | None) -> None:
         with ctx.session() as session:
             info = saved.get_saved(session, ctx.scope, ctx.user_id, saved_id)
             saved.delete(session, ctx.scope, ctx.user_id, saved_id)
-    except (SavedError, NotFound) as exc:
+    except TallyboardError as exc:
         st.session_state[NOTICE_KEY] = ("error", str(exc))
         return
     st.session_state.pop(TEMPLATE_KEY, None)
@@ -220,7 +221,7 @@ def _save(ctx: PageContext, slug: str, params: ReportParams, formats: tuple[str,
             info = saved.save(
                 session, ctx.scope, ctx.user_id, name, slug, params, formats, as_template=template
             )
-    except (SavedError, ParamError, NotFound) as exc:
+    except TallyboardError as exc:
         st.session_state[NOTICE_KEY] = ("error", str(exc))
         return
     st.session_state[TEMPLATE_KEY] = info.id

@@ -19,8 +19,7 @@ from core.db import make_sessionmaker
 from core.models import Business, User
 from core.settings import Settings
 from snapshots.store import Snapshot, SnapshotStore
-from ui import resources
-from ui.navigation import PAGE_BY_KEY
+from ui import navigation, resources
 
 
 @dataclass(frozen=True)
@@ -90,10 +89,10 @@ def current_user() -> tuple[User, Business] | None:
 
 def _to_login() -> NoReturn:
     # Streamlit runs a file of pages/ directly (its old pages-folder mode) when the first request of a
-    # fresh server process is a page URL: send such a visitor through app.py, the login and the
-    # navigation. Under app.py's navigation app.py is no page, and the error below answers.
+    # fresh server process is a page URL: send such a visitor through dashboard.py, the login and the
+    # navigation. Under dashboard.py's navigation it is no page, and the error below answers.
     with suppress(StreamlitAPIException):
-        st.switch_page("app.py")
+        st.switch_page("dashboard.py")
     st.error("Please log in to see this page.")
     st.stop()
 
@@ -107,7 +106,7 @@ def page_context(key: str) -> PageContext:
     if not user.active:
         st.error("Your account is disabled. Ask an administrator to enable it.")
         st.stop()
-    spec = PAGE_BY_KEY[key]
+    spec = navigation.page(key)
     if user.role not in spec.roles:
         st.error(f"You do not have access to {spec.title}.")
         st.stop()

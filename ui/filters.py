@@ -10,7 +10,7 @@ import streamlit as st
 
 from analytics.definition import OptionSpec
 from analytics.dimensions import DIMENSION_LABELS, dimension_values
-from analytics.periods import PERIOD_LABELS, RELATIVE_PERIODS, PeriodError, resolve
+from analytics.periods import PERIOD_LABELS, RELATIVE_PERIODS, resolve
 from analytics.report import ReportParams
 from reports.registry import definition
 from snapshots.store import Snapshot
@@ -128,20 +128,6 @@ def ignored_filters(params: ReportParams, slug: str) -> list[str]:
     """Labels of the chosen filters that report `slug` cannot apply."""
     defn = definition(slug)
     return [DIMENSION_LABELS.get(k, k) for k, v in params.filters.items() if v and k not in defn.filters]
-
-
-def period_text(params: ReportParams) -> str:
-    """'Month to date (2026-11-01 to 2026-11-14)' for captions; the range alone for custom ones."""
-    try:
-        period = params.resolve_period()
-    except (PeriodError, ValueError):
-        return ""
-    rng = (
-        f"{period.start:%d %b %Y}"
-        if period.start == period.end
-        else f"{period.start:%d %b %Y} – {period.end:%d %b %Y}"
-    )
-    return f"{PERIOD_LABELS[params.period]}: {rng}" if params.period else rng
 
 
 def _options(specs: Sequence[OptionSpec]) -> list[OptionSpec]:

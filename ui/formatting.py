@@ -1,11 +1,13 @@
-"""How numbers look on screen: currency with thousands separators, percentages, counts."""
+"""How numbers look on screen: st.column_config formats and signed changes.
+
+Values, currency symbols and the missing-value test come from analytics.formatting, the one
+formatting module every surface shares; they are re-exported here for the pages.
+"""
 
 from __future__ import annotations
 
 from analytics.formatting import CURRENCY_SYMBOLS, currency_symbol, format_value
 
-# format_value and currency_symbol live in analytics.formatting (shared with the emails); kept here
-# under their old names for the pages.
 __all__ = ["CURRENCY_SYMBOLS", "column_format", "currency_symbol", "format_change", "format_value"]
 
 

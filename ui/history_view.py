@@ -14,7 +14,7 @@ from runs.files import format_bytes
 from runs.history import DeleteResult, RunInfo, delete_runs, run_users
 from runs.runner import STATUSES
 from ui.context import PageContext
-from ui.run_views import files_store
+from ui.run_views import files_store, load_run
 
 NOTICE_KEY = "history_notice"
 PAGE_SIZE = 50
@@ -54,6 +54,21 @@ def filters(ctx: PageContext) -> RunFilters:
             users = run_users(session, ctx.scope)
         user = cols[2].selectbox("User", users, index=None, placeholder="Everyone", key="history_user")
     return RunFilters(slug, status, user)
+
+
+def linked_run(ctx: PageContext) -> RunInfo | None:
+    """The run a link names (/history?run=ID, as report emails link to it), if the user may see it;
+    otherwise a warning says it cannot be shown."""
+    raw = st.query_params.get("run")
+    if not raw:
+        return None
+    run = load_run(ctx, int(raw)) if raw.strip().isdigit() else None
+    if run is None:
+        st.warning(
+            f"Run #{raw.strip()[:20]} from the link is not available: it was deleted, expired, or is "
+            "not one you can see."
+        )
+    return run
 
 
 def run_label(ctx: PageContext, run: RunInfo) -> str:

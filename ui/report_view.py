@@ -5,25 +5,26 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
-from decimal import Decimal
 
 import streamlit as st
 from sqlalchemy import Engine
 
+from analytics import comparisons
 from analytics.periods import local_today, zone
 from analytics.report import Kpi, ParamError, Report, ReportParams, Scope
+from core.clock import utc_now
 from core.db import make_sessionmaker
-from reports.registry import NotFound, generate
+from reports.registry import NotFound, definition, generate
 from snapshots.store import Snapshot, SnapshotStore
 from ui.charts import figure
 from ui.context import PageContext
 from ui.downloads import download_buttons
-from ui.filters import for_report, ignored_filters, period_text
-from ui.formatting import format_change, format_value
+from ui.filters import for_report, ignored_filters
+from ui.formatting import format_value
 from ui.tables import show_table
 
-# KPI keys that compare a headline KPI with another period; shown as deltas, not as cards.
-COMPARISON_SUFFIXES = ("_previous", "_year_ago", "_change_pct", "_yoy_pct")
+# KPI keys that compare a headline KPI with another period (analytics.comparisons): deltas, not cards.
+COMPARISON_SUFFIXES = comparisons.COMPARISON_SUFFIXES
 DEFAULT_EMPTY = "Nothing to show for this period — try a longer period or fewer filters."
 
 
@@ -34,6 +35,7 @@ def _cached_report(
     _engine: Engine,
     _store: SnapshotStore,
     _snapshot: Snapshot,
+    _now: dt.datetime,
     business_id: int,
     data_token: str,
     user: str,
@@ -43,10 +45,13 @@ def _cached_report(
     today: str,
 ) -> Report:
     # `data_token` and `today` are only cache keys: new data (an import, a restored backup), or a
-    # new day for relative periods ("today", "month_to_date"), must give a fresh report.
+    # new day for relative periods ("today", "month_to_date"), must give a fresh report. `_now`
+    # is not: a hit shows the report as generated at the time of the miss.
     params = ReportParams.from_mapping(json.loads(params_json))
     with make_sessionmaker(_engine)() as session:
-        return generate(session, _store, Scope(business_id, user, role), slug, params, snapshot=_snapshot)
+        return generate(
+            session, _store, Scope(business_id, user, role), slug, params, now=_now, snapshot=_snapshot
+        )
 
 
 def load_report(ctx: PageContext, slug: str, params: ReportParams) -> Report:
@@ -62,12 +67,17 @@ def load_report(ctx: PageContext, slug: str, params: ReportParams) -> Report:
             "to see the new data.",
             icon=":material/autorenew:",
         )
-    today = local_today(dt.datetime.now(dt.UTC), ctx.timezone).isoformat()
+    now = utc_now()
+    if definition(slug).live:  # it reads outside the data version: never from the cache
+        with ctx.session() as session:
+            return generate(session, ctx.store, ctx.scope, slug, params, now=now, snapshot=snapshot)
+    today = local_today(now, ctx.timezone).isoformat()
     key = json.dumps(params.to_dict(), sort_keys=True)
     return _cached_report(
         ctx.engine,
         ctx.store,
         snapshot,
+        now,
         ctx.business_id,
         snapshot.token,
         ctx.username,
@@ -101,7 +111,7 @@ def header(report: Report, params: ReportParams) -> None:
     """One caption line: period and generation time; then the report's notes."""
     when = report.generated_at.astimezone(zone(params.tz)).strftime("%H:%M")
     ignored = ignored_filters(params, report.slug)
-    parts = [period_text(params) or report.period_label(), f"{report.title} generated {when}"]
+    parts = [report.period_label(), f"{report.title} generated {when}"]
     st.caption(" · ".join(p for p in parts if p))
     for note in report.notes:
         st.caption(note)
@@ -130,7 +140,7 @@ def ytd_line(report: Report, keys: Sequence[str]) -> None:
 
 def headline_kpis(report: Report) -> list[Kpi]:
     """The KPIs that are not comparisons of another KPI."""
-    return [k for k in report.kpis if not k.key.endswith(COMPARISON_SUFFIXES)]
+    return comparisons.headline_kpis(report)
 
 
 def _card(report: Report, kpi: Kpi) -> None:
@@ -150,22 +160,8 @@ def _card(report: Report, kpi: Kpi) -> None:
 
 def _deltas(report: Report, kpi: Kpi) -> tuple[str | None, str | None]:
     """The card's changes vs the previous period and a year before ('+12.3 %', rates in '+1.2 pp')."""
-    values = {k.key: _number(k.value) for k in report.kpis}
-    out: list[str | None] = []
-    for rel, ref in (("change_pct", "previous"), ("yoy_pct", "year_ago")):
-        if f"{kpi.key}_{rel}" in values:
-            out.append(format_change(values[f"{kpi.key}_{rel}"]))
-        elif kpi.kind == "pct" and f"{kpi.key}_{ref}" in values:
-            # A rate compares in percentage points, not as a change of a change.
-            now, before = values[kpi.key], values[f"{kpi.key}_{ref}"]
-            out.append(format_change(now - before, "pp") if now is not None and before is not None else None)
-        else:
-            out.append(None)
-    return out[0], out[1]
-
-
-def _number(value: object) -> float | None:
-    return float(value) if isinstance(value, (int, float, Decimal)) else None
+    previous, year_ago = comparisons.comparisons(report, kpi)
+    return (previous.text if previous else None), (year_ago.text if year_ago else None)
 
 
 def chart(report: Report, key: str) -> None:

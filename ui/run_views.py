@@ -9,8 +9,9 @@ import pandas as pd
 import streamlit as st
 from sqlalchemy.orm import Session
 
-from analytics.report import ParamError, ReportParams
+from analytics.report import ReportParams
 from core.clock import local
+from core.errors import TallyboardError
 from reports.registry import NotFound
 from runs.access import sees_all_runs
 from runs.files import FileInfo, FileStore, format_bytes
@@ -84,7 +85,7 @@ def _with_progress(ctx: PageContext, call: Callable[[Session, Progress], RunOutc
             box.update(label="Not generated: hourly limit reached", state="error")
             st.warning(str(exc), icon=":material/timer:")
             return None
-        except (ParamError, NotFound) as exc:
+        except TallyboardError as exc:  # a bad request: nothing was recorded
             box.update(label="Not generated", state="error")
             st.error(str(exc))
             return None
@@ -120,6 +121,9 @@ def run_summary(ctx: PageContext, run: RunInfo) -> None:
         )
     st.markdown(text)
     file_buttons(ctx, run.available_files, key=f"run{run.id}")
+    from ui.schedule_view import run_emails  # issue 12: what happened to this run's scheduled emails
+
+    run_emails(ctx, run.id)
 
 
 def file_buttons(ctx: PageContext, files: Sequence[FileInfo], key: str) -> None:
@@ -169,6 +173,7 @@ def runs_table(
         "status": cc.TextColumn("Status"),
         "cached": cc.CheckboxColumn("Cached", width="small"),
         "user": cc.TextColumn("User"),
+        "via": cc.TextColumn("Started from"),
         "created": cc.DatetimeColumn(f"When ({ctx.timezone})", format="YYYY-MM-DD HH:mm"),
         "parameters": cc.TextColumn("Parameters"),
         "formats": cc.TextColumn("Formats"),

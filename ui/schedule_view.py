@@ -13,17 +13,17 @@ import streamlit as st
 
 from analytics.periods import PERIOD_LABELS, RELATIVE_PERIODS
 from core.clock import local, utc_now
-from core.errors import Forbidden
-from mail.delivery import smtp_problem
-from reports.registry import NotFound
+from core.errors import TallyboardError
+from mail.delivery import smtp_problem, untold_warning
+from mail.webhooks import shown_url
 from runs import saved
 from runs.access import allowed_reports
 from runs.files import format_label
 from scheduling import schedules as sched
 from scheduling.heartbeat import scheduler_status
-from scheduling.schedules import RunStatus, ScheduleError, ScheduleInfo, ScheduleSpec
+from scheduling.schedules import RunStatus, ScheduleInfo, ScheduleSpec
 from scheduling.summary import Subscription
-from scheduling.timerules import RULE_KINDS, RuleError
+from scheduling.timerules import RULE_KINDS
 from ui.builder import format_choices
 from ui.context import PageContext
 
@@ -41,6 +41,22 @@ RULE_LABELS = {
 WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 MONTH_DAYS: tuple[int | str, ...] = (*range(1, 29), "last")
 LARGE_FILE_LABELS = {"link": "Send a download link", "attach": "Attach anyway"}
+NO_CONDITION = "(always send)"
+# KPIs an alert is often set on (any KPI key of the report may be typed in).
+ALERT_KPIS = {
+    NO_CONDITION: "(always send)",
+    "revenue": "Revenue (revenue)",
+    "gross_profit": "Gross profit (gross_profit)",
+    "margin_pct": "Margin (margin_pct, 0.25 = 25 %)",
+    "orders": "Orders (orders)",
+    "cash_received": "Cash received (cash_received)",
+    "outstanding": "Outstanding (outstanding)",
+    "outstanding_total": "Outstanding, credit report (outstanding_total)",
+    "exceptions": "Forecast exceptions (exceptions)",
+    "out_of_stock": "Out of stock (out_of_stock)",
+    "low_stock": "Low stock (low_stock)",
+}
+OPERATORS = ["<", "<=", ">", ">=", "==", "!="]
 
 
 @cache
@@ -49,13 +65,17 @@ def zones() -> list[str]:
 
 
 def heartbeat(ctx: PageContext) -> None:
-    """'Scheduler last seen 12 s ago', or a warning that says how to start it; and a warning when
-    the business's mail server refused its settings (no email goes out until they change)."""
+    """'Scheduler last seen 12 s ago', or a warning that says how to start it; a warning when the
+    business's mail server refused its settings (no email goes out until they change), and one naming
+    who will not be told when a schedule fails (no owner, admin or notification address)."""
     with ctx.session() as session:
         status = scheduler_status(session, now=utc_now())
         mail_problem = smtp_problem(session, ctx.settings, ctx.business_id)
+        untold = untold_warning(session, ctx.business_id)
     if mail_problem:
         st.error(mail_problem, icon=":material/mail_lock:")
+    if untold:
+        st.warning(untold, icon=":material/notifications_off:")
     if status.running:
         st.caption(f":material/check_circle: {status.text}")
     else:
@@ -80,14 +100,15 @@ def notice() -> None:
         st.success(message)
 
 
-def act(done: str, action: Callable[[], object]) -> None:
-    """Run one schedule change; on success rerun and show `done`, else say what is wrong."""
+def act(done: str | Callable[[], str], action: Callable[[], object]) -> None:
+    """Run one schedule change; on success rerun and show `done` (or what it returns), else say what
+    is wrong."""
     try:
         action()
-    except (ScheduleError, RuleError, NotFound, Forbidden) as exc:
+    except TallyboardError as exc:
         st.error(str(exc))
         return
-    st.session_state[NOTICE] = done
+    st.session_state[NOTICE] = done() if callable(done) else done
     st.rerun()
 
 
@@ -104,12 +125,12 @@ def label(ctx: PageContext, info: ScheduleInfo) -> str:
 
 
 def last_statuses(ctx: PageContext) -> dict[int, str]:
-    """Each schedule's newest run status."""
+    """What happened in each schedule's newest run, in words ("sent", "partly sent (3 of 4)", ...)."""
     with ctx.session() as session:
         runs = sched.schedule_runs(session, ctx.scope, None, limit=500)
     out: dict[int, str] = {}
     for run in runs:
-        out.setdefault(run.schedule_id, run.status)
+        out.setdefault(run.schedule_id, run.text)
     return out
 
 
@@ -124,24 +145,16 @@ def schedules_table(ctx: PageContext, infos: Sequence[ScheduleInfo], key: str) -
                 "Time zone": i.timezone,
                 "Next run (local)": when(ctx, i),
                 "Status": "active" if i.active else "paused",
-                "Last run": _status(last.get(i.id, "")) or "never run",
+                "Last run": last.get(i.id, "") or "never run",
                 "Recipients": len(i.recipients),
+                "Delivers to": i.targets_text,
+                "Condition": i.condition_text or "—",
             }
             for i in infos
         ],
         hide_index=True,
         key=key,
     )
-
-
-STATUS_LABELS = {
-    "retrying": "retrying soon",  # a passing failure (full disk, database away): tried again shortly
-    "unknown": "unknown — may have been delivered",
-}
-
-
-def _status(status: str) -> str:
-    return STATUS_LABELS.get(status, status)
 
 
 # --- the form ---------------------------------------------------------------------------------
@@ -242,9 +255,11 @@ def schedule_form(ctx: PageContext, info: ScheduleInfo | None) -> None:
         period = right.selectbox(
             "Report period (as of each run)",
             RELATIVE_PERIODS,
-            index=RELATIVE_PERIODS.index(info.period if info else "last_month"),
+            index=RELATIVE_PERIODS.index(
+                info.period if info and info.rule_kind == rule_kind else sched.default_period(rule_kind)
+            ),
             format_func=PERIOD_LABELS.__getitem__,
-            key=f"{k}_period",
+            key=f"{k}_period_{rule_kind}",  # a new frequency starts from its own default period
         )
         source = left.selectbox(
             "Report or saved report",
@@ -266,6 +281,49 @@ def schedule_form(ctx: PageContext, info: ScheduleInfo | None) -> None:
             value="\n".join(info.recipients) if info else ctx.email,
             help="E-mail addresses, one per line or separated by commas.",
             key=f"{k}_recipients",
+        )
+        hook_left, hook_right = st.columns(2)
+        webhooks = hook_left.text_area(
+            "Webhook URLs (optional)",
+            value="\n".join(info.webhooks) if info else "",
+            help="Each run POSTs the report's JSON document here, signed with the schedule's secret "
+            "(Tallyboard-Signature header). One https:// URL per line.",
+            key=f"{k}_webhooks",
+        )
+        slack = hook_right.text_area(
+            "Slack incoming-webhook URLs (optional)",
+            value="\n".join(info.slack) if info else "",
+            help="A Slack message with the KPIs, their comparisons and a link to the run.",
+            key=f"{k}_slack",
+        )
+        kpi_col, op_col, value_col = st.columns([2, 1, 1])
+        current_kpi, current_op, current_value = (
+            info.condition.split(" ", 2) if info and info.condition else ("", "<", "")
+        )
+        kpi_options = [NO_CONDITION, *ALERT_KPIS]
+        if current_kpi and current_kpi not in kpi_options:
+            kpi_options.append(current_kpi)
+        alert_kpi = kpi_col.selectbox(
+            "Send only when this KPI…",
+            kpi_options,
+            index=kpi_options.index(current_kpi) if current_kpi else 0,
+            format_func=lambda key: ALERT_KPIS.get(key, key),
+            accept_new_options=True,
+            help="An alert: the report goes out only when the condition holds (type another KPI key if "
+            "yours is not listed).",
+            key=f"{k}_alert_kpi",
+        )
+        alert_op = op_col.selectbox("is", OPERATORS, index=OPERATORS.index(current_op), key=f"{k}_alert_op")
+        alert_value = value_col.text_input(
+            "Value",
+            value=current_value,
+            help="A number; ratios like margin as 0.25 for 25 %.",
+            key=f"{k}_alert_value",
+        )
+        when_changes = st.checkbox(
+            "Only when it changes from false to true",
+            value=info.when_changes if info else False,
+            key=f"{k}_alert_changes",
         )
         subject = st.text_input(
             "Subject",
@@ -310,6 +368,12 @@ def schedule_form(ctx: PageContext, info: ScheduleInfo | None) -> None:
         rule_kind=rule_kind,
         rule={k2: (v.isoformat() if isinstance(v, dt.date) else v) for k2, v in rule.items()},
         recipients=split_recipients(recipients),
+        webhooks=split_recipients(webhooks),
+        slack=split_recipients(slack),
+        condition=f"{alert_kpi} {alert_op} {alert_value.strip()}"
+        if alert_kpi and alert_kpi != NO_CONDITION
+        else "",
+        when_changes=when_changes,
         formats=tuple(formats),
         timezone=timezone,
         period=period,
@@ -322,15 +386,30 @@ def schedule_form(ctx: PageContext, info: ScheduleInfo | None) -> None:
         active=active,
     )
 
+    secret: list[str] = []
+
     def save() -> None:
         with ctx.session() as session:
             if info is None:
-                made = sched.create_schedule(session, ctx.scope, spec, now=utc_now())
+                made = sched.create_schedule(session, ctx.scope, spec, now=utc_now(), settings=ctx.settings)
                 st.session_state[PICK_NEXT] = made.id
             else:
-                sched.update_schedule(session, ctx.scope, info.id, spec, now=utc_now())
+                made = sched.update_schedule(
+                    session, ctx.scope, info.id, spec, now=utc_now(), settings=ctx.settings
+                )
+            if made.webhook_secret:
+                secret.append(made.webhook_secret)
 
-    act(f"Saved the schedule “{name or 'new schedule'}”." if info is None else "Saved your changes.", save)
+    def done() -> str:
+        text = f"Saved the schedule “{name or 'new schedule'}”." if info is None else "Saved your changes."
+        if secret:
+            text += (
+                f" Webhook signing secret, shown only now — give it to the receiver: {secret[0]} "
+                "(each POST carries Tallyboard-Signature: sha256=HMAC-SHA256 of the body with it)."
+            )
+        return text
+
+    act(done, save)
 
 
 # --- one schedule -------------------------------------------------------------------------------
@@ -374,9 +453,9 @@ def runs_table(runs: Sequence[RunStatus]) -> None:
         [
             {
                 "Due (local)": f"{r.due_local:%Y-%m-%d %H:%M %Z}",
-                "Status": _status(r.status),
+                "Status": r.text,
                 "Report run": f"#{r.run_id}" if r.run_id else "",
-                "Sent": f"{sum(d.status == 'sent' for d in r.deliveries)} of {len(r.deliveries)}",
+                "Sent": sched.sent_count(r.deliveries),
                 "Error": r.error,
             }
             for r in runs
@@ -392,7 +471,7 @@ def deliveries_table(ctx: PageContext, runs: Sequence[RunStatus]) -> None:
             "Due (local)": f"{r.due_local:%Y-%m-%d %H:%M}",
             "Recipient": d.recipient,
             "Kind": d.kind,
-            "Status": _status(d.status),
+            "Status": d.text,
             "Attempts": d.attempts,
             "Last error": d.last_error,
             "Sent at": local(d.sent_at, ctx.timezone),
@@ -414,7 +493,10 @@ def deliveries_table(ctx: PageContext, runs: Sequence[RunStatus]) -> None:
 def details(ctx: PageContext, info: ScheduleInfo) -> None:
     st.caption(
         f"{info.report_title} · {', '.join(format_label(f) for f in info.formats)} · "
-        f"{PERIOD_LABELS.get(info.period, info.period)} · owner {info.owner or '—'} · to {', '.join(info.recipients)}"
+        f"{PERIOD_LABELS.get(info.period, info.period)} · owner {info.owner or '—'} · to {', '.join(info.recipients) or '—'}"
+        + "".join(f" · webhook {shown_url(u)}" for u in info.webhooks)
+        + "".join(f" · {shown_url(u, 'slack')}" for u in info.slack)
+        + (f" · {info.condition_text}" if info.condition else "")
     )
     actions(ctx, info)
     times = next_times(info)
@@ -453,6 +535,19 @@ def upcoming_and_overdue(ctx: PageContext) -> None:
             st.error("\n".join(f"- {i.name}: due {when(ctx, i)} ({i.timezone})" for i in late))
         else:
             st.caption("Nothing overdue.")
+
+
+def run_emails(ctx: PageContext, run_id: int) -> None:
+    """Under a run in History: what happened to the scheduled emails of that run ("sent", "partly
+    sent (3 of 4)", "failed", "written to the outbox folder (no SMTP server set)"); managers and admins."""
+    if ctx.role not in ("manager", "admin"):
+        return
+    with ctx.session() as session:
+        windows = sched.schedule_runs(session, ctx.scope, None, run_id=run_id, limit=5)
+    for window in windows:
+        reports = sum(d.kind == "report" for d in window.deliveries)
+        count = f" · {sched.sent_count(window.deliveries)} emails sent" if reports else ""
+        st.caption(f":material/mail: Scheduled email of this run: {window.text}{count}")
 
 
 def subscriptions_table(items: Sequence[Subscription]) -> None:

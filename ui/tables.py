@@ -10,6 +10,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from analytics.formatting import is_highlighted, is_missing
 from analytics.report import Column, Highlight, Table
 from ui.charts import WORD_COLUMNS
 from ui.formatting import column_format
@@ -69,18 +70,20 @@ def _values(series: pd.Series, kind: str, words: bool = False) -> pd.Series:
     if kind == "pct":
         return pd.Series([_float(v) * 100 for v in values], dtype="float64")
     if kind == "int":
-        return pd.Series([None if _missing(v) else int(v) for v in values], dtype="Int64")
+        return pd.Series([None if is_missing(v) else int(v) for v in values], dtype="Int64")
     if kind == "date":
-        return pd.Series([None if _missing(v) else _date(v) for v in values], dtype="object")
+        return pd.Series([None if is_missing(v) else _date(v) for v in values], dtype="object")
+    if kind == "month":  # a date column shown as 'Jan 2025', so it sorts by time
+        return pd.Series([None if is_missing(v) else _month(v) for v in values], dtype="object")
     if kind == "datetime":
         return pd.to_datetime(pd.Series(values), errors="coerce")
     if series.dtype == bool:
         return pd.Series(values, dtype=bool)
     if words:
         return pd.Series(
-            ["" if _missing(v) else str(v).replace("_", " ").capitalize() for v in values], dtype="string"
+            ["" if is_missing(v) else str(v).replace("_", " ").capitalize() for v in values], dtype="string"
         )
-    return pd.Series(["" if _missing(v) else str(v) for v in values], dtype="string")
+    return pd.Series(["" if is_missing(v) else str(v) for v in values], dtype="string")
 
 
 def _column_config(col: Column, currency: str, values: pd.Series) -> Any:
@@ -92,6 +95,8 @@ def _column_config(col: Column, currency: str, values: pd.Series) -> Any:
         return cc.NumberColumn(col.label, format="%,.0f" if whole else "%,.3f")
     if col.kind == "date":
         return cc.DateColumn(col.label, format="YYYY-MM-DD")
+    if col.kind == "month":
+        return cc.DateColumn(col.label, format="MMM YYYY")
     if col.kind == "datetime":
         return cc.DatetimeColumn(col.label, format="YYYY-MM-DD HH:mm")
     if values.dtype == bool:
@@ -100,35 +105,23 @@ def _column_config(col: Column, currency: str, values: pd.Series) -> Any:
 
 
 def _flags(frame: pd.DataFrame, marks: list[Highlight]) -> list[bool]:
-    return [any(_matches(row.get(h.column), h) for h in marks) for row in frame.to_dict("records")]
-
-
-def _matches(value: Any, mark: Highlight) -> bool:
-    if _missing(value):
-        return False
-    try:
-        if mark.op == "eq":
-            return bool(value == mark.value)
-        number, limit = float(value), float(mark.value)
-    except (TypeError, ValueError):
-        return False
-    if mark.op == "abs_gt":
-        return abs(number) > limit
-    if mark.op == "gt":
-        return number > limit
-    return number < limit
-
-
-def _missing(value: Any) -> bool:
-    if value is None or value is pd.NA or value is pd.NaT:
-        return True
-    return isinstance(value, float) and math.isnan(value)
+    return [any(is_highlighted(row.get(h.column), h) for h in marks) for row in frame.to_dict("records")]
 
 
 def _float(value: Any) -> float:
-    if _missing(value):
+    if is_missing(value):
         return math.nan
     return float(value) if isinstance(value, (Decimal, int, float)) else float(str(value))
+
+
+def _month(value: Any) -> dt.date | None:
+    """A month value ('2025-01', a date) as its first day; None when it is not a month."""
+    if isinstance(value, dt.date):
+        return dt.date(value.year, value.month, 1)
+    try:
+        return dt.date(int(str(value)[:4]), int(str(value)[5:7]), 1)
+    except ValueError:
+        return None
 
 
 def _date(value: Any) -> dt.date:

@@ -8,6 +8,7 @@ import functools
 import os
 import stat
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -72,6 +73,7 @@ def test_five_failures_within_the_window_lock_until_the_oldest_leaves_it(
 
 def test_failures_outside_the_window_do_not_count(session: Session, settings: Settings) -> None:
     name = _name()
+    minutes_ago: float
     for minutes_ago in (40, 30, 20, 16):
         _fail(session, name, minutes_ago)
     for minutes_ago in (14, 3, 1, 0.5):
@@ -211,7 +213,7 @@ def test_users_of_another_business_are_not_found(
     theirs = _user(session, other_business, "staff")
     session.commit()  # the refusals are audited in a transaction of their own
     assert [u.username for u in users.list_users(session, _as(mine))] == [mine.username]
-    actions = [
+    actions: list[Callable[[], object]] = [
         lambda: users.get_user(session, _as(mine), theirs.id),
         lambda: users.set_role(session, _as(mine), theirs.id, "admin"),
         lambda: users.set_active(session, _as(mine), theirs.id, False),
@@ -315,7 +317,7 @@ def test_cookie_key_file_is_created_once_with_mode_0600(tmp_path: Path, settings
 
 # --- every user-management function checks the acting user itself ------------------------------------
 
-MUTATIONS = {
+MUTATIONS: dict[str, Callable[[Session, Scope, User], object]] = {
     "add_user": lambda s, actor, target: users.add_user(s, actor, _name("new"), PASSWORD, "admin"),
     "set_role": lambda s, actor, target: users.set_role(s, actor, target.id, "admin"),
     "set_active": lambda s, actor, target: users.set_active(s, actor, target.id, False),

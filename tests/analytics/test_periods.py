@@ -96,3 +96,43 @@ def test_params_parse_filters_columns_and_options() -> None:
     assert params.columns == {"by_customer": ("customer_code", "revenue")}
     assert params.options == {"granularity": "week"}
     assert params.to_dict()["filters"] == {"region": ["North", "South"]}
+
+
+# --- one text for a period: Period.describe ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("period", "text"),
+    [
+        (Period(D(2026, 11, 5), D(2026, 11, 5)), "5 Nov 2026"),
+        (Period(D(2026, 10, 1), D(2026, 10, 31)), "1–31 Oct 2026"),
+        (Period(D(2026, 10, 1), D(2026, 11, 15)), "1 Oct – 15 Nov 2026"),
+        (Period(D(2025, 12, 15), D(2026, 1, 10)), "15 Dec 2025 – 10 Jan 2026"),
+        (resolve("last_month", dt.datetime(2026, 11, 5, 9, 0), "UTC"), "1–31 Oct 2026 (last month)"),
+        (resolve("today", NOW), "5 Mar 2025 (today)"),
+        (resolve("last_7_days", NOW), "27 Feb – 5 Mar 2025 (last 7 days)"),
+        (resolve("last_year", NOW), "1 Jan – 31 Dec 2024 (last year)"),
+    ],
+)
+def test_describe_writes_the_one_period_text(period: Period, text: str) -> None:
+    assert period.describe() == text
+
+
+def test_the_name_changes_the_text_not_the_period() -> None:
+    named = resolve("last_month", NOW)
+    assert named == Period(D(2025, 2, 1), D(2025, 2, 28)) and named.name == "last_month"
+    assert hash(named) == hash(Period(D(2025, 2, 1), D(2025, 2, 28)))
+    # Derived periods are dates only: "the previous period" is not "last month".
+    assert named.previous().describe() == "1–31 Jan 2025"
+    assert named.year_before().describe() == "1–28 Feb 2024"
+    assert named.slug() == "20250201-20250228"
+
+
+def test_a_relative_period_needs_the_callers_clock() -> None:
+    with pytest.raises(ValueError, match="pass `now`"):
+        ReportParams(period="last_month").resolve_period()
+    assert ReportParams(period="last_month").resolve_period(now=NOW) == Period(D(2025, 2, 1), D(2025, 2, 28))
+    pinned = ReportParams(period="last_month", now=dt.datetime(2025, 1, 10, tzinfo=dt.UTC))
+    assert pinned.resolve_period(now=NOW) == Period(D(2024, 12, 1), D(2024, 12, 31))  # params.now wins
+    explicit = ReportParams(start=D(2025, 1, 1), end=D(2025, 1, 31))
+    assert explicit.resolve_period() == Period(D(2025, 1, 1), D(2025, 1, 31))  # no clock needed

@@ -19,13 +19,13 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine
 
-from analytics.report import Column, ColumnKind, Kpi, Report, Table
+from analytics.report import Column, ColumnKind, Kpi, Report, ReportParams, Table
 from core.db import make_sessionmaker
 from core.models import Business
 from core.settings import Settings
 from exporters import EXPORTERS, file_name
-from exporters.cells import csv_cell, csv_column, neutralise
-from exporters.csv_export import NO_DATA, SUMMARY_NAME, write_csv
+from exporters.cells import NO_DATA, csv_cell, csv_column, neutralise
+from exporters.csv_export import SUMMARY_NAME, write_csv
 from tests.conftest import new_business
 from tests.factories import TINY_DIR, insert_tiny
 from tests.reports.reporting import run_report
@@ -268,7 +268,7 @@ def test_column_fast_paths_agree_with_cells(kind: ColumnKind, values: list[Any])
 
 def hand_report(tables: list[Table], kpis: list[Kpi] | None = None) -> Report:
     return Report(
-        "hand", "Hand", "b", "B", "EUR", {}, dt.datetime(2025, 4, 2, 8, 30, tzinfo=dt.UTC), None,
+        "hand", "Hand", "b", "B", "EUR", ReportParams(), dt.datetime(2025, 4, 2, 8, 30, tzinfo=dt.UTC), None,
         kpis or [], {t.name: t for t in tables},
     )  # fmt: skip
 

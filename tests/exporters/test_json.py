@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine
 
-from analytics.report import Column, ColumnKind, Kpi, Report, Table
+from analytics.report import Column, ColumnKind, Kpi, Report, ReportParams, Table
 from core.settings import Settings
 from exporters import EXPORTERS
 from exporters.cells import NO_DATA
@@ -107,7 +107,7 @@ def test_empty_period_is_valid_and_says_no_data(engine: Engine, settings: Settin
 
 def hand_report(table: Table) -> Report:
     return Report(
-        "hand", "Hand", "b", "B", "EUR", {"tz": "UTC"}, dt.datetime(2025, 4, 2, tzinfo=dt.UTC), None,
+        "hand", "Hand", "b", "B", "EUR", ReportParams(), dt.datetime(2025, 4, 2, tzinfo=dt.UTC), None,
         [Kpi("total", "Total", Decimal("2.675"), "money")], {table.name: table},
     )  # fmt: skip
 

@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from collections.abc import Iterator
 from decimal import ROUND_HALF_EVEN, Decimal
-from typing import Any
+from typing import Any, cast
 
 import duckdb
 import pandas as pd
@@ -23,7 +23,7 @@ from ingest.demo import load_demo
 from reports.lines import COLUMNS, half_even_cents_sql, lines_table, plan_chunks
 from snapshots.store import SnapshotStore
 from tests.factories import insert_tiny, raw_frames
-from tests.reports.reporting import run_report
+from tests.reports.reporting import NOW, run_report
 
 Q1 = ("start=2025-01-01", "end=2025-03-31")
 DEMO_TODAY = dt.date(2025, 6, 30)
@@ -162,7 +162,7 @@ def oracle(lines: pd.DataFrame, start: str, end: str, **where: str) -> list[tupl
         return amount.quantize(CENT, rounding=ROUND_HALF_EVEN)
 
     out = []
-    for r in frame.itertuples(index=False):
+    for r in cast("Iterator[Any]", frame.itertuples(index=False)):  # pandas-stubs: fields typed any scalar
         net, cost = Decimal(r.net), Decimal(r.cost)
         out.append(
             (
@@ -244,7 +244,7 @@ def test_stream_reads_in_small_batches_on_its_own_connection(
         business = session.get(Business, business_id)
         assert business is not None
         db = snapshot.connect()
-        ctx = ReportContext(session, business, Scope(business_id), db, snapshot)
+        ctx = ReportContext(session, business, Scope(business_id), db, snapshot, period=period, now=NOW)
         table = lines_table(ctx, period, "all", {}, chunk_rows=50, batch_rows=7)
         db.close()  # the stream must not need the builder's connection
     batches = [list(b) for b in table.batches()]

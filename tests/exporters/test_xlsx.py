@@ -11,17 +11,18 @@ import re
 import zipfile
 from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import openpyxl
 import pandas as pd
 import pytest
 import xlsxwriter
+from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy import Engine
 
 from analytics.periods import Period
-from analytics.report import ChartSpec, Column, ColumnKind, Highlight, Kpi, Report, Table
+from analytics.report import ChartSpec, Column, ColumnKind, Highlight, Kpi, Report, ReportParams, Table
 from core.settings import Settings
 from exporters import EXPORTERS, file_name
 from exporters.json_export import json_value
@@ -103,7 +104,7 @@ def _check_table_sheet(ws: Worksheet, table: Table, rows: list[tuple[Any, ...]])
     assert _header(ws) == [c.label for c in table.columns]
     assert all(c.font.bold for c in ws[1])
     assert ws.freeze_panes == "A2"
-    last = openpyxl.utils.get_column_letter(width)
+    last = get_column_letter(width)
     assert ws.auto_filter.ref == f"A1:{last}{len(rows) + 1}"
     got = _data(ws)
     assert len(got) == len(rows)
@@ -145,11 +146,14 @@ def test_every_report_round_trips_typed_cells(
         _check_table_sheet(ws, table, _rows(table))
         assert len(ws.title) <= 31 and not re.search(r"[\[\]:*?/\\]", ws.title)
         assert ws.page_setup.orientation == "landscape"
-        assert ws.sheet_properties.pageSetUpPr.fitToPage
+        setup = ws.sheet_properties.pageSetUpPr
+        assert setup is not None and setup.fitToPage
         assert (ws.page_setup.fitToWidth, ws.page_setup.fitToHeight) in ((1, 0), (None, 0))
         assert ws.print_title_rows == "$1:$1"
-        assert table.title.replace("&", "&&") in ws.oddHeader.left.text
-        assert "Page &P of &N" in (ws.oddFooter.center.text or "")
+        header, footer = ws.oddHeader, ws.oddFooter
+        assert header is not None and footer is not None
+        assert table.title.replace("&", "&&") in (header.left.text or "")
+        assert "Page &P of &N" in (footer.center.text or "")
     # no formula anywhere: data is never executable
     assert not any(cell.data_type == "f" for ws in wb.worksheets for row in ws.iter_rows() for cell in row)
     assert zipfile.ZipFile(io.BytesIO(data)).testzip() is None
@@ -165,7 +169,7 @@ def test_summary_sheet_kpis_and_parameters(engine: Engine, settings: Settings, t
     assert ws["A2"].value == "Café Müller & Söhne €"
     assert ws["A1"].font.bold
     rows = {r[0].value: r[1] for r in ws.iter_rows(min_row=3, max_col=2) if r[0].value}
-    assert rows["Period"].value == "2025-01-01 to 2025-03-31"
+    assert rows["Period"].value == "1 Jan – 31 Mar 2025"
     assert rows["Currency"].value == "EUR"
     assert rows["Filters"].value == "none"
     generated = rows["Generated at (UTC)"]
@@ -231,7 +235,7 @@ def test_charts_sheet_has_native_charts(engine: Engine, settings: Settings, tiny
     data, wb = _workbook(report)
     assert wb.sheetnames[-1] == "Charts"
     charts = _chart_xml(data)
-    assert len(charts) == len(report.charts) == len(wb["Charts"]._charts)
+    assert len(charts) == len(report.charts) == len(cast(Any, wb["Charts"])._charts)
     trend = charts[0]
     assert "<c:lineChart>" in trend
     assert "'By month'!$B$2:$B$4" in trend and "'By month'!$A$2:$A$4" in trend  # revenue over months
@@ -268,9 +272,7 @@ def test_conditional_formatting_on_exceptions(engine: Engine, settings: Settings
     report = run_report(engine, settings.snapshot_dir, tiny_id, "forecast_vs_actual", *PERIOD)
     _, wb = _workbook(report)
     ws = wb["Exceptions"]
-    col = openpyxl.utils.get_column_letter(
-        [c.key for c in report.tables["exceptions"].columns].index("variance_pct") + 1
-    )
+    col = get_column_letter([c.key for c in report.tables["exceptions"].columns].index("variance_pct") + 1)
     n = report.tables["exceptions"].row_count
     rules = {str(cf.sqref): cf.rules for cf in ws.conditional_formatting}
     assert list(rules) == [f"{col}2:{col}{n + 1}"]
@@ -329,7 +331,12 @@ def _hand_report(rows: list[tuple[Any, ...]], *, currency: str = "EUR", business
         "hand",
         business,
         currency,
-        {"start": "2025-01-01", "end": "2025-01-31", "tz": "Asia/Manila", "filters": {"customer": ["=X"]}},
+        ReportParams(
+            start=dt.date(2025, 1, 1),
+            end=dt.date(2025, 1, 31),
+            tz="Asia/Manila",
+            filters={"customer": ("=X",)},
+        ),
         GENERATED,
         Period(dt.date(2025, 1, 1), dt.date(2025, 1, 31)),
         [
@@ -356,7 +363,9 @@ def test_injection_strings_stay_text_and_numbers_stay_numbers() -> None:
         assert ws.cell(got.index(row) + 2, 1).data_type == "s"
         assert isinstance(row[3], float | int) and row[3] < 0  # a negative number is not text
         assert row[4] == -0.25
-    summary = {r[0].value: r[1].value for r in wb["Summary"].iter_rows(max_col=2) if r[0].value}
+    summary: dict[Any, Any] = {
+        r[0].value: r[1].value for r in wb["Summary"].iter_rows(max_col=2) if r[0].value
+    }
     assert wb["Summary"]["A2"].value == "'=cmd|' /C calc'!A0"
     assert summary["Top customer"] == "'=1+1"
     assert summary["Filters"] == "customer: =X" or summary["Filters"].startswith("customer")

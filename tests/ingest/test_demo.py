@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -400,7 +401,7 @@ def test_audit_events_cover_logins_imports_exports_and_user_changes(demo: Loaded
 
 
 def test_same_seed_and_day_give_the_same_data(engine: Engine) -> None:
-    def snapshot(code: str, seed: int) -> dict[str, list[tuple[Any, ...]]]:
+    def snapshot(code: str, seed: int) -> dict[str, Sequence[Any]]:
         summary = load_demo(engine, code, rows=3000, seed=seed, today=TODAY)
         bid = summary.business_id
         with make_sessionmaker(engine)() as s:

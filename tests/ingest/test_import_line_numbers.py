@@ -278,7 +278,7 @@ def test_reports_count_every_line_of_a_repeated_sku(
     assert sum(categories.values()) >= 2 and max(categories.values()) <= 2
 
 
-def products_by_category(engine: Engine, settings: Settings, shop: Business) -> list[dict[str, object]]:
+def products_by_category(engine: Engine, settings: Settings, shop: Business) -> list[dict[str, Any]]:
     doc = report_document(
         run_report(
             engine, settings.snapshot_dir, shop.id, "sales_summary", "start=2025-01-01", "end=2025-01-31"

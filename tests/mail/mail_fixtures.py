@@ -72,15 +72,16 @@ def make_window(
     message: str = "Good morning,\n\nhere are last month's numbers.",
     subject: str = "Sales summary for January 2025",
     now: dt.datetime = UTC_NOW,
+    slug: str = "sales_summary",
 ) -> Window:
     """A (paused) schedule with one queued window: the report generated through runs.runner into
     stored files, and one report email per recipient queued through delivery.enqueue."""
-    outcome = jobs.generate(tenant, formats=formats, trigger="schedule")
+    outcome = jobs.generate(tenant, slug=slug, formats=formats, trigger="schedule")
     assert outcome.ok, outcome.error
     report = outcome.report
     if report is None:  # served from the cache: rebuild the numbers, as the scheduler does
         with jobs.session() as s:
-            report = generate(s, jobs.store, tenant.scope("admin"), "sales_summary", last_month(now=NOW))
+            report = generate(s, jobs.store, tenant.scope("admin"), slug, last_month(now=NOW), now=NOW)
     owner_id = tenant.user_id(owner) if owner else None
     if owner_id is not None:
         set_email(jobs.engine, owner_id, owner_email)
@@ -89,7 +90,7 @@ def make_window(
             business_id=tenant.business_id,
             owner_id=owner_id,
             name="Monthly sales",
-            report_slug="sales_summary",
+            report_slug=slug,
             formats=",".join(formats),
             recipients=list(recipients),
             subject=subject,

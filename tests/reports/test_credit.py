@@ -6,7 +6,7 @@ import datetime as dt
 import json
 from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 import pytest
@@ -362,7 +362,7 @@ def oracle(raw: dict[str, pd.DataFrame], asof: dt.date, region: str | None = Non
     pays = pays[pays["paid_at"].dt.date <= asof]
     paid = pays.groupby("sale_id")["amount_micros"].sum()
     out: dict[str, dict[str, Any]] = {}
-    for s in sales.itertuples():
+    for s in cast("Iterator[Any]", sales.itertuples()):  # pandas-stubs types each field as any scalar
         owed = max(int(s.net_micros) - int(paid.get(s.id, 0)), 0)
         if owed == 0:
             continue
@@ -400,7 +400,7 @@ def test_oracle_on_demo_data(
     report = aging(engine, settings, business, *pairs)
     got = report.tables["by_customer"].frame.set_index("customer_code")
     assert sorted(got.index) == sorted(expected.index)
-    for code, row in expected.iterrows():
+    for code, row in cast("Iterator[tuple[str, pd.Series]]", expected.iterrows()):
         for key in (*BUCKET_KEYS, "total"):
             assert got.loc[code, key] == Decimal(int(row[key])) / 1_000_000, (code, key)
         assert bool(got.loc[code, "over_limit"]) == row["over_limit"], code

@@ -7,7 +7,7 @@ import json
 import math
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import pandas as pd
 import pytest
@@ -674,8 +674,8 @@ def oracle_forecast(
     ):
         actual[key] = actual.get(key, Decimal(0)) + _qty(qty)
     keys = zip(latest["cycle"], latest["customer_code"], latest["sku"], strict=True)
-    latest["F"] = [_qty(q) for q in latest["quantity"]]
-    latest["A"] = [actual.get(k, Decimal(0)) for k in keys]
+    latest["F"] = pd.Series([_qty(q) for q in latest["quantity"]], index=latest.index)
+    latest["A"] = pd.Series([actual.get(k, Decimal(0)) for k in keys], index=latest.index)
     forecast_keys = set(zip(fc["cycle"], fc["customer_code"], fc["sku"], strict=True))
     unf = lines[
         [
@@ -766,7 +766,7 @@ def test_forecast_reports_match_oracle(
             float(r.A),
             abs(r.A - r.F) > Decimal("0.2") * abs(r.F),
         )
-        for r in rows.itertuples()
+        for r in cast("Iterator[Any]", rows.itertuples())  # pandas-stubs types each field as any scalar
     }
     assert got == expected
     assert list(variance["cycle"] + variance["sales_rep"]) == sorted(
@@ -814,8 +814,9 @@ def oracle_submissions(
         first = dt.date.fromisoformat(cycle + "-01")
         before = fc[fc["cycle"].isin(_cycles_before(cycle, 3))]
         expected = set(zip(before["sales_rep"], before["customer_code"], strict=True))
-        firsts = (
-            fc[fc["cycle"] == cycle].groupby(["sales_rep", "customer_code"])["submitted_at"].min().to_dict()
+        firsts = cast(
+            "dict[tuple[str, str], pd.Timestamp]",
+            fc[fc["cycle"] == cycle].groupby(["sales_rep", "customer_code"])["submitted_at"].min().to_dict(),
         )
         deadline = pd.Timestamp(first)
         for rep, cust in expected | set(firsts):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any, cast
 
 import pandas as pd
 import pytest
@@ -37,10 +38,10 @@ def insert_stock(
     with session_scope(engine) as s:
         front_ids, product_ids = {}, {}
         for code, region in fronts.items():
-            front = Storefront(business_id=business_id, code=code, name=f"Store {code}", region=region)
-            s.add(front)
+            shop = Storefront(business_id=business_id, code=code, name=f"Store {code}", region=region)
+            s.add(shop)
             s.flush()
-            front_ids[code] = front.id
+            front_ids[code] = shop.id
         for sku, (category, cost, price, reorder) in products.items():
             product = Product(
                 business_id=business_id,
@@ -267,7 +268,7 @@ def test_oracle_on_demo_data(
     assert len(got) == len(inv)
     statuses = {"out_of_stock": 0, "low_stock": 0, "in_stock": 0}
     total = Decimal(0)
-    for r in inv.itertuples():
+    for r in cast("Iterator[Any]", inv.itertuples()):  # pandas-stubs types each field as any scalar
         row = got.loc[(r.storefront_code, r.sku)]
         value = _value(r.quantity, r.unit_cost_micros)
         assert row["inventory_value"] == value

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import cast
 
 import pandas as pd
 import pytest
@@ -70,7 +71,7 @@ def test_tiny_cash_received(engine: Engine, settings: Settings, tiny: Business) 
     by_day = report.tables["by_day"].frame
     assert len(by_day) == 90 and by_day["day"].iloc[0] == dt.date(2025, 1, 1)
     day = by_day.set_index("day")
-    assert day.loc[dt.date(2025, 1, 10), "cash"] == Decimal(200)  # O7's January payment (order from 2024)
+    assert day.at[dt.date(2025, 1, 10), "cash"] == Decimal(200)  # O7's January payment (order from 2024)
     customers = [(r["customer_code"], r["cash_received"]) for r in report.tables["by_customer"].records()]
     assert customers == [("B2", Decimal(1200)), ("A1", Decimal(195))]
     assert_tables_add_up(report)
@@ -125,10 +126,10 @@ def test_hand_worked_month(engine: Engine, settings: Settings, june: Business) -
     ]
     by_day = report.tables["by_day"].frame.set_index("day")
     assert len(by_day) == 30
-    assert by_day.loc[dt.date(2025, 6, 1), "card"] == Decimal(40)
-    assert by_day.loc[dt.date(2025, 6, 5), "bank_transfer"] == Decimal(60)
-    assert by_day.loc[dt.date(2025, 6, 30), "mobile"] == Decimal(25)
-    assert by_day.loc[dt.date(2025, 6, 10), "total"] == Decimal(0)
+    assert by_day.at[dt.date(2025, 6, 1), "card"] == Decimal(40)
+    assert by_day.at[dt.date(2025, 6, 5), "bank_transfer"] == Decimal(60)
+    assert by_day.at[dt.date(2025, 6, 30), "mobile"] == Decimal(25)
+    assert by_day.at[dt.date(2025, 6, 10), "total"] == Decimal(0)
     customers = report.tables["by_customer"].records()
     assert [(r["customer_code"], r["cash_received"], r["payments"]) for r in customers] == [
         ("A", Decimal(65), 2),
@@ -141,7 +142,11 @@ def test_hand_worked_month(engine: Engine, settings: Settings, june: Business) -
 def test_three_way_split_covers_every_payment(engine: Engine, settings: Settings, june: Business) -> None:
     report = payments(engine, settings, june, *JUNE)
     split = sum(
-        (report.kpi(k).value for k in ("cash_received", "credit_notes", "excluded_void_draft")), Decimal(0)
+        (
+            cast(Decimal, report.kpi(k).value)
+            for k in ("cash_received", "credit_notes", "excluded_void_draft")
+        ),
+        Decimal(0),
     )
     assert split == Decimal(40 + 20 + 25 + 60 + 50 + 5 + 30)
 

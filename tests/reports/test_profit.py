@@ -186,8 +186,8 @@ def test_matches_pandas_oracle(
         engine, settings.snapshot_dir, business_id, SLUG, f"start={cur[0]}", f"end={cur[1]}", *pairs
     )
     now = in_period(completed_lines(frames["lines"], filters), *cur)
-    revenue = micros_to_decimal(now["net_micros"].sum())
-    cost = micros_to_decimal(now["cost_micros"].sum())
+    revenue = micros_to_decimal(int(now["net_micros"].sum()))
+    cost = micros_to_decimal(int(now["cost_micros"].sum()))
     assert revenue > 0
     kpis = kpis_of(report)
     assert (kpis["revenue"], kpis["cost"], kpis["gross_profit"]) == (revenue, cost, revenue - cost)

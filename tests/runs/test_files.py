@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -16,13 +17,22 @@ from tests.tenants import Jobs, Tenant
 MB = 1024 * 1024
 
 
+def writing(data: bytes) -> Callable[[IO[bytes]], None]:
+    """A FileStore.write callback that writes `data`."""
+
+    def write(out: IO[bytes]) -> None:
+        out.write(data)
+
+    return write
+
+
 def _leftovers(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
 
 def test_a_write_lands_whole_under_business_and_run(tmp_path: Path) -> None:
     store = FileStore(tmp_path)
-    stored = store.write(3, 41, "report.csv", lambda out: out.write(b"a,b\n1,2\n"), max_bytes=MB)
+    stored = store.write(3, 41, "report.csv", writing(b"a,b\n1,2\n"), max_bytes=MB)
     assert stored.path == "b3/41/report.csv" and stored.bytes == 8
     assert stored.sha256 == hashlib.sha256(b"a,b\n1,2\n").hexdigest()
     assert (tmp_path / "b3" / "41" / "report.csv").read_bytes() == b"a,b\n1,2\n"
@@ -45,7 +55,7 @@ def test_a_failing_writer_leaves_no_file_partial_or_temporary(tmp_path: Path) ->
 def test_a_file_over_the_limit_is_refused_and_removed(tmp_path: Path) -> None:
     store = FileStore(tmp_path)
     with pytest.raises(FileTooLarge) as refused:
-        store.write(1, 8, "r.json", lambda out: out.write(b"y" * 3000), max_bytes=2048, label="JSON")
+        store.write(1, 8, "r.json", writing(b"y" * 3000), max_bytes=2048, label="JSON")
     assert str(refused.value) == (
         "The JSON file would be 2.9 KB; the limit is 2.0 KB. Narrow the period or filters."
     )
@@ -122,8 +132,8 @@ def test_paths_never_leave_the_reports_folder(tmp_path: Path) -> None:
 
 def test_removing_a_file_prunes_its_run_folder_only(tmp_path: Path) -> None:
     store = FileStore(tmp_path)
-    a = store.write(1, 3, "a.csv", lambda out: out.write(b"a"), max_bytes=MB)
-    b = store.write(1, 3, "b.csv", lambda out: out.write(b"b"), max_bytes=MB)
+    a = store.write(1, 3, "a.csv", writing(b"a"), max_bytes=MB)
+    b = store.write(1, 3, "b.csv", writing(b"b"), max_bytes=MB)
     assert store.remove(a.path) and (tmp_path / "b1" / "3").is_dir()
     assert store.remove(b.path) and not (tmp_path / "b1" / "3").exists()
     assert (tmp_path / "b1").is_dir()
@@ -177,9 +187,7 @@ def test_two_databases_sharing_a_reports_folder_never_overwrite_each_others_runs
         migrate(engine)
         stores.append(FileStore(tmp_path / "reports", engine))
     written = [
-        store.write(
-            1, 1, "report.json", lambda out, n=n: out.write(f"numbers of {n}".encode()), max_bytes=1000
-        )
+        store.write(1, 1, "report.json", writing(f"numbers of {n}".encode()), max_bytes=1000)
         for n, store in zip("ab", stores, strict=True)
     ]
     assert written[0].path != written[1].path

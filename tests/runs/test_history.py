@@ -193,6 +193,7 @@ def test_runs_as_a_table_for_people(jobs: Jobs, tenant: Tenant, history: dict[st
         "status",
         "cached",
         "user",
+        "via",
         "created",
         "parameters",
         "formats",
@@ -208,7 +209,12 @@ def test_runs_as_a_table_for_people(jobs: Jobs, tenant: Tenant, history: dict[st
 
 
 def test_parameters_in_one_line() -> None:
-    assert describe_parameters({"period": "last_month", "tz": "UTC"}) == "Last month"
+    # A relative period as it resolved when the run was made (naive UTC), named.
+    at = dt.datetime(2025, 2, 10, 12, 0)
+    assert describe_parameters({"period": "last_month", "tz": "UTC"}, "sales_summary", at) == (
+        "1–31 Jan 2025 (last month)"
+    )
+    assert describe_parameters({"tz": "UTC"}, "credit_aging", at) == "1–10 Feb 2025 (month to date)"
     assert (
         describe_parameters(
             {
@@ -216,7 +222,9 @@ def test_parameters_in_one_line() -> None:
                 "end": "2025-01-31",
                 "filters": {"region": ["North", "South"]},
                 "options": {"granularity": "day"},
-            }
+            },
+            "sales_summary",
+            at,
         )
-        == "2025-01-01 to 2025-01-31 · region: North, South · granularity: day"
+        == "1–31 Jan 2025 · region: North, South · granularity: day"
     )

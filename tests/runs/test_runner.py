@@ -195,6 +195,8 @@ def test_the_rate_limit_counts_generations_per_user_and_hour(jobs: Jobs, tenant:
         "You have generated 3 reports in the last hour; the limit is 3. Try again at 13:00."
     )
     assert refused.value.retry_at == dt.datetime(2025, 2, 10, 13, 0)
+    assert refused.value.retry_after == 50 * 60  # from 12:10 (an HTTP Retry-After header)
+    assert (refused.value.code, refused.value.http_status) == ("rate_limited", 429)
 
     # A cached answer costs nothing and is still given; other users and schedules are not limited.
     assert jobs.generate(tenant, "staff", now=NOW + dt.timedelta(minutes=11), settings=limited).cached

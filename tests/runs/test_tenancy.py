@@ -266,7 +266,7 @@ def test_generate_run_refuses_another_business_saved_report_and_schedule(
         )
         s.add_all([saved, schedule])
         s.commit()
-        ids = {"saved_report_id": saved.id, "schedule_id": schedule.id}
+        ids: dict[str, Any] = {"saved_report_id": saved.id, "schedule_id": schedule.id}
     for field, value in ids.items():
         with jobs.session() as s:
             before = s.scalar(select(Run.id).order_by(Run.id.desc()).limit(1))

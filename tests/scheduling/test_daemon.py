@@ -32,6 +32,7 @@ from core.models import DaemonHeartbeat, OutboxMessage, ScheduleRun, SmtpSetting
 from mail.smtp_config import save_smtp
 from scheduling.heartbeat import beat, format_age, scheduler_status
 from scheduling.schedules import ScheduleSpec, create_schedule
+from tests.scheduling.held_snapshot import HeldSnapshot, descendants, gone
 from tests.tenants import Jobs, Tenant, park_leftover_work
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -290,27 +291,32 @@ def test_kill_9_during_generation_is_retried_once_after_the_lease(
     jobs: Jobs, tenant: Tenant, daemon_env: dict[str, str], mailbox: Mailbox, tmp_path: Path
 ) -> None:
     [sid] = make_schedules(jobs, tenant, 1)
-    victim = start(
-        daemon_env,
-        tmp_path / "victim.log",
-        "--once",
-        "--now",
-        iso(DUE + dt.timedelta(seconds=5)),
-        TALLYBOARD_TEST_GENERATION_DELAY_S="60",
-        TALLYBOARD_LEASE_SECONDS="30",
-    )
-    try:
-        wait_for(_generating(jobs, [sid]), "the generation to start")
-    finally:
-        victim.kill()  # SIGKILL: no clean-up at all
-        victim.wait(timeout=WAIT)
-    [window] = windows(jobs, [sid])
-    assert (window.status, window.attempts) == ("generating", 1)
+    with HeldSnapshot(jobs.store, tenant.business_id) as held:  # the generation waits for the data
+        victim = start(
+            daemon_env,
+            tmp_path / "victim.log",
+            "--once",
+            "--now",
+            iso(DUE + dt.timedelta(seconds=5)),
+            TALLYBOARD_LEASE_SECONDS="30",
+        )
+        try:
+            wait_for(_generating(jobs, [sid]), "the generation to start")
+            workers = descendants(victim.pid)  # its forkserver and worker processes
+            assert workers
+        finally:
+            victim.kill()  # SIGKILL: no clean-up at all
+            victim.wait(timeout=WAIT)
+        [window] = windows(jobs, [sid])
+        assert (window.status, window.attempts) == ("generating", 1)
 
-    early = run_once(daemon_env, DUE + dt.timedelta(seconds=20))  # lease still running: hands off
-    assert early.returncode == 0, early.stderr
-    [window] = windows(jobs, [sid])
-    assert window.status == "generating" and report_messages(jobs, [sid]) == []
+        early = run_once(daemon_env, DUE + dt.timedelta(seconds=20))  # lease still running: hands off
+        assert early.returncode == 0, early.stderr
+        [window] = windows(jobs, [sid])
+        assert window.status == "generating" and report_messages(jobs, [sid]) == []
+        # The victim's worker, waiting for the data, exits by itself once its daemon is gone.
+        wait_for(lambda: all(gone(pid) for pid in workers), "the victim's workers to exit")
+        held.release()
 
     late = run_once(daemon_env, DUE + dt.timedelta(minutes=5))
     assert late.returncode == 0, late.stderr
@@ -327,19 +333,15 @@ def test_sigterm_during_generation_releases_the_window_and_exits_0(
 ) -> None:
     [sid] = make_schedules(jobs, tenant, 1)
     log = tmp_path / "stopped.log"
-    proc = start(
-        daemon_env,
-        log,
-        "--now",
-        iso(DUE + dt.timedelta(seconds=5)),
-        TALLYBOARD_TEST_GENERATION_DELAY_S="60",
-        TALLYBOARD_LOG_LEVEL="INFO",
-    )
-    wait_for(_generating(jobs, [sid]), "the generation to start")
-    began = time.monotonic()
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=WAIT) == 0, log.read_text()
-    assert time.monotonic() - began < 30  # did not sit out the 60 s generation
+    with HeldSnapshot(jobs.store, tenant.business_id):  # the generation waits for the data until released
+        proc = start(
+            daemon_env, log, "--now", iso(DUE + dt.timedelta(seconds=5)), TALLYBOARD_LOG_LEVEL="INFO"
+        )
+        wait_for(_generating(jobs, [sid]), "the generation to start")
+        began = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=WAIT) == 0, log.read_text()
+        assert time.monotonic() - began < 30  # did not wait for the generation to end
     assert "released for another daemon" in log.read_text()
     [window] = windows(jobs, [sid])
     assert (window.status, window.claimed_by, window.attempts) == ("claimed", "", 0)

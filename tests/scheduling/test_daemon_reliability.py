@@ -24,6 +24,7 @@ from sqlalchemy import make_url, select, text
 from core.db import make_engine, migrate
 from core.models import AuditEvent, OutboxMessage, Run, ScheduleRun
 from runs.files import FileStore
+from tests.scheduling.held_snapshot import HeldSnapshot, descendants, gone
 from tests.scheduling.test_daemon import (
     DUE,
     RECIPIENTS,
@@ -197,14 +198,21 @@ def test_a_generation_longer_than_the_lease_is_not_taken_over(
     jobs: Jobs, tenant: Tenant, daemon_env: dict[str, str], tmp_path: Path
 ) -> None:
     [sid] = make_schedules(jobs, tenant, 1)
+    held = HeldSnapshot(jobs.store, tenant.business_id)  # the generation waits for the data until released
     clock = RunningClock(tmp_path / "clock", DUE + dt.timedelta(seconds=5))
     # The lease is renewed every 1-1.5 s: 5 s leaves room for a loaded machine; 9 s outlasts it.
-    slow = {"TALLYBOARD_LEASE_SECONDS": "5", "TALLYBOARD_TEST_GENERATION_DELAY_S": "9"}
+    short_lease = {"TALLYBOARD_LEASE_SECONDS": "5"}
     logs = [tmp_path / f"d{i}.log" for i in range(2)]
-    procs = [start(daemon_env, log, "--clock-file", str(clock.path), "--tick", "1", **slow) for log in logs]
+    procs = [
+        start(daemon_env, log, "--clock-file", str(clock.path), "--tick", "1", **short_lease) for log in logs
+    ]
     try:
+        wait_for(lambda: status_of(jobs, sid) == "generating", "the generation to start", WAIT)
+        time.sleep(9)
+        held.release()
         wait_for(lambda: status_of(jobs, sid) in ("queued", "failed"), "the window", WAIT)
     finally:
+        held.release()
         clock.close()
         for proc, log in zip(procs, logs, strict=True):
             stop(proc, log)
@@ -217,22 +225,8 @@ def test_a_generation_longer_than_the_lease_is_not_taken_over(
 @pytest.fixture
 def snapshot_held(jobs: Jobs, tenant: Tenant) -> Iterator[None]:
     """Another process holding the business's snapshot lock and never letting go: its reports hang."""
-    assert not jobs.store.is_current(tenant.business_id)
-    held, release = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with jobs.store.building(tenant.business_id):
-            held.set()
-            release.wait(WAIT)
-
-    thread = threading.Thread(target=hold, daemon=True)
-    thread.start()
-    assert held.wait(10)
-    try:
+    with HeldSnapshot(jobs.store, tenant.business_id):
         yield
-    finally:
-        release.set()
-        thread.join(10)
 
 
 def test_a_hung_generation_times_out_while_other_schedules_run(
@@ -282,18 +276,20 @@ def test_overlapping_windows_of_one_schedule_are_skipped_not_run_twice(
     [sid] = make_schedules(jobs, tenant, 1, rule_kind="cron", rule={"expr": "* * * * *"})
     clock = tmp_path / "clock"
     set_clock(clock, DUE + dt.timedelta(seconds=5))
-    slow = {"TALLYBOARD_TEST_GENERATION_DELAY_S": "4"}
+    held = HeldSnapshot(jobs.store, tenant.business_id)  # the generation waits for the data until released
     logs = [tmp_path / f"d{i}.log" for i in range(2)]
-    procs = [start(daemon_env, log, "--clock-file", str(clock), "--tick", "1", **slow) for log in logs]
+    procs = [start(daemon_env, log, "--clock-file", str(clock), "--tick", "1") for log in logs]
     nxt, third = DUE + dt.timedelta(minutes=1), DUE + dt.timedelta(minutes=2)
     try:
         wait_for(lambda: status_of(jobs, sid) == "generating", "the 08:00 generation", WAIT)
         set_clock(clock, nxt + dt.timedelta(seconds=5))  # 08:01 comes due while 08:00 still works
         wait_for(lambda: status_of(jobs, sid, nxt) != "", "the 08:01 window", WAIT)
+        held.release()
         wait_for(lambda: status_of(jobs, sid) == "queued", "the 08:00 window", WAIT)
         set_clock(clock, third + dt.timedelta(seconds=5))  # nothing works now: 08:02 runs
         wait_for(lambda: status_of(jobs, sid, third) == "queued", "the 08:02 window", WAIT)
     finally:
+        held.release()
         for proc, log in zip(procs, logs, strict=True):
             stop(proc, log)
     skipped = window_of(jobs, sid, nxt)
@@ -314,19 +310,23 @@ def test_kill_9_leftovers_are_swept_by_the_next_tick(
     jobs: Jobs, tenant: Tenant, daemon_env: dict[str, str], tmp_path: Path
 ) -> None:
     [sid] = make_schedules(jobs, tenant, 1)
-    victim = start(
-        daemon_env,
-        tmp_path / "victim.log",
-        "--now",
-        iso(DUE + dt.timedelta(seconds=5)),
-        TALLYBOARD_TEST_GENERATION_DELAY_S="60",
-        TALLYBOARD_LEASE_SECONDS="3",
-    )
-    try:
-        wait_for(lambda: [r.status for r in runs_of(jobs, sid)] == ["running"], "the run to start", WAIT)
-    finally:
-        victim.kill()
-        victim.wait(timeout=WAIT)
+    with HeldSnapshot(jobs.store, tenant.business_id):  # the generation waits for the data until released
+        victim = start(
+            daemon_env,
+            tmp_path / "victim.log",
+            "--now",
+            iso(DUE + dt.timedelta(seconds=5)),
+            TALLYBOARD_LEASE_SECONDS="3",
+        )
+        try:
+            wait_for(lambda: [r.status for r in runs_of(jobs, sid)] == ["running"], "the run to start", WAIT)
+            workers = descendants(victim.pid)  # its forkserver and worker processes
+            assert workers
+        finally:
+            victim.kill()
+            victim.wait(timeout=WAIT)
+        # The victim's worker, waiting for the data, exits by itself once its daemon is gone.
+        wait_for(lambda: all(gone(pid) for pid in workers), "the victim's workers to exit", WAIT)
     # What else dead processes leave: half-written files, and a web app's run that never finished.
     files = daemon_files(jobs)
     run_folder = files.absolute(files.relative_path(tenant.business_id, 999_999, "x")).parent
@@ -516,11 +516,10 @@ def test_sigterm_during_generation_leaves_no_run_running(
 ) -> None:
     [sid] = make_schedules(jobs, tenant, 1)
     log = tmp_path / "d.log"
-    proc = start(
-        daemon_env, log, "--now", iso(DUE + dt.timedelta(seconds=5)), TALLYBOARD_TEST_GENERATION_DELAY_S="60"
-    )
-    wait_for(lambda: [r.status for r in runs_of(jobs, sid)] == ["running"], "the run to start", WAIT)
-    stop(proc, log)
+    with HeldSnapshot(jobs.store, tenant.business_id):  # the generation waits for the data until released
+        proc = start(daemon_env, log, "--now", iso(DUE + dt.timedelta(seconds=5)))
+        wait_for(lambda: [r.status for r in runs_of(jobs, sid)] == ["running"], "the run to start", WAIT)
+        stop(proc, log)
     [run] = runs_of(jobs, sid)
     assert run.status == "failed" and run.error.startswith("Interrupted: the scheduler was stopped")
     window = window_of(jobs, sid)

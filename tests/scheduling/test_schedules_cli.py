@@ -72,9 +72,7 @@ def test_add_list_pause_resume_delete(
     assert row.owner_id == tenant.user_id("manager") and row.next_due_at is not None
 
     assert main(["schedules", "list", "--business", code]) == 0
-    assert (
-        "sales_summary [json,csv] last_month -> ops@example.com, cfo@example.com" in capsys.readouterr().out
-    )
+    assert "sales_summary [json,csv] last_week -> ops@example.com, cfo@example.com" in capsys.readouterr().out
 
     assert main(["schedules", "pause", str(row.id), "--business", code]) == 0
     assert f"Schedule {row.id} is paused." in capsys.readouterr().out

@@ -17,6 +17,7 @@ import mail.delivery as delivery
 from core.models import AuditEvent, OutboxMessage, Run, Schedule, ScheduleRun, User
 from scheduling.schedules import ScheduleSpec, create_schedule, run_now
 from scheduling.tick import Outbox, Shutdown, StopSignal, TickStats, process_due
+from tests.scheduling.held_snapshot import HeldSnapshot
 from tests.tenants import Jobs, Tenant, park_leftover_work
 
 # The tiny example has sales from December 2024 to April 2025: "last month" on 10 Feb 2025 is January.
@@ -144,7 +145,7 @@ def test_a_due_window_is_generated_and_one_email_per_recipient_queued(
         ("a@example.com", "report", "pending"),
         ("b@example.com", "report", "pending"),
     ]
-    assert sent[0].subject == "Sales summary for January 2025 at Alpha Trading"
+    assert sent[0].subject == "Sales summary for 1–31 Jan 2025 (last month) at Alpha Trading"
     assert (
         sent[0].payload["run_id"] == window.run_id
         and sent[0].payload["message"] == "Hello from Alpha Trading."
@@ -420,8 +421,9 @@ def test_a_stop_during_generation_releases_the_window_for_another_daemon(
     jobs: Jobs, owned: Tenant, outbox: Outbox, alarm: StopSignal
 ) -> None:
     sid = make_schedule(jobs, owned)
-    with pytest.raises(Shutdown):
-        tick(jobs, DUE, outbox, "d1", stop=alarm, generation_delay_s=5)
+    # Another process is building the business's snapshot: the generation waits for it, and is stopped.
+    with HeldSnapshot(jobs.store, owned.business_id), pytest.raises(Shutdown):
+        tick(jobs, DUE, outbox, "d1", stop=alarm)
     [window] = windows(jobs, sid)
     assert (window.status, window.claimed_by, window.attempts) == ("claimed", "", 0)
     assert window.lease_until is not None and window.lease_until < DUE
@@ -446,7 +448,7 @@ def test_run_now_runs_once_for_the_period_as_of_the_request(
     assert [r.claimed for r in results] == [1, 0]
     [window] = windows(jobs, sid)
     assert window.id == request.id and window.status == "queued"
-    assert messages(jobs, sid)[0].subject == "Sales summary for January 2025 at Alpha Trading"
+    assert messages(jobs, sid)[0].subject == "Sales summary for 1–31 Jan 2025 (last month) at Alpha Trading"
     assert schedule_row(jobs, sid).next_due_at == DUE + dt.timedelta(days=10)  # the rule is untouched
 
 

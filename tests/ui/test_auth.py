@@ -1,4 +1,4 @@
-"""Logging in through app.py under AppTest: the form, wrong passwords recorded, the lockout refusing
+"""Logging in through dashboard.py under AppTest: the form, wrong passwords recorded, the lockout refusing
 even the right password, a disabled user thrown out on the next run, logout, and the message for a
 database without users."""
 
@@ -28,7 +28,7 @@ from tests.ui.test_navigation import PASSWORD, ROOT, fresh_caches, logged_in, ma
 
 __all__ = ["fresh_caches"]  # the autouse fixture, shared with test_navigation
 
-APP = ROOT / "app.py"
+APP = ROOT / "dashboard.py"
 
 
 def login_form() -> AppTest:
@@ -36,13 +36,13 @@ def login_form() -> AppTest:
 
 
 def rerun_app(at: AppTest) -> AppTest:
-    """The next run, through app.py as in a browser. (AppTest reruns the page file it finished on by
+    """The next run, through dashboard.py as in a browser. (AppTest reruns the page file it finished on by
     itself, pages/ being a pages folder to it; that path meets the page's own guard instead.)"""
     try:
-        at.switch_page("app.py")
-    except ValueError:  # app.py is no page of its own navigation: rerun once to learn the folder's pages
+        at.switch_page("dashboard.py")
+    except ValueError:  # dashboard.py is no page of its own navigation: rerun once to learn its pages
         at.run()
-        at.switch_page("app.py")
+        at.switch_page("dashboard.py")
     return at.run()
 
 
@@ -152,7 +152,7 @@ def test_a_disabled_user_is_logged_out_on_the_next_run(engine: Engine, business:
     at.run()  # on the page it was on: its guard refuses
     assert [e.value for e in at.error] == ["Your account is disabled. Ask an administrator to enable it."]
     assert not at.dataframe and not at.metric
-    rerun_app(at)  # through app.py: logged out at once
+    rerun_app(at)  # through dashboard.py: logged out at once
     assert shows_login_form(at)
     assert at.session_state["username"] is None
     assert [i.value for i in at.info] == [
@@ -171,7 +171,7 @@ def test_logout_returns_to_the_form_and_is_audited(engine: Engine, business: Bus
     assert shows_login_form(at)
     assert [i.value for i in at.info] == ["You are logged out."]
     assert events(engine, business) == [("logout", username)]
-    at.run()  # on the login page, a rerun goes through app.py
+    at.run()  # on the login page, a rerun goes through dashboard.py
     assert shows_login_form(at)  # still logged out on the next run
 
 

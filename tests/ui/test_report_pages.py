@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import streamlit as st
@@ -16,27 +15,44 @@ from streamlit.testing.v1 import AppTest
 from accounts.users import add_user, operator
 from analytics.periods import resolve
 from analytics.report import Report, ReportParams, Scope
+from core.clock import utc_now
 from core.db import bump_data_version, make_sessionmaker
-from core.models import Business, Customer, User
+from core.models import ROLES, Business, Customer, User
 from core.settings import Settings
 from exporters import EXPORTERS
-from reports.registry import generate
+from reports.registry import REGISTRY, generate
 from snapshots.store import SnapshotStore
 from tests.conftest import new_business
 from tests.factories import insert_tiny
+from tests.ui.test_navigation import app_test
 from ui import resources
 from ui.downloads import LABELS, ORDER, file_name, writer
 from ui.formatting import format_value
+from ui.navigation import page as page_spec
+from ui.navigation import report_pages
 
-ROOT = Path(__file__).resolve().parent.parent.parent
-REPORT_PAGES = ("overview", "sales", "forecast", "customers", "products", "profit", "payments")
-# Every report view: a page, and the tab to open on pages with tabs (tabs run lazily).
+# The dashboards: the report pages every role may open (the audit log page has tests of its own).
+REPORT_PAGES = tuple(p.key for p in report_pages() if set(p.roles) == set(ROLES))
+# The tabs after the first on the page files that show several reports (tabs run lazily); the
+# generic report page names its tabs by the reports' titles.
+PAGE_FILE_TABS = {
+    "forecast": ("Accuracy", "Submissions"),
+    "products": ("Stock & valuation",),
+    "payments": ("Credit & aging",),
+}
+
+
+def later_tabs(name: str) -> tuple[str, ...]:
+    spec = page_spec(name)
+    if spec.generic:
+        return tuple(REGISTRY[slug].title for slug in spec.reports[1:])
+    return PAGE_FILE_TABS.get(name, ())
+
+
+# Every report view: a page, and the tab to open on pages with tabs.
 VIEWS = (
     *((name, "") for name in REPORT_PAGES),
-    ("forecast", "Accuracy"),
-    ("forecast", "Submissions"),
-    ("products", "Stock & valuation"),
-    ("payments", "Credit & aging"),
+    *((name, tab) for name in REPORT_PAGES for tab in later_tabs(name)),
 )
 TINY_START, TINY_END = dt.date(2025, 1, 1), dt.date(2025, 3, 31)
 PASSWORD = "correct-horse-1"
@@ -75,7 +91,7 @@ def tiny(engine: Engine) -> Business:
 def page(
     name: str, username: str, *, custom: tuple[dt.date, dt.date] | None = None, tab: str = ""
 ) -> AppTest:
-    at = AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=60)
+    at = app_test(name)
     at.session_state["authentication_status"] = True
     at.session_state["username"] = username
     at.session_state["name"] = username
@@ -95,6 +111,14 @@ def texts(at: AppTest) -> str:
 
 def table_text(at: AppTest) -> str:
     return "\n".join(df.value.to_csv() for df in at.dataframe)
+
+
+def test_every_report_on_a_dashboard_has_a_view() -> None:
+    assert {"overview", "sales", "forecast", "customers", "products", "profit", "payments"} <= set(
+        REPORT_PAGES
+    )
+    for name in REPORT_PAGES:
+        assert len(later_tabs(name)) == len(page_spec(name).reports) - 1, f"list the tabs of pages/{name}.py"
 
 
 @pytest.mark.parametrize(("name", "tab"), VIEWS)
@@ -120,7 +144,9 @@ def test_page_shows_empty_state_for_empty_business(engine: Engine, name: str, ta
 def report_for(engine: Engine, settings: Settings, business: Business, slug: str, **params: object) -> Report:
     store = SnapshotStore(engine, settings.snapshot_dir)
     with make_sessionmaker(engine)() as session:
-        return generate(session, store, Scope(business.id), slug, ReportParams.from_mapping(params))
+        return generate(
+            session, store, Scope(business.id), slug, ReportParams.from_mapping(params), now=utc_now()
+        )
 
 
 def metric(at: AppTest, label: str) -> str:

@@ -22,7 +22,7 @@ from snapshots.store import SnapshotStore
 from tests.conftest import new_business
 from tests.factories import insert_tiny
 from ui import resources
-from ui.navigation import PAGE_BY_KEY
+from ui.navigation import page as page_spec
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 PAGES = ("report_builder", "history", "statistics", "data")
@@ -102,11 +102,11 @@ def test_each_page_renders_or_refuses_by_role(engine: Engine, tiny: Business, na
     at = page(name, username)
     assert not at.exception, at.exception
     errors = [e.value for e in at.error]
-    if role in PAGE_BY_KEY[name].roles:
+    if role in page_spec(name).roles:
         assert not errors, errors
-        assert at.title[0].value == PAGE_BY_KEY[name].title
+        assert at.title[0].value == page_spec(name).title
     else:
-        assert errors == [f"You do not have access to {PAGE_BY_KEY[name].title}."]
+        assert errors == [f"You do not have access to {page_spec(name).title}."]
         assert not at.title
 
 
@@ -286,3 +286,39 @@ def test_a_good_import_says_what_changed(engine: Engine, tiny: Business) -> None
     assert not at.exception, at.exception
     assert at.success and at.success[0].value.startswith("customers.csv:")
     assert int(at.metric[1].value) == int(before) + 1
+
+
+def _history_link(username: str, run: object, **state: object) -> AppTest:
+    """The History page opened from a report email's link: /history?run=ID."""
+    at = AppTest.from_file(str(ROOT / "pages" / "history.py"), default_timeout=60)
+    at.session_state["authentication_status"] = True
+    at.session_state["username"] = username
+    at.session_state["name"] = username
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.query_params["run"] = str(run)
+    return at.run()
+
+
+def test_history_opens_the_run_a_link_names(engine: Engine, settings: Settings, tiny: Business) -> None:
+    manager = make_user(engine, tiny, "manager")
+    staff = make_user(engine, tiny, "staff")
+    first = make_run(engine, settings, tiny, manager, "manager")
+    second = make_run(engine, settings, tiny, manager, "manager")  # the newest: shown by default
+
+    at = _history_link(manager[1], first.run_id)
+    assert not at.exception, at.exception
+    assert at.selectbox(key="history_run").value == first.run_id
+    assert not at.warning, texts(at)
+
+    # Older than the page's list (one run shown): the linked run is still the one opened.
+    at = _history_link(manager[1], first.run_id, history_limit=1)
+    assert list(at.dataframe[0].value["id"]) == [second.run_id]
+    assert at.selectbox(key="history_run").value == first.run_id
+
+    # A run the user may not see, an unknown one, or nonsense: a warning, no error, nothing leaked.
+    for run in (first.run_id, 10**9, "abc"):
+        at = _history_link(staff[1], run)
+        assert not at.exception, at.exception
+        assert any("from the link is not available" in w.value for w in at.warning), texts(at)
+        assert not any(str(first.run_id) in o for s in at.selectbox for o in s.options)

@@ -10,7 +10,7 @@ import pandas as pd
 
 from analytics.report import Column, Highlight, Table
 from ui.formatting import column_format
-from ui.tables import _flags, display_frame
+from ui.tables import _column_config, _flags, display_frame
 
 
 def sample() -> Table:
@@ -58,3 +58,13 @@ def test_formats_by_kind() -> None:
     assert column_format("pct") == "%.1f %%"
     assert column_format("int") == "%,d"
     assert column_format("text") is None
+
+
+def test_months_are_dates_shown_as_month_and_year() -> None:
+    frame = pd.DataFrame({"month": ["2025-01", "2024-12", None]}, dtype=object)
+    table = Table("t", "T", [Column("month", "Month", "month")], frame)
+    shown = display_frame(table)
+    assert list(shown["month"][:2]) == [dt.date(2025, 1, 1), dt.date(2024, 12, 1)]
+    assert shown["month"][2] is None
+    config = _column_config(table.columns[0], "EUR", shown["month"])
+    assert config["type_config"]["format"] == "MMM YYYY"  # 'Jan 2025', as in the email, PDF and Excel
