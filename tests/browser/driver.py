@@ -17,6 +17,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from analytics.periods import Period
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 # NOTES.md: the flags that make Debian's Chromium run headless in containers.
@@ -202,5 +204,5 @@ def choose_custom_period(page: Any, start: dt.date, end: dt.date) -> None:
     choose_period(page, "Custom range")
     _type_date(page, "From", start)
     _type_date(page, "To", end)
-    caption = f"{start:%d %b %Y} – {end:%d %b %Y}"
+    caption = Period(start, end).describe()
     expect(page.get_by_text(caption).first).to_be_visible(timeout=WAIT_MS)

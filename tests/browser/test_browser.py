@@ -16,6 +16,7 @@ import openpyxl
 import pytest
 
 from analytics.formatting import format_value
+from analytics.periods import Period
 from tests.browser import driver
 from tests.browser.conftest import MAIN, OTHER, PASSWORD, Site
 from ui.navigation import page as page_spec
@@ -137,7 +138,7 @@ def test_excel_download_holds_the_reports_figures(page: Any, site: Site, tmp_pat
 
     book = openpyxl.load_workbook(path, read_only=True)
     summary = {row[0]: row[1] for row in book["Summary"].iter_rows(values_only=True) if row and row[0]}
-    assert summary["Period"] == f"{START.isoformat()} to {END.isoformat()}"
+    assert summary["Period"] == Period(START, END).describe() == "1 Jan – 31 Mar 2025"
     for label, key in (
         ("Revenue", "revenue"),
         ("Gross profit", "gross_profit"),
