@@ -498,7 +498,10 @@ def test_a_database_outage_logs_one_line_per_failed_tick_and_backs_off(
     assert all("next try in" in line for line in down)
     waits = [int(line.rsplit("next try in ", 1)[1].split()[0]) for line in down]
     assert waits == sorted(waits) and waits[-1] > waits[0]  # it backs off
-    assert len(log.read_bytes()) < 8000
+    # No flood: the outage costs a line per tick, not one per business or per retry (the shared test
+    # database may hold many businesses, whose snapshot builds log their own lines when it is up).
+    outage = [line for line in lines if "OperationalError" in line]
+    assert len(outage) <= 10, "\n".join(outage)
 
 
 @pytest.mark.parametrize("after_s", [0.3, 0.8, 1.5])
