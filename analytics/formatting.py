@@ -195,3 +195,10 @@ _CONVERTERS: dict[str, Callable[[Any], str]] = {
     "month": _month,
     "text": _text,
 }
+
+
+def format_change(value: float | None, unit: str = "%") -> str | None:
+    """A signed change: '+12.3 %' for relative changes, '+1.2 pp' for percentage points; None if unknown."""
+    if value is None:
+        return None
+    return f"{value * 100:+.1f} {unit}"

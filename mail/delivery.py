@@ -44,8 +44,8 @@ from sqlalchemy import Engine, and_, func, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from analytics.comparisons import Comparison, comparisons, headline_kpis
 from analytics.formatting import format_cell
+from analytics.kpis import Comparison, comparisons, headline_kpis
 from analytics.periods import Period, zone
 from analytics.report import Column, Report, Table
 from core.clock import aware, utc_naive

@@ -8,8 +8,8 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from analytics.formatting import currency_symbol
 from analytics.report import ChartSpec, Table
-from ui.formatting import currency_symbol
 
 PALETTE = ("#1f6feb", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#9c755f")
 MAX_BARS = 30  # categories on a bar chart; more are cut (the table keeps them all)

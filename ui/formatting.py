@@ -1,14 +1,12 @@
-"""How numbers look on screen: st.column_config formats and signed changes.
+"""How numbers look in Streamlit's tables: st.column_config formats per column kind.
 
-Values, currency symbols and the missing-value test come from analytics.formatting, the one
-formatting module every surface shares; they are re-exported here for the pages.
+Everything else (values, currency symbols, changes) comes from analytics.formatting, the one
+formatting module every surface shares.
 """
 
 from __future__ import annotations
 
-from analytics.formatting import CURRENCY_SYMBOLS, currency_symbol, format_value
-
-__all__ = ["CURRENCY_SYMBOLS", "column_format", "currency_symbol", "format_change", "format_value"]
+from analytics.formatting import currency_symbol
 
 
 def column_format(kind: str, currency: str = "EUR") -> str | None:
@@ -24,10 +22,3 @@ def column_format(kind: str, currency: str = "EUR") -> str | None:
     if kind == "number":
         return "%,.2f"
     return None
-
-
-def format_change(value: float | None, unit: str = "%") -> str | None:
-    """A signed change: '+12.3 %' for relative changes, '+1.2 pp' for percentage points; None if unknown."""
-    if value is None:
-        return None
-    return f"{value * 100:+.1f} {unit}"

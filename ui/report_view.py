@@ -9,7 +9,8 @@ from collections.abc import Sequence
 import streamlit as st
 from sqlalchemy import Engine
 
-from analytics import comparisons
+from analytics.formatting import format_value
+from analytics.kpis import comparisons, headline_kpis
 from analytics.periods import local_today, zone
 from analytics.report import Kpi, ParamError, Report, ReportParams, Scope
 from core.clock import utc_now
@@ -20,11 +21,8 @@ from ui.charts import figure
 from ui.context import PageContext
 from ui.downloads import download_buttons
 from ui.filters import for_report, ignored_filters
-from ui.formatting import format_value
 from ui.tables import show_table
 
-# KPI keys that compare a headline KPI with another period (analytics.comparisons): deltas, not cards.
-COMPARISON_SUFFIXES = comparisons.COMPARISON_SUFFIXES
 DEFAULT_EMPTY = "Nothing to show for this period — try a longer period or fewer filters."
 
 
@@ -138,11 +136,6 @@ def ytd_line(report: Report, keys: Sequence[str]) -> None:
     st.caption(" · ".join(f"{k.label}: **{format_value(k.value, k.kind, report.currency)}**" for k in found))
 
 
-def headline_kpis(report: Report) -> list[Kpi]:
-    """The KPIs that are not comparisons of another KPI."""
-    return comparisons.headline_kpis(report)
-
-
 def _card(report: Report, kpi: Kpi) -> None:
     previous, year_ago = _deltas(report, kpi)
     with st.container(border=True, height="stretch"):
@@ -160,7 +153,7 @@ def _card(report: Report, kpi: Kpi) -> None:
 
 def _deltas(report: Report, kpi: Kpi) -> tuple[str | None, str | None]:
     """The card's changes vs the previous period and a year before ('+12.3 %', rates in '+1.2 pp')."""
-    previous, year_ago = comparisons.comparisons(report, kpi)
+    previous, year_ago = comparisons(report, kpi)
     return (previous.text if previous else None), (year_ago.text if year_ago else None)
 
 

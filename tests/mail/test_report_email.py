@@ -22,7 +22,7 @@ from aiosmtpd.smtp import Envelope, Session
 from sqlalchemy import Engine, select
 
 from accounts.users import operator
-from analytics.comparisons import format_change
+from analytics.formatting import format_change
 from core.db import bump_data_version, session_scope
 from core.models import Customer, Product, Sale, SaleLine, Storefront
 from core.money import to_micros

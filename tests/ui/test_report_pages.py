@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
 from accounts.users import add_user, operator
+from analytics.formatting import format_value
 from analytics.periods import resolve
 from analytics.report import Report, ReportParams, Scope
 from core.clock import utc_now
@@ -27,7 +28,6 @@ from tests.factories import insert_tiny
 from tests.ui.test_navigation import app_test
 from ui import resources
 from ui.downloads import LABELS, ORDER, file_name, writer
-from ui.formatting import format_value
 from ui.navigation import page as page_spec
 from ui.navigation import report_pages
 
