@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from accounts.users import MANAGES_USERS, acting_user, normalize_username, record_refusal
 from analytics.report import Scope
 from core.clock import utc_naive
-from core.errors import Forbidden, Invalid, NotFound, TallyboardError
+from core.errors import Forbidden, Invalid, NotFound, Unauthorized
 from core.ids import storable_id
 from core.models import ROLES, ApiToken, Business, User
 from reports.audit_log import record_event
@@ -35,15 +35,11 @@ MAX_EXPIRES_DAYS = 3650
 MAKE_ONE = "Make a new one on the Account page."
 
 
-class TokenRefused(TallyboardError):
+class TokenRefused(Unauthorized):
     """A call whose token lets nobody in: missing, unknown, revoked, expired, or its user disabled.
 
     `token_id`, `token_name`, `business_id` and `username` name the token and its owner when the
     token is known (so the refusal can be audited in that business); None/"" for an unknown token."""
-
-    code = "unauthorized"
-    exit_status = 1
-    http_status = 401
 
     def __init__(
         self,

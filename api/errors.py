@@ -1,8 +1,8 @@
 """Errors as the API answers them: `{"error": {"code", "message"}}` with the kind's HTTP status.
 
-A refusal is mapped by its attributes (core/errors.py: `code`, `http_status`, `retry_after`), never
-by its class. Two kinds belong to the API alone: a bad query parameter (400, naming the parameter:
-the HTTP form of a wrong command line) and a token that lets nobody in (401, accounts/tokens.py).
+A refusal is mapped by its attributes (core/errors.py: `code`, `http_status`, `retry_after`, and
+`parameter` for a BadParameter), never by its class; every kind, the API's 400/401/500 included,
+is declared once in core/errors.py.
 """
 
 from __future__ import annotations
@@ -12,38 +12,12 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
-from core.errors import Invalid, TallyboardError, Unavailable
+from core.errors import Failed, TallyboardError, Unavailable
 from runs.failures import explain
 
 log = logging.getLogger(__name__)
 
 LATER_S = 30  # Retry-After of a passing failure (the database busy, data changing)
-
-
-class BadParameter(Invalid):
-    """A query parameter the request got wrong; `parameter` names it, the message says how to fix it."""
-
-    code = "invalid_parameter"
-    http_status = 400
-
-    def __init__(self, parameter: str, message: str) -> None:
-        super().__init__(message)
-        self.parameter = parameter
-
-
-class ServerError(TallyboardError):
-    """Something failed that the caller cannot fix (the message says what, never how the code looks)."""
-
-    code = "error"
-    http_status = 500
-
-
-class ServiceUnavailable(Unavailable):
-    """A passing failure: the database away or busy, the data changing; worth trying again soon."""
-
-    def __init__(self, message: str, retry_after: int = LATER_S) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 def of_kind(kind: type[TallyboardError], message: str) -> TallyboardError:
@@ -57,9 +31,9 @@ def unexpected(exc: Exception) -> TallyboardError:
     """The answer to an exception outside the error tree: 503 when trying again may help, else 500."""
     failure = explain(exc)
     if failure.passing:
-        return ServiceUnavailable(f"{failure.text} Try again in a moment.")
+        return Unavailable(f"{failure.text} Try again in a moment.", retry_after=LATER_S)
     log.error("API call failed", exc_info=exc)
-    return ServerError(f"{failure.text} Try again; if it keeps failing, tell your administrator.")
+    return Failed(f"{failure.text} Try again; if it keeps failing, tell your administrator.")
 
 
 def error_response(error: TallyboardError) -> JSONResponse:

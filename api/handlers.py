@@ -20,10 +20,10 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from analytics.definition import ReportDefinition
 from analytics.report import FIRST_DATE, LAST_DATE, ParamError, ReportParams
 from api.calls import Call
-from api.errors import BadParameter, ServerError, ServiceUnavailable, of_kind
+from api.errors import LATER_S, of_kind
 from api.params import FORMAT, REPORT_FORMATS, TABLE_FORMATS, chosen_format, parameters, report_params
 from api.tables import csv_entry, file_chunks, json_array, json_records
-from core.errors import NotFound, TallyboardError
+from core.errors import BadParameter, Failed, NotFound, TallyboardError, Unavailable
 from core.ids import storable_id
 from reports.registry import REGISTRY
 from runs.access import allowed_reports, report_allowed
@@ -136,11 +136,11 @@ def _generate(call: Call, defn: ReportDefinition, params: ReportParams, formats:
 
 def _failure(outcome: RunOutcome, query: Sequence[tuple[str, str]]) -> TallyboardError:
     if outcome.passing:
-        return ServiceUnavailable(outcome.error)
+        return Unavailable(outcome.error, retry_after=LATER_S)
     if outcome.kind is None:
-        return ServerError(outcome.error)
+        return Failed(outcome.error)
     if issubclass(outcome.kind, ParamError):  # one the builder checks: a column choice, an option's value
-        return BadParameter(_named_parameter(query, outcome.error), outcome.error)
+        return BadParameter(outcome.error, parameter=_named_parameter(query, outcome.error))
     return of_kind(outcome.kind, outcome.error)
 
 
@@ -204,7 +204,9 @@ def runs(call: Call) -> Response:
     offset = _whole(query, "offset", 0, 0, 10**9)
     status = query.get("status") or None
     if status is not None and status not in STATUSES:
-        raise BadParameter("status", f"Unknown status {status!r}; choose one of: {', '.join(STATUSES)}.")
+        raise BadParameter(
+            f"Unknown status {status!r}; choose one of: {', '.join(STATUSES)}.", parameter="status"
+        )
     filters: dict[str, Any] = {
         "slug": query.get("report") or None,
         "status": status,
@@ -295,9 +297,9 @@ def _single(query: Sequence[tuple[str, str]], known: Sequence[str]) -> Mapping[s
     found: dict[str, str] = {}
     for key, value in query:
         if key not in known:
-            raise BadParameter(key, f"Unknown parameter {key!r}; this takes: {', '.join(known)}.")
+            raise BadParameter(f"Unknown parameter {key!r}; this takes: {', '.join(known)}.", parameter=key)
         if key in found:
-            raise BadParameter(key, f"Parameter {key!r} is given twice; give it once.")
+            raise BadParameter(f"Parameter {key!r} is given twice; give it once.", parameter=key)
         found[key] = value.strip()
     return found
 
@@ -307,7 +309,9 @@ def _whole(query: Mapping[str, str], name: str, default: int, low: int, high: in
     if not raw:
         return default
     if not re.fullmatch(r"[0-9]{1,10}", raw) or not low <= int(raw) <= high:
-        raise BadParameter(name, f"{name} must be a whole number from {low} to {high}, not {raw!r}.")
+        raise BadParameter(
+            f"{name} must be a whole number from {low} to {high}, not {raw!r}.", parameter=name
+        )
     return int(raw)
 
 
@@ -318,8 +322,10 @@ def _since(raw: str | None) -> dt.datetime | None:
     try:
         value = dt.datetime.fromisoformat(raw)
     except ValueError:
-        raise BadParameter("since", f"since={raw!r} is not an ISO 8601 date or date-time.") from None
+        raise BadParameter(
+            f"since={raw!r} is not an ISO 8601 date or date-time.", parameter="since"
+        ) from None
     value = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
     if not FIRST_DATE <= value.date() <= LAST_DATE:
-        raise BadParameter("since", f"since={raw!r} is out of range: {FIRST_DATE} to {LAST_DATE}.")
+        raise BadParameter(f"since={raw!r} is out of range: {FIRST_DATE} to {LAST_DATE}.", parameter="since")
     return value

@@ -13,8 +13,7 @@ from typing import Any
 from analytics.definition import ReportDefinition
 from analytics.periods import RELATIVE_PERIODS
 from analytics.report import DIMENSIONS, ReportParams
-from api.errors import BadParameter
-from core.errors import Invalid
+from core.errors import BadParameter, Invalid
 from exporters import EXPORTERS
 from reports.registry import check_params
 
@@ -36,10 +35,10 @@ def chosen_format(query: Sequence[tuple[str, str]], allowed: Sequence[str]) -> s
     """The `format` asked for (default json); 400 for an unknown one or a repeated parameter."""
     values = [value for key, value in query if key == FORMAT]
     if len(values) > 1:
-        raise BadParameter(FORMAT, "Parameter 'format' is given twice; give it once.")
+        raise BadParameter("Parameter 'format' is given twice; give it once.", parameter=FORMAT)
     fmt = values[0].strip().lower() if values else "json"
     if fmt not in allowed:
-        raise BadParameter(FORMAT, f"Unknown format {fmt!r}; available: {', '.join(allowed)}.")
+        raise BadParameter(f"Unknown format {fmt!r}; available: {', '.join(allowed)}.", parameter=FORMAT)
     return fmt
 
 
@@ -51,10 +50,10 @@ def report_params(defn: ReportDefinition, query: Sequence[tuple[str, str]]) -> R
         if key == FORMAT:
             continue
         if "=" in key or not key.strip():
-            raise BadParameter(key, f"Parameter {key!r} must look like KEY=VALUE.")
+            raise BadParameter(f"Parameter {key!r} must look like KEY=VALUE.", parameter=key)
         if key in seen:
             raise BadParameter(
-                key, f"Parameter {key!r} is given twice; give it once (several values: {key}=a,b)."
+                f"Parameter {key!r} is given twice; give it once (several values: {key}=a,b).", parameter=key
             )
         seen.append(key)
         pair = f"{key}={value}"
@@ -64,14 +63,14 @@ def report_params(defn: ReportDefinition, query: Sequence[tuple[str, str]]) -> R
         try:
             check_params(defn, ReportParams.from_pairs(alone))
         except Invalid as exc:
-            raise BadParameter(key.strip(), str(exc)) from None
+            raise BadParameter(str(exc), parameter=key.strip()) from None
         pairs.append(pair)
     try:
         # Checks the period too (start without end, end before start); a relative one resolves
         # when the run is generated, against the call's `now`.
         params = ReportParams.from_pairs(pairs)
     except Invalid as exc:
-        raise BadParameter(_period_parameter(seen), str(exc)) from None
+        raise BadParameter(str(exc), parameter=_period_parameter(seen)) from None
     return params
 
 

@@ -82,12 +82,46 @@ class TooManyRequests(TallyboardError):
 
 
 class Unavailable(TallyboardError):
-    """It cannot be done now: the data is being replaced, or the installation needs its operator
-    (no database tables yet, the secret key missing or wrong)."""
+    """It cannot be done now: the data is being replaced, the database is away, or the installation
+    needs its operator (no database tables yet, the secret key missing or wrong). `retry_after`:
+    seconds worth waiting before trying again (None: unknown)."""
 
     code = "unavailable"
     exit_status = 1
     http_status = 503
+
+    def __init__(self, message: str, *, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class BadParameter(Invalid):
+    """A request parameter that is wrong; `parameter` names it, the message says how to fix it
+    (the HTTP form of a wrong command line)."""
+
+    code = "invalid_parameter"
+    exit_status = 1
+    http_status = 400
+
+    def __init__(self, message: str, *, parameter: str = "") -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+
+class Unauthorized(TallyboardError):
+    """A caller nobody vouches for: a missing, unknown, revoked or expired API token."""
+
+    code = "unauthorized"
+    exit_status = 1
+    http_status = 401
+
+
+class Failed(TallyboardError):
+    """Something failed that the caller cannot fix (the message says what, never how the code looks)."""
+
+    code = "error"
+    exit_status = 1
+    http_status = 500
 
 
 KINDS: tuple[type[TallyboardError], ...] = (
@@ -98,4 +132,7 @@ KINDS: tuple[type[TallyboardError], ...] = (
     Conflict,
     TooManyRequests,
     Unavailable,
+    BadParameter,
+    Unauthorized,
+    Failed,
 )

@@ -16,12 +16,15 @@ from analytics.periods import PeriodError
 from analytics.report import ParamError
 from core.errors import (
     KINDS,
+    BadParameter,
     Conflict,
+    Failed,
     Forbidden,
     Invalid,
     NotFound,
     TallyboardError,
     TooManyRequests,
+    Unauthorized,
     Unavailable,
     UsageError,
 )
@@ -43,6 +46,9 @@ TABLE = {
     Conflict: ("conflict", 1, 409),
     TooManyRequests: ("rate_limited", 1, 429),
     Unavailable: ("unavailable", 1, 503),
+    BadParameter: ("invalid_parameter", 1, 400),
+    Unauthorized: ("unauthorized", 1, 401),
+    Failed: ("error", 1, 500),
 }
 
 # Every domain error and the kind it is (and a built-in base callers still catch).
