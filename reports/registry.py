@@ -122,7 +122,8 @@ def generate(
     """Build report `slug` for the caller's business, then apply the column choice.
 
     `now` is the caller's clock reading (naive = UTC): the report's generated_at, and the instant
-    a relative period resolves against unless `params.now` pins another. The period is resolved
+    a relative period resolves against. `params.now` (the CLI's and the API's `now=`) pins another
+    clock for both, so the same parameters give the same document byte for byte, wherever run. The period is resolved
     here, once (`ctx.period` for the builder, `Report.period` for every renderer). `snapshot`
     (default: the store's current one, built if missing) is the one data state the whole report
     reads; a page passes the one it keyed its cache by.
@@ -132,8 +133,8 @@ def generate(
     if business is None:
         raise NotFound("No such business.")
     check_params(defn, params)
-    instant = aware(now).astimezone(dt.UTC)
-    params = dataclasses.replace(params, now=params.now or instant)
+    instant = aware(params.now or now).astimezone(dt.UTC)
+    params = dataclasses.replace(params, now=instant)
     period = params.resolve_period(defn.default_period)
     if snapshot is None:
         snapshot = store.current(business.id)

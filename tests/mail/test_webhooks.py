@@ -433,7 +433,9 @@ def test_an_alert_that_holds_sends_and_records_the_value(
     with jobs.session() as s:
         event = s.scalars(
             select(AuditEvent).where(
-                AuditEvent.entity_id == str(sid), AuditEvent.event_type == "schedule_run_queued"
+                AuditEvent.business_id == owned.business_id,
+                AuditEvent.entity_id == str(sid),
+                AuditEvent.event_type == "schedule_run_queued",
             )
         ).one()
         assert event.detail["alert_seen"] == window.alert_seen

@@ -1,5 +1,5 @@
-"""`generate` takes the clock from its caller: generated_at is `now`, and the period is resolved
-once, against `now` (or the `now` the parameters pin), and carried typed on the Report."""
+"""`generate` takes the clock from its caller: generated_at is `now` (or the `now` the parameters
+pin), the period is resolved once against that same clock, and carried typed on the Report."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def test_generated_at_is_the_callers_now(
     assert report.period_label() == "1–31 Jan 2025 (last month)"
 
 
-def test_a_pinned_now_in_the_parameters_moves_the_period_not_generated_at(
+def test_a_pinned_now_in_the_parameters_is_the_clock_for_the_period_and_generated_at(
     engine: Engine, settings: Settings, tiny: Business
 ) -> None:
     now = dt.datetime(2025, 4, 2, 8, 30, tzinfo=dt.UTC)
@@ -53,7 +53,7 @@ def test_a_pinned_now_in_the_parameters_moves_the_period_not_generated_at(
         "now=2025-02-10T00:00:00+00:00",  # the CLI's now=: what relative periods resolve against
         now=now,
     )
-    assert report.generated_at == now
+    assert report.generated_at == dt.datetime(2025, 2, 10, tzinfo=dt.UTC)  # the pinned clock, not `now`
     assert report.period == Period(D(2025, 2, 1), D(2025, 2, 10))  # credit_aging: month to date
     # The JSON document's parameters: the request as given plus the resolved dates.
     assert report.parameters == {"tz": "UTC", "start": "2025-02-01", "end": "2025-02-10"}

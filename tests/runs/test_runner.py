@@ -62,7 +62,11 @@ def test_a_run_stores_its_file_and_records_everything(jobs: Jobs, tenant: Tenant
     assert steps[1][2] == "Writing the JSON file" and steps[-1][2] == "Done"
     with jobs.session() as s:
         event = s.scalars(
-            select(AuditEvent).where(AuditEvent.entity == "run", AuditEvent.entity_id == str(out.run_id))
+            select(AuditEvent).where(
+                AuditEvent.business_id == tenant.business_id,
+                AuditEvent.entity == "run",
+                AuditEvent.entity_id == str(out.run_id),
+            )
         ).one()
     assert event.event_type == "report_generated" and event.business_id == tenant.business_id
     assert event.detail["cached"] is False and event.detail["rows"] == out.rows

@@ -371,7 +371,9 @@ def test_kill_9_leftovers_are_swept_by_the_next_tick(
         assert app.error.startswith("Interrupted: the program generating this report (the web app")
         assert s.scalar(
             select(AuditEvent.id).where(
-                AuditEvent.event_type == "report_interrupted", AuditEvent.entity_id == str(app_run_id)
+                AuditEvent.business_id == tenant.business_id,
+                AuditEvent.event_type == "report_interrupted",
+                AuditEvent.entity_id == str(app_run_id),
             )
         )
     assert not old_part.exists() and not eml_part.exists()

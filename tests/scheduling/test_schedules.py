@@ -133,7 +133,11 @@ def test_a_valid_schedule_is_cleaned_and_due_in_its_own_zone(jobs: Jobs, tenant:
     ]
     with jobs.session() as s:
         event = s.scalars(
-            select(AuditEvent).where(AuditEvent.entity == "schedule", AuditEvent.entity_id == str(info.id))
+            select(AuditEvent).where(
+                AuditEvent.business_id == tenant.business_id,
+                AuditEvent.entity == "schedule",
+                AuditEvent.entity_id == str(info.id),
+            )
         ).one()
     assert event.event_type == "schedule_created" and event.user == tenant.users["manager"][1]
 
@@ -220,7 +224,11 @@ def test_pause_resume_update_delete(jobs: Jobs, tenant: Tenant) -> None:
         assert updated.next_due_at == dt.datetime(2026, 3, 27, 8, 15)
         events = s.scalars(
             select(AuditEvent.event_type)
-            .where(AuditEvent.entity == "schedule", AuditEvent.entity_id == str(sid))
+            .where(
+                AuditEvent.business_id == tenant.business_id,
+                AuditEvent.entity == "schedule",
+                AuditEvent.entity_id == str(sid),
+            )
             .order_by(AuditEvent.id)
         ).all()
         assert events == ["schedule_created", "schedule_paused", "schedule_resumed", "schedule_updated"]

@@ -155,7 +155,9 @@ def test_a_due_window_is_generated_and_one_email_per_recipient_queued(
     with jobs.session() as s:
         events = s.scalars(
             select(AuditEvent.event_type).where(
-                AuditEvent.entity == "schedule", AuditEvent.entity_id == str(sid)
+                AuditEvent.business_id == owned.business_id,
+                AuditEvent.entity == "schedule",
+                AuditEvent.entity_id == str(sid),
             )
         ).all()
     assert "schedule_run_queued" in events
