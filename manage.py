@@ -26,7 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from accounts.users import add_business, add_user, operator
-from analytics.report import ReportParams, Scope
+from analytics.report import Report, ReportParams, Scope
 from core.db import business_by_code, make_engine, make_sessionmaker, migrate, session_scope
 from core.errors import Conflict, Invalid, NotFound, TallyboardError, Unavailable, UsageError
 from core.models import ROLES, Business
@@ -202,6 +202,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     exporter = EXPORTERS.get(args.format)
     if exporter is None:
         raise UsageError(f"Unknown format {args.format!r}; available: {', '.join(EXPORTERS)}.")
+    _check_table_option(args)
     params = ReportParams.from_pairs(args.param)
     engine = _engine(settings)
     business = _business(engine, args.business)
@@ -232,11 +233,53 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
             _, stored = files.find(session, scope, outcome.files[0].id)
         report = outcome.report
         assert report is not None  # built now: the command line's runs never come from the cache
-        _write_out(out, stored, lambda handle: exporter.write(report, handle))
+        render = _csv_choice(args, report) if args.format == "csv" else None
+        if render is not None:
+            render(out)
+        else:
+            _write_out(out, stored, lambda handle: exporter.write(report, handle))
         out.flush()
     if args.out != "-":
         print(f"Wrote {args.out}", file=sys.stderr)
     return 0
+
+
+def _out_suffix(args: argparse.Namespace) -> str:
+    return "" if args.out == "-" else Path(args.out).suffix.lower()
+
+
+def _check_table_option(args: argparse.Namespace) -> None:
+    """--table is a CSV option writing one CSV file: refused (before any run) with another format or
+    with an --out ending in .zip."""
+    if args.table is None:
+        return
+    if args.format != "csv":
+        raise UsageError(f"--table NAME works with --format csv only (not {args.format}).")
+    if _out_suffix(args) == ".zip":
+        raise UsageError(
+            "--table NAME writes one CSV file: give an --out ending in .csv (or - for standard output), "
+            "or leave --table out to get every table in the .zip."
+        )
+
+
+def _csv_choice(args: argparse.Namespace, report: Report) -> Callable[[IO[bytes]], None] | None:
+    """How `--format csv` writes to --out: one table (--table NAME), every table as a ZIP (an --out
+    ending in .zip), or None: the run's own file (one CSV for a one-table report, else a ZIP). A .csv
+    --out for a report of several tables without --table is refused: a ZIP under a .csv name is what
+    a spreadsheet shows as garbage."""
+    from exporters.csv_export import write_table_csv, write_zip
+
+    if args.table is not None:
+        return lambda out: write_table_csv(report, args.table, out)
+    suffix = _out_suffix(args)
+    if suffix == ".zip" and len(report.tables) <= 1:
+        return lambda out: write_zip(report, out)
+    if suffix == ".csv" and len(report.tables) > 1:
+        raise UsageError(
+            f"{report.slug} has {len(report.tables)} tables ({', '.join(report.tables)}): add --table NAME "
+            f"to write one of them to {args.out}, or give an --out ending in .zip for all of them."
+        )
+    return None
 
 
 def _write_out(out: IO[bytes], stored: Path, render: Callable[[IO[bytes]], None]) -> None:
@@ -829,6 +872,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--format", default="json")
     p.add_argument("--out", required=True, help="file path, or - for standard output")
+    p.add_argument(
+        "--table",
+        metavar="NAME",
+        help="with --format csv: write only this table, as one CSV file (a report of several tables "
+        "otherwise needs an --out ending in .zip)",
+    )
     p.set_defaults(func=cmd_report)
 
     users = sub.add_parser("users", help="manage users").add_subparsers(

@@ -56,7 +56,7 @@ from runs.files import FileStore
 from runs.retention import expire_files, interrupt_runs, sweep_leftovers
 from scheduling.heartbeat import beat
 from scheduling.tick import StopSignal, end_attempt, process_due, release_window, renew_leases
-from scheduling.workers import Ended, WorkerPool, describe_exit
+from scheduling.workers import Ended, WorkerPool, configure_logging, describe_exit
 from snapshots.store import SnapshotStore
 
 log = logging.getLogger("scheduler")
@@ -486,9 +486,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tick", type=int, help="seconds between ticks (default: settings, 20)")
     parser.add_argument("--log-level", default=os.environ.get("TALLYBOARD_LOG_LEVEL", "INFO"))
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(args.log_level.upper())  # our INFO lines; fontTools' subsetting chatter only at DEBUG
     try:
         settings = Settings.from_env()
         clock = make_clock(args.now, args.clock_file)

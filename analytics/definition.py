@@ -72,6 +72,9 @@ class ReportDefinition:
     options: tuple[OptionSpec, ...] = field(default_factory=tuple)
     uses_period: bool = True
     default_period: str = "last_month"
+    # True for a report with comparison KPIs (analytics/kpis.py): it takes compare=, compare_start=
+    # and compare_end= (what it compares with); other reports refuse them.
+    compares: bool = False
     # The roles that may generate it, anywhere (builder, pages, saved reports, schedules, CLI, API).
     roles: tuple[str, ...] = ROLES
     # True for a report that reads live tables outside the data version (the audit log grows with

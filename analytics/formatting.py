@@ -24,6 +24,35 @@ from core.money import to_cents
 CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£", "PHP": "₱", "JPY": "¥", "INR": "₹", "KRW": "₩"}
 MISSING = "—"
 
+# Chart colours, the same on the pages (plotly), in the PDF and in the email (matplotlib): series in
+# this order, and colours that mean something keyed by the code or column they stand for (a payment
+# method is the same colour in a pie and in bars, on every surface).
+CHART_PALETTE = ("#1f6feb", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#9c755f")
+CHART_OTHER = "#94a3b8"  # the "Other" slice
+SEMANTIC_COLOURS = {
+    "cash": "#59a14f",
+    "card": "#f28e2b",
+    "bank_transfer": "#1f6feb",
+    "mobile": "#b07aa1",
+    "credit_note": "#9c755f",
+    "in_stock": "#59a14f",
+    "low_stock": "#edc948",
+    "out_of_stock": "#e15759",
+    "on_time": "#59a14f",
+    "late": "#edc948",
+    "missing": "#e15759",
+    "bucket_0_30": "#59a14f",
+    "bucket_31_60": "#edc948",
+    "bucket_61_90": "#f28e2b",
+    "bucket_90_plus": "#e15759",
+    "0-30": "#59a14f",
+    "31-60": "#edc948",
+    "61-90": "#f28e2b",
+    "90+": "#e15759",
+    "forecast_qty": "#8a94a6",
+    "actual_qty": "#1f6feb",
+}
+
 CellFormatter = Callable[[Any], str]
 
 # Values of these classes are used as they are; anything else (numpy, pandas scalars) is unwrapped.

@@ -1,17 +1,20 @@
 """Comparison KPIs: a figure in an earlier period and the change since, named alike in every report,
-written by the builders (`compared`, `comparison_kpis`) and read back by the page and the email
-(`comparisons`, `headline_kpis`): one naming rule for both sides.
+written by the builders (`compared_periods`, `comparison_kpis`) and read back by the page and the
+email (`comparisons`, `chosen_comparison`, `headline_kpis`): one naming rule for both sides.
 
 For figure `revenue` labelled "Revenue" against the previous period: `revenue_previous`
-("Revenue, previous period") and `revenue_change_pct` ("Revenue change vs previous period");
-against a year before: `revenue_year_ago` and `revenue_yoy_pct`. A rate (kind "pct") without a
-relative change compares in percentage points. The compared periods are the report period's
-`previous()` and `year_before()`, as the builders compute them.
+("Revenue, previous period (1–4 Nov 2026)") and `revenue_change_pct` ("Revenue change vs 1–4 Nov
+2026": short enough for a KPI card); against a year before: `revenue_year_ago` and
+`revenue_yoy_pct`; against the dates of compare=custom: `revenue_compared` ("Revenue, 27–30 Nov
+2026") and `revenue_compared_change_pct`. A rate (kind "pct") without a relative change compares
+in percentage points. The compared periods are `compared_periods`: the report period's
+`previous()` and `year_before()`, and the custom dates; the report keeps them (`Report.compared`),
+and its JSON parameters state them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
@@ -19,19 +22,23 @@ from typing import Literal
 from analytics.formatting import format_change
 from analytics.periods import Period
 from analytics.query import change
-from analytics.report import ColumnKind, Kpi, Report
+from analytics.report import ColumnKind, Kpi, Report, ReportParams
 
 Figure = Decimal | int | float | None
 
 
 @dataclass(frozen=True)
 class Baseline:
-    """What a figure is compared with: its key suffixes and the words of its labels."""
+    """What a figure is compared with: its key suffixes, the words of its labels and the `compare=`
+    choice that makes it the one the user chose."""
 
-    suffix: str  # of the earlier figure's key
+    suffix: str  # of the earlier figure's key; also the key of Report.compared ("previous")
     change_suffix: str  # of the change's key
-    label: str  # "Revenue, <label>", "Revenue change vs <label>"
-    period_of: Callable[[Period], Period]  # the compared period of a report period
+    label: str  # "Revenue, <label> (<dates>)"; the change is "Revenue change vs <dates>"
+    choice: str  # the compare= value that picks it
+    # False: the figure's label is the dates alone ("Revenue, 27–30 Nov 2026"): dates the user chose
+    # need no words, and the label stays short enough for a KPI card
+    named: bool = True
 
     @property
     def against(self) -> str:
@@ -39,12 +46,23 @@ class Baseline:
         return f"vs {self.label}"
 
 
-PREVIOUS = Baseline("previous", "change_pct", "previous period", Period.previous)
-YEAR_AGO = Baseline("year_ago", "yoy_pct", "a year before", Period.year_before)
-BASELINES = (PREVIOUS, YEAR_AGO)
+PREVIOUS = Baseline("previous", "change_pct", "previous period", "previous")
+YEAR_AGO = Baseline("year_ago", "yoy_pct", "a year before", "last_year")
+COMPARED = Baseline("compared", "compared_change_pct", "compared period", "custom", named=False)
+BASELINES = (PREVIOUS, YEAR_AGO, COMPARED)
 
 # KPI keys that compare a headline KPI with another period; shown as changes, not as KPIs of their own.
 COMPARISON_SUFFIXES = tuple(f"_{s}" for b in BASELINES for s in (b.suffix, b.change_suffix))
+
+
+def compared_periods(period: Period, params: ReportParams) -> dict[str, Period]:
+    """The periods a report over `period` compares with, by baseline suffix: always the previous
+    period and the same period a year before, and with compare=custom the chosen dates."""
+    out = {PREVIOUS.suffix: period.previous(), YEAR_AGO.suffix: period.year_before()}
+    custom = params.compared_period()
+    if custom is not None:
+        out[COMPARED.suffix] = custom
+    return out
 
 
 def compared(
@@ -54,17 +72,20 @@ def compared(
     current: Figure,
     before: Figure,
     baseline: Baseline,
+    period: Period,
     *,
     with_change: bool = True,
 ) -> list[Kpi]:
-    """The figure in the baseline period and (unless `with_change` is False) its relative change
-    to `current` (None when there is nothing to compare with)."""
-    kpis = [Kpi(f"{key}_{baseline.suffix}", f"{label}, {baseline.label}", before, kind)]
+    """The figure in the baseline's `period` and (unless `with_change` is False) its relative change
+    to `current` (None when there is nothing to compare with); the labels state the dates."""
+    dates = period.describe()
+    what = f"{baseline.label} ({dates})" if baseline.named else dates
+    kpis = [Kpi(f"{key}_{baseline.suffix}", f"{label}, {what}", before, kind)]
     if with_change:
         kpis.append(
             Kpi(
                 f"{key}_{baseline.change_suffix}",
-                f"{label} change vs {baseline.label}",
+                f"{label} change vs {dates}",
                 change(current, before),
                 "pct",
             )
@@ -73,12 +94,25 @@ def compared(
 
 
 def comparison_kpis(
-    key: str, label: str, kind: ColumnKind, current: Figure, previous: Figure, year_ago: Figure
+    key: str,
+    label: str,
+    kind: ColumnKind,
+    current: Figure,
+    before: Mapping[str, Figure],
+    periods: Mapping[str, Period],
+    *,
+    with_change: bool = True,
 ) -> list[Kpi]:
-    """The previous period's figure and change, then the year before's: four KPIs."""
+    """The figure in each compared period (`periods`, from `compared_periods`; `before` holds the
+    figure per period, by the same keys) and its change: previous period, a year before, then the
+    custom dates."""
     return [
-        *compared(key, label, kind, current, previous, PREVIOUS),
-        *compared(key, label, kind, current, year_ago, YEAR_AGO),
+        kpi
+        for b in BASELINES
+        if b.suffix in periods
+        for kpi in compared(
+            key, label, kind, current, before[b.suffix], b, periods[b.suffix], with_change=with_change
+        )
     ]
 
 
@@ -106,6 +140,16 @@ class Comparison:
         """'vs previous period' or 'vs a year before'."""
         return self.baseline.against
 
+    @property
+    def dates(self) -> str:
+        """The compared period as `Period.describe` writes it ('1–4 Nov 2026'); "" without one."""
+        return self.period.describe() if self.period is not None else ""
+
+    @property
+    def against_dates(self) -> str:
+        """'vs 1–4 Nov 2026': what the change is against, by its dates (the label without dates)."""
+        return f"vs {self.dates}" if self.period is not None else self.label
+
 
 def headline_kpis(report: Report) -> list[Kpi]:
     """The KPIs that are not comparisons of another KPI."""
@@ -116,21 +160,34 @@ def _number(value: object) -> float | None:
     return float(value) if isinstance(value, int | float | Decimal) and not isinstance(value, bool) else None
 
 
+def comparison(report: Report, kpi: Kpi, baseline: Baseline) -> Comparison | None:
+    """The KPI's change against `baseline` (None where the report has no such comparison, or
+    nothing to compare with)."""
+    values = {k.key: _number(k.value) for k in report.kpis}
+    compared_period = report.compared.get(baseline.suffix)
+    change_key, before_key = f"{kpi.key}_{baseline.change_suffix}", f"{kpi.key}_{baseline.suffix}"
+    if change_key in values:
+        value = values[change_key]
+        return Comparison(baseline, value, "%", compared_period) if value is not None else None
+    if kpi.kind == "pct" and before_key in values:
+        # A rate compares in percentage points, not as a change of a change.
+        now, before = values.get(kpi.key), values[before_key]
+        if now is not None and before is not None:
+            return Comparison(baseline, now - before, "pp", compared_period)
+    return None
+
+
 def comparisons(report: Report, kpi: Kpi) -> tuple[Comparison | None, Comparison | None]:
     """The KPI's change vs the previous period and vs a year before (None where the report has none)."""
-    values = {k.key: _number(k.value) for k in report.kpis}
-    out: list[Comparison | None] = []
-    for baseline in BASELINES:
-        compared_period = baseline.period_of(report.period) if report.period is not None else None
-        change_key, before_key = f"{kpi.key}_{baseline.change_suffix}", f"{kpi.key}_{baseline.suffix}"
-        found: Comparison | None = None
-        if change_key in values:
-            value = values[change_key]
-            found = Comparison(baseline, value, "%", compared_period) if value is not None else None
-        elif kpi.kind == "pct" and before_key in values:
-            # A rate compares in percentage points, not as a change of a change.
-            now, before = values.get(kpi.key), values[before_key]
-            if now is not None and before is not None:
-                found = Comparison(baseline, now - before, "pp", compared_period)
-        out.append(found)
-    return out[0], out[1]
+    return comparison(report, kpi, PREVIOUS), comparison(report, kpi, YEAR_AGO)
+
+
+def chosen_baseline(params: ReportParams) -> Baseline:
+    """The baseline the user chose with `compare=` (the previous period by default)."""
+    return next((b for b in BASELINES if b.choice == params.compare), PREVIOUS)
+
+
+def chosen_comparison(report: Report, kpi: Kpi) -> Comparison | None:
+    """The KPI's change against what the user chose to compare with (`compare=`): the previous
+    period, the same period last year or the custom dates."""
+    return comparison(report, kpi, chosen_baseline(report.params))

@@ -70,16 +70,54 @@ class Period:
         return (self.end - self.start).days + 1
 
     def previous(self) -> Period:
-        """The period just before: the previous whole month(s) when this one is whole months."""
-        if _is_whole_months(self):
-            months = _month_index(self.end) - _month_index(self.start) + 1
-            start = _add_months(self.start, -months)
-            return Period(start, self.start - dt.timedelta(days=1))
-        return Period(self.start - dt.timedelta(days=self.days), self.start - dt.timedelta(days=1))
+        """The period this one is compared with ("previous period"), so that like meets like.
+
+        A "to date" period compares with the same days of the period before: week to date (Monday
+        to today) with the same weekdays a week earlier, month to date with the same days of the
+        previous month (1–4 Nov for 1–4 Dec), quarter to date with the same days of the previous
+        quarter, year to date with the same days a year before. Days past the end of a shorter month
+        are clipped (1–30 Mar → 1–28 Feb), and a period ending on a month's last day ends on the last
+        day of that earlier month. Explicit dates (no relative name) follow the same rules by their
+        shape: whole months compare with as many whole months before; a period of two or more
+        days that starts on a month's 1st and ends inside a month, with the same days as many
+        months earlier as it touches (1–4 Dec like month to date, 1 Oct – 15 Nov with 1 Aug –
+        15 Sep); one that starts on a Monday and is shorter than a week, with the same weekdays a
+        week earlier. Any other period (today, yesterday, last 7 or 30 days, one day, any other
+        dates) compares with the same number of days just before.
+        """
+        shifted = _TO_DATE_MONTHS.get(self.name)
+        if shifted is not None:
+            return self._months_earlier(shifted)
+        if self.name == "week_to_date":
+            return self._days_earlier(7)
+        if self.name in _ROLLING_NAMES:
+            return self._days_earlier(self.days)
+        if self.days > 1 and self.start.day == 1:  # whole months, or from a 1st to inside a month
+            return self._months_earlier(_month_index(self.end) - _month_index(self.start) + 1)
+        if 1 < self.days < 7 and self.start.weekday() == 0:
+            return self._days_earlier(7)
+        return self._days_earlier(self.days)
 
     def year_before(self) -> Period:
-        """The same days one year earlier (29 February maps to 28 February)."""
+        """The same days one year earlier: 29 February maps to 28 February, and a period from a
+        month's 1st to a month's last day to the whole months a year earlier (all of February
+        2024 for February 2025)."""
+        if self.start.day == 1:
+            return self._months_earlier(12)
         return Period(_minus_year(self.start), _minus_year(self.end))
+
+    def _months_earlier(self, months: int) -> Period:
+        """Start and end `months` earlier (the start is a month's 1st): the end is clipped to the
+        earlier month's length, and a month's last day stays its last day."""
+        if self.end == month_end(self.end):
+            end = month_end(_add_months(self.end.replace(day=1), -months))
+        else:
+            end = _add_months(self.end, -months)
+        return Period(_add_months(self.start, -months), end)
+
+    def _days_earlier(self, days: int) -> Period:
+        step = dt.timedelta(days=days)
+        return Period(self.start - step, self.end - step)
 
     def year_to_date(self) -> Period:
         """From 1 January of the end's year to the end."""
@@ -164,6 +202,42 @@ def _dates(name: str, today: dt.date) -> Period:
     raise PeriodError(f"Unknown period {name!r}; choose one of: {', '.join(RELATIVE_PERIODS)}.")
 
 
+def same_kind_at(period: Period, day: dt.date) -> Period:
+    """The period of the same kind as `period` whose data ends on `day` (explicit dates: no name).
+
+    Relative periods keep their shape around `day`: "to date" periods and today/yesterday end on
+    it (month to date: from the 1st of day's month to day), the last week, month, quarter or year
+    become the whole calendar week, month, quarter or year holding it (last month with data ending
+    20 Jun 2025: 1–30 Jun 2025), the last 7 or 30 days the days up to it. Explicit whole months
+    become as many whole months up to day's month; other explicit dates as many days up to day.
+    """
+    name = period.name
+    monday = day - dt.timedelta(days=day.weekday())
+    if name in ("today", "yesterday"):
+        return Period(day, day)
+    if name == "week_to_date":
+        return Period(monday, day)
+    if name == "month_to_date":
+        return Period(day.replace(day=1), day)
+    if name == "quarter_to_date":
+        return Period(_quarter_start(day), day)
+    if name == "year_to_date":
+        return Period(dt.date(day.year, 1, 1), day)
+    if name == "last_week":
+        return Period(monday, monday + dt.timedelta(days=6))
+    if name == "last_month":
+        return Period(day.replace(day=1), month_end(day))
+    if name == "last_quarter":
+        quarter = _quarter_start(day)
+        return Period(quarter, month_end(_add_months(quarter, 2)))
+    if name == "last_year":
+        return Period(dt.date(day.year, 1, 1), dt.date(day.year, 12, 31))
+    if name not in RELATIVE_PERIODS and period.start.day == 1 and period.end == month_end(period.end):
+        months = _month_index(period.end) - _month_index(period.start) + 1
+        return Period(_add_months(day.replace(day=1), 1 - months), month_end(day))
+    return Period(day - dt.timedelta(days=period.days - 1), day)
+
+
 def parse_date(text: str, what: str = "date") -> dt.date:
     try:
         return dt.date.fromisoformat(text.strip())
@@ -195,8 +269,12 @@ def _add_months(day: dt.date, months: int) -> dt.date:
     return dt.date(year, month0 + 1, min(day.day, last.day) if last else day.day)
 
 
-def _is_whole_months(period: Period) -> bool:
-    return period.start.day == 1 and period.end == month_end(period.end)
+# The "to date" periods: compared with the same days of the period before (see Period.previous);
+# those counted in months shift by this many months.
+_TO_DATE_MONTHS = {"month_to_date": 1, "quarter_to_date": 3, "year_to_date": 12}
+# Relative periods of a number of days: compared with as many days just before, whatever their dates
+# (the last 30 days may happen to be all of April).
+_ROLLING_NAMES = frozenset({"today", "yesterday", "last_7_days", "last_30_days", "last_week"})
 
 
 def _minus_year(day: dt.date) -> dt.date:

@@ -12,7 +12,7 @@ import duckdb
 import pandas as pd
 from sqlalchemy.orm import Session
 
-from analytics.periods import Period
+from analytics.periods import Period, same_kind_at
 from analytics.report import ChartSpec, Kpi, Report, ReportParams, Scope, Table
 from core.models import Business
 from core.money import from_micros
@@ -105,6 +105,39 @@ def sale_filter_sql(
     return sql, params
 
 
+def latest_order_date(
+    db: duckdb.DuckDBPyConnection,
+    filters: Mapping[str, Sequence[str]] | None = None,
+    *,
+    until: dt.date | None = None,
+) -> dt.date | None:
+    """The latest order date of a completed sale (with a line matching `filters`), on or before
+    `until` when given; None when there is none."""
+    fsql, params = filter_sql(filters or {}, "l")
+    cond = " AND l.order_date <= $until" if until is not None else ""
+    row = db.execute(
+        f"SELECT MAX(l.order_date) FROM lines l WHERE l.status = 'completed'{cond}{fsql}",
+        {**params, **({"until": until} if until is not None else {})},
+    ).fetchone()
+    return row[0] if row and row[0] is not None else None
+
+
+def latest_period_with_data(
+    snapshot: Snapshot, period: Period, filters: Mapping[str, Sequence[str]] | None = None
+) -> Period | None:
+    """Where to open instead of `period` (a resolved period that holds no orders): the period of
+    the same kind (`same_kind_at`) around the latest completed order date, the latest on or before
+    the period's end, or else the latest of all (data dated later only); None when the business has
+    no completed sale at all (none matching `filters`). With data ending 20 Jun 2025, last month is
+    1–30 Jun 2025 and month to date 1–20 Jun 2025. The period returned has no name (explicit dates)."""
+    db = snapshot.connect()
+    try:
+        day = latest_order_date(db, filters, until=period.end) or latest_order_date(db, filters)
+    finally:
+        db.close()
+    return same_kind_at(period, day) if day is not None else None
+
+
 def period_params(period: Period, prefix: str = "") -> dict[str, dt.date]:
     return {f"{prefix}start": period.start, f"{prefix}end": period.end}
 
@@ -133,8 +166,10 @@ def make_report(
     tables: list[Table],
     charts: list[ChartSpec] | None = None,
     notes: list[str] | None = None,
+    compared: Mapping[str, Period] | None = None,
 ) -> Report:
-    """Assemble a Report with the common fields (business, parameters, generation time = `ctx.now`)."""
+    """Assemble a Report with the common fields (business, parameters, generation time = `ctx.now`);
+    `compared`: the periods its comparison KPIs compare with (analytics.kpis.compared_periods)."""
     return Report(
         slug=slug,
         title=title,
@@ -148,4 +183,6 @@ def make_report(
         tables={t.name: t for t in tables},
         charts=charts or [],
         notes=notes or [],
+        timezone=ctx.business.timezone or "UTC",
+        compared=dict(compared or {}),
     )

@@ -29,7 +29,19 @@ DIMENSIONS: dict[str, str] = {
 
 
 class ParamError(Invalid):
-    """A report parameter a user got wrong; the message says how to fix it."""
+    """A report parameter a user got wrong; the message says how to fix it. `parameter` names the
+    parameter when one alone is at fault (the API answers with it), else it is ""."""
+
+    def __init__(self, message: str, *, parameter: str = "") -> None:
+        super().__init__(message)
+        self.parameter = parameter
+
+
+# What a report's KPIs are compared with (`compare=`): the period before (`Period.previous`), the
+# same period a year before (`Period.year_before`), or the dates `compare_start`..`compare_end`.
+# Reports with comparisons always carry the first two; "custom" adds the third.
+COMPARE_CHOICES = ("previous", "last_year", "custom")
+COMPARE_PARAMETERS = ("compare", "compare_start", "compare_end")
 
 
 @dataclass(frozen=True)
@@ -44,7 +56,9 @@ class Scope:
 @dataclass(frozen=True)
 class ReportParams:
     """Everything a report is built from. `now`, when given, pins the instant relative periods
-    resolve against (CLI `now=`, a schedule's due time); otherwise the caller's `now` does."""
+    resolve against (CLI `now=`, a schedule's due time); otherwise the caller's `now` does.
+    `compare` is what comparisons are made with (COMPARE_CHOICES; "custom" with `compare_start`
+    and `compare_end`, inclusive)."""
 
     period: str | None = None
     start: dt.date | None = None
@@ -54,6 +68,9 @@ class ReportParams:
     filters: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     columns: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     options: Mapping[str, str] = field(default_factory=dict)
+    compare: str = "previous"
+    compare_start: dt.date | None = None
+    compare_end: dt.date | None = None
 
     def resolve_period(self, default: str = "last_month", now: dt.datetime | None = None) -> Period:
         """The inclusive period: explicit start/end win, else the relative name (else `default`)
@@ -71,6 +88,12 @@ class ReportParams:
     def option(self, name: str, default: str) -> str:
         return self.options.get(name, default) or default
 
+    def compared_period(self) -> Period | None:
+        """The custom period to compare with (compare=custom), else None."""
+        if self.compare == "custom" and self.compare_start and self.compare_end:
+            return Period(self.compare_start, self.compare_end)
+        return None
+
     def to_dict(self) -> dict[str, Any]:
         """Canonical JSON-able form (stable key order: used in files and cache keys)."""
         out: dict[str, Any] = {}
@@ -87,6 +110,11 @@ class ReportParams:
             out["columns"] = {k: list(v) for k, v in sorted(self.columns.items())}
         if self.options:
             out["options"] = dict(sorted(self.options.items()))
+        if self.compare != "previous":  # the default is left out: the same report, the same key
+            out["compare"] = self.compare
+        if self.compare_start and self.compare_end:
+            out["compare_start"] = self.compare_start.isoformat()
+            out["compare_end"] = self.compare_end.isoformat()
         return out
 
     @classmethod
@@ -94,7 +122,8 @@ class ReportParams:
         """Parse CLI-style KEY=VALUE pairs.
 
         period=last_month | start=YYYY-MM-DD end=YYYY-MM-DD | tz=Europe/Berlin |
-        now=ISO instant | <dimension>=a,b | columns.<table>=c1,c2 | any other key = report option.
+        now=ISO instant | compare=previous|last_year|custom [compare_start=YYYY-MM-DD
+        compare_end=YYYY-MM-DD] | <dimension>=a,b | columns.<table>=c1,c2 | any other key = report option.
         """
         values: dict[str, str] = {}
         for pair in pairs:
@@ -113,6 +142,8 @@ class ReportParams:
         options: dict[str, str] = {}
         period = start = end = None
         tz = "UTC"
+        compare = "previous"
+        compare_dates: dict[str, dt.date] = {}
         for key, raw in values.items():
             if key == "filters" and isinstance(raw, Mapping):
                 for dim, vals in raw.items():
@@ -140,12 +171,23 @@ class ReportParams:
                     raise ParamError(str(exc)) from exc
             elif key == "now":
                 now = _instant(raw)
+            elif key == "compare":
+                compare = str(raw).strip() if raw else "previous"
+                if compare not in COMPARE_CHOICES:
+                    raise ParamError(
+                        f"Unknown compare {compare!r}; choose one of: {', '.join(COMPARE_CHOICES)}.",
+                        parameter="compare",
+                    )
+            elif key in ("compare_start", "compare_end"):
+                if raw:
+                    compare_dates[key] = _date_value(raw, f"{key} date", parameter=key)
             elif key.startswith("columns."):
                 columns[key.removeprefix("columns.")] = _as_tuple(raw)
             elif key in DIMENSIONS:
                 filters[key] = _as_tuple(raw)
             else:
                 options[key] = str(raw)
+        _check_compare(compare, compare_dates)
         try:
             params = cls(
                 period=period,
@@ -156,12 +198,38 @@ class ReportParams:
                 filters={k: v for k, v in filters.items() if v},
                 columns=columns,
                 options=options,
+                compare=compare,
+                compare_start=compare_dates.get("compare_start"),
+                compare_end=compare_dates.get("compare_end"),
             )
             if start or end:
                 params.resolve_period()
         except PeriodError as exc:
             raise ParamError(str(exc)) from exc
         return params
+
+
+def _check_compare(compare: str, dates: Mapping[str, dt.date]) -> None:
+    """compare=custom comes with both dates, in order; the dates come with nothing else."""
+    if compare == "custom":
+        missing = [k for k in ("compare_start", "compare_end") if k not in dates]
+        if missing:
+            raise ParamError(
+                "compare=custom needs compare_start and compare_end (YYYY-MM-DD, both inclusive).",
+                parameter=missing[0],
+            )
+        if dates["compare_end"] < dates["compare_start"]:
+            raise ParamError(
+                f"The compared period ends ({dates['compare_end']}) before it starts "
+                f"({dates['compare_start']}): compare_end must not be before compare_start.",
+                parameter="compare_end",
+            )
+    elif dates:
+        name = next(iter(dates))
+        raise ParamError(
+            f"{name} goes with compare=custom (give compare=custom, compare_start and compare_end).",
+            parameter=name,
+        )
 
 
 def _check_dimension(name: str) -> str:
@@ -181,7 +249,7 @@ def _as_tuple(raw: Any) -> tuple[str, ...]:
 FIRST_DATE, LAST_DATE = dt.date(1900, 1, 1), dt.date(2999, 12, 31)
 
 
-def _date_value(raw: Any, what: str) -> dt.date:
+def _date_value(raw: Any, what: str, *, parameter: str = "") -> dt.date:
     if isinstance(raw, dt.datetime):
         raw = raw.date()
     if isinstance(raw, dt.date):
@@ -190,11 +258,12 @@ def _date_value(raw: Any, what: str) -> dt.date:
         try:
             value = parse_date(str(raw), what)
         except PeriodError as exc:
-            raise ParamError(str(exc)) from exc
+            raise ParamError(str(exc), parameter=parameter) from exc
     if not FIRST_DATE <= value <= LAST_DATE:
         raise ParamError(
             f"The {what} {value.isoformat()} is out of range: dates from {FIRST_DATE.isoformat()} "
-            f"to {LAST_DATE.isoformat()} are supported."
+            f"to {LAST_DATE.isoformat()} are supported.",
+            parameter=parameter,
         )
     return value
 
@@ -318,7 +387,9 @@ class ChartSpec:
 @dataclass
 class Report:
     """What a report builder returns and every renderer consumes: the parameters it was built from
-    and the period they resolved to (None for a report over no period)."""
+    and the period they resolved to (None for a report over no period). `compared` holds the periods
+    its comparison KPIs compare with, by their key suffix ("previous", "year_ago", "compared"; see
+    analytics/kpis.py): empty for a report without comparisons."""
 
     slug: str
     title: str
@@ -332,6 +403,9 @@ class Report:
     tables: dict[str, Table]
     charts: list[ChartSpec] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # The business's IANA time zone: every time a person reads (PDF, Excel, email) is shown in it.
+    timezone: str = "UTC"
+    compared: Mapping[str, Period] = field(default_factory=dict)
 
     def kpi(self, key: str) -> Kpi:
         for k in self.kpis:
@@ -347,11 +421,20 @@ class Report:
     @property
     def parameters(self) -> dict[str, Any]:
         """The JSON document's "parameters" (a public interface): the request's canonical form
-        (`ReportParams.to_dict`) with start and end of the resolved period."""
+        (`ReportParams.to_dict`) with start and end of the resolved period and, for a report with
+        comparisons, each compared period resolved too: `previous_period`, `year_ago_period`
+        (and `compared_period` with compare=custom), each {"start", "end", "text"}, where text is
+        `Period.describe()` ("1–4 Nov 2026")."""
         out = self.params.to_dict()
         if self.period is not None:
             out["start"] = self.period.start.isoformat()
             out["end"] = self.period.end.isoformat()
+        for key, period in self.compared.items():
+            out[f"{key}_period"] = {
+                "start": period.start.isoformat(),
+                "end": period.end.isoformat(),
+                "text": period.describe(),
+            }
         return out
 
     def period_label(self) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 
 from analytics.definition import ReportDefinition
 from analytics.periods import RELATIVE_PERIODS
-from analytics.report import DIMENSIONS, ReportParams
+from analytics.report import COMPARE_CHOICES, DIMENSIONS, FIRST_DATE, ReportParams
 from core.errors import BadParameter, Invalid
 from exporters import EXPORTERS
 from reports.registry import check_params
@@ -27,6 +27,14 @@ PERIOD_PARAMETERS: dict[str, str] = {
     "end": "Last day, YYYY-MM-DD (with `start`).",
     "tz": "IANA time zone the period is resolved in (default UTC).",
     "now": "ISO 8601 instant the period is resolved against, for reproducible results (default: now).",
+}
+# What the reports with comparisons compare with (ReportDefinition.compares), described once.
+COMPARE_PARAMETERS: dict[str, str] = {
+    "compare": "What the KPIs are compared with: previous (the period before: the same days of the "
+    "previous month for month to date), last_year (the same period a year before) or custom "
+    "(`compare_start` to `compare_end`). Default previous.",
+    "compare_start": "First day of the compared period, YYYY-MM-DD (with compare=custom).",
+    "compare_end": "Last day of the compared period, YYYY-MM-DD (with compare=custom; inclusive).",
 }
 COLUMNS_HELP = "`columns.TABLE=col1,col2` chooses and orders the columns of table TABLE."
 
@@ -57,11 +65,8 @@ def report_params(defn: ReportDefinition, query: Sequence[tuple[str, str]]) -> R
             )
         seen.append(key)
         pair = f"{key}={value}"
-        # A date alone is checked as a one-day period (start without end is refused further down).
-        other = {"start": "end", "end": "start"}.get(key.strip())
-        alone = [pair, f"{other}={value}"] if other else [pair]
         try:
-            check_params(defn, ReportParams.from_pairs(alone))
+            check_params(defn, ReportParams.from_pairs(_alone(key.strip(), value, pair)))
         except Invalid as exc:
             raise BadParameter(str(exc), parameter=key.strip()) from None
         pairs.append(pair)
@@ -70,8 +75,24 @@ def report_params(defn: ReportDefinition, query: Sequence[tuple[str, str]]) -> R
         # when the run is generated, against the call's `now`.
         params = ReportParams.from_pairs(pairs)
     except Invalid as exc:
-        raise BadParameter(str(exc), parameter=_period_parameter(seen)) from None
+        named = str(getattr(exc, "parameter", "") or "")
+        raise BadParameter(str(exc), parameter=named or _period_parameter(seen)) from None
     return params
+
+
+def _alone(key: str, value: str, pair: str) -> list[str]:
+    """The pairs that check one parameter by itself: one that goes with others gets stand-ins for
+    them (a missing partner is refused further down, with all parameters). A date alone is a one-day
+    period; a compared date alone a one-day custom comparison; compare=custom compares one day."""
+    other = {"start": "end", "end": "start", "compare_start": "compare_end", "compare_end": "compare_start"}
+    if key in ("start", "end"):
+        return [pair, f"{other[key]}={value}"]
+    if key in ("compare_start", "compare_end"):
+        return [pair, f"{other[key]}={value}", "compare=custom"]
+    if key == "compare" and value.strip() == "custom":
+        day = FIRST_DATE.isoformat()
+        return [pair, f"compare_start={day}", f"compare_end={day}"]
+    return [pair]
 
 
 def _period_parameter(keys: Sequence[str]) -> str:
@@ -102,6 +123,12 @@ def parameters(defn: ReportDefinition) -> list[dict[str, Any]]:
                 entry |= {"choices": list(RELATIVE_PERIODS), "default": defn.default_period}
             if name == "tz":
                 entry["default"] = "UTC"
+            found.append(entry)
+    if defn.compares:
+        for name, text in COMPARE_PARAMETERS.items():
+            entry = {"name": name, "description": text}
+            if name == "compare":
+                entry |= {"choices": list(COMPARE_CHOICES), "default": "previous"}
             found.append(entry)
     for dim in defn.filters:
         found.append({"name": dim, "description": f"Only these {DIMENSIONS[dim]}, comma-separated."})

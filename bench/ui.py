@@ -1,13 +1,16 @@
 """Benchmark: the web app in a real browser (Playwright + Debian's Chromium) on 1M demo lines.
 
-Starts `streamlit run app.py` on the database bench/reports.py made (bench/out/reports_1000000.db,
-demo data ending 2026-11-21; a bench user is added when missing), logs in and measures:
+Starts `streamlit run app.py` on a copy of the database bench/reports.py made
+(bench/out/reports_1000000.db, demo data ending 2026-11-21; never written to: the copy, its snapshots and
+the bench user live in a temporary folder, deleted afterwards), logs in and measures:
 
 - first view: from opening Overview to its KPI cards showing, cold (fresh server, nothing cached:
   from the click on "Log in", which lands on Overview) and warm (a new browser session, i.e. a
   full page load logged in by cookie, and a click on Overview from another page);
-- a filter change: from clicking another period in the open Period list to the KPI cards showing
+- a period change: from clicking another period in the open Period list to the KPI cards showing
   its figures, for periods not computed yet (uncached) and for one computed before (cached);
+- a filter change: from picking a region in the Filters panel to the KPI cards showing its figures;
+- a click-to-filter: from a click on a bar of "Revenue by region" to the KPI cards of that region;
 - server memory per page: the streamlit process's resident memory (VmRSS from /proc, sampled every
   50 ms while the page renders; VmHWM is the process's peak so far) while visiting every page.
 
@@ -16,7 +19,7 @@ Times run from the browser action to the moment the DOM shows the new, non-stale
 Prints a Markdown table and writes it as the "UI" section of bench/RESULTS.md.
 
     .venv/bin/python bench/ui.py [--db bench/out/reports_1000000.db] [--repeat 3] [--cold 2]
-        [--rebuild-snapshot] [--screenshots docs/pages] [--no-write]
+        [--screenshots docs/pages] [--no-write]
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -48,8 +52,10 @@ RESULTS = ROOT / "bench" / "RESULTS.md"
 BUSINESS = "demo"
 USER, PASSWORD = "bench-ui", "bench-ui-password-1"
 TARGET_FIRST_S, TARGET_CHANGE_S, TARGET_MB = 2.0, 1.0, 500
-# The periods a manager switches to, in turn: each is computed for the first time (uncached).
-PERIOD_CHANGES = ("Last month", "Last quarter", "Year to date", "Last 30 days")
+# The periods a manager switches to from the default (Last month), in turn: each is computed for the
+# first time (uncached).
+PERIOD_CHANGES = ("Last quarter", "Year to date", "Last 30 days", "Month to date")
+FILTER_REGIONS = ("North", "South")  # picked in the Filters panel, then clicked on "Revenue by region"
 
 # Truthy (the Revenue card's text) once the Revenue KPI shows a non-stale value that differs from
 # `old` and a caption contains `caption` (the report header names the period).
@@ -130,14 +136,9 @@ def ensure_user(url: str) -> None:
         engine.dispose()
 
 
-def build_snapshot(env: dict[str, str], rebuild: bool) -> float | None:
-    """Build the business's snapshot in a child process, as the first report after an import would;
-    None when a current one exists and `rebuild` is off (then nothing is timed)."""
-    snapshots = Path(env["TALLYBOARD_DATA_DIR"]) / "snapshots"
-    if rebuild:
-        shutil.rmtree(snapshots, ignore_errors=True)
-    elif any(snapshots.glob("db-*/b*/*-layout*/built.json")):
-        return None  # SnapshotStore.current() would reuse it (an import bumps the version: rebuilt)
+def build_snapshot(env: dict[str, str]) -> float:
+    """Build the business's snapshot of the copied database in a child process, as the first report
+    after an import would; seconds."""
     code = (
         "import time; from core.settings import Settings; from core.db import make_engine,"
         " business_by_code, session_scope; from snapshots.store import SnapshotStore\n"
@@ -149,20 +150,7 @@ def build_snapshot(env: dict[str, str], rebuild: bool) -> float | None:
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
     )
-    seconds = float(out.stdout.strip().splitlines()[-1])
-    (snapshots.parent / "snapshot_build.json").write_text(
-        json.dumps({"seconds": seconds, "at": f"{dt.datetime.now():%Y-%m-%d %H:%M}"}), encoding="utf-8"
-    )
-    return seconds
-
-
-def last_snapshot_build(data_dir: Path) -> str:
-    """'46.1 s (timed 2026-11-21 08:27)' from the last run that built the snapshot, if any."""
-    try:
-        last = json.loads((data_dir / "snapshot_build.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return "not timed (a current one was reused; run with --rebuild-snapshot)"
-    return f"{last['seconds']:.1f} s (timed {last['at']}; reused since)"
+    return float(out.stdout.strip().splitlines()[-1])
 
 
 GENERATE_CODE = """
@@ -177,7 +165,7 @@ s = Settings.from_env(); e = make_engine(s.database_url); store = SnapshotStore(
 out = {}
 with make_sessionmaker(e)() as db:
     b = business_by_code(db, sys.argv[1])
-    for period in ["month_to_date", *sys.argv[2:]]:  # the first one also warms imports and DuckDB
+    for period in ["last_month", *sys.argv[2:]]:  # the first one also warms imports and DuckDB
         t = time.perf_counter()
         params = ReportParams(period=period, tz=b.timezone)
         generate(db, store, Scope(b.id, user="bench"), "kpi_dashboard", params, now=utc_now())
@@ -185,7 +173,7 @@ with make_sessionmaker(e)() as db:
 print(json.dumps(out))
 """
 PERIOD_KEYS = {
-    "Last month": "last_month",
+    "Month to date": "month_to_date",
     "Last quarter": "last_quarter",
     "Year to date": "year_to_date",
     "Last 30 days": "last_30_days",
@@ -247,6 +235,8 @@ class Results:
     first_click: list[Timing] = field(default_factory=list)
     change_uncached: list[tuple[str, Timing]] = field(default_factory=list)
     change_cached: list[Timing] = field(default_factory=list)
+    filter_change: list[tuple[str, Timing]] = field(default_factory=list)
+    click_filter: list[tuple[str, Timing]] = field(default_factory=list)
     pages: list[tuple[str, float, float, float, float]] = field(
         default_factory=list
     )  # title, s, rss, peak, hwm
@@ -304,13 +294,13 @@ def measure(browser: Any, server: Server, repeat: int, shots: Path | None, resul
         results.first_click.append(timed(page, link.click))
         driver.settle(page)
 
-    # Filter changes: periods not computed yet, then back to one computed before.
+    # Period changes: periods not computed yet, then back to one computed before.
     def change(label: str) -> Timing:
         old = revenue(page)
         page.get_by_test_id("stSelectbox").filter(has_text="Period").first.click()
         option = page.get_by_role("option", name=label, exact=True)
         option.wait_for()  # the list is open: the clock starts with the choice
-        timing = timed(page, option.click, f"{label}:", old)
+        timing = timed(page, option.click, f"({label.lower()})", old)
         driver.settle(page)
         return timing
 
@@ -318,6 +308,22 @@ def measure(browser: Any, server: Server, repeat: int, shots: Path | None, resul
         results.change_uncached.append((label, change(label)))
     for i in range(repeat):
         results.change_cached.append(change(PERIOD_CHANGES[i % 2]))
+    change("Last month")  # back to the default, computed before
+
+    # A click on a region's bar (click-to-filter), then a second region picked in the Filters panel.
+    first, second = FILTER_REGIONS
+    old = revenue(page)
+    x, y = driver.chart_point(page, "Revenue by region", first)
+    results.click_filter.append((first, timed(page, lambda: page.mouse.click(x, y), "", old)))
+    driver.settle(page)
+    old = revenue(page)
+    page.get_by_test_id("stExpander").filter(has_text="Filter").first.locator("summary").first.click()
+    driver.settle(page)
+    page.get_by_test_id("stMultiSelect").filter(has=page.get_by_text("Region", exact=True)).click()
+    option = page.get_by_role("option", name=second, exact=True)
+    option.wait_for()
+    results.filter_change.append((second, timed(page, option.click, "", old)))
+    driver.settle(page)
     page.close()
 
     # Every page, in a new session (a new tab: the same login cookie, a new Streamlit session; the
@@ -349,6 +355,26 @@ def measure(browser: Any, server: Server, repeat: int, shots: Path | None, resul
     context.close()
 
 
+def overview_shots(browser: Any, server: Server, folder: Path) -> None:
+    """Overview as a manager opens it, at 1440 px and at 390 px (a phone) wide: overview_1440.png and
+    overview_390.png in `folder` (the README shows them, from docs/)."""
+    context = browser.new_context(viewport={"width": 1440, "height": 2300}, device_scale_factor=1)
+    try:
+        page = context.new_page()
+        page.set_default_timeout(120_000)
+        driver.login(page, server.url, USER, PASSWORD)  # wide: the menu shows once logged in
+        driver.wait_for_login_cookie(page)
+        for width, height in ((1440, 2300), (390, 5200)):
+            page.set_viewport_size({"width": width, "height": height})
+            page.goto(server.url)  # a new session, logged in by the cookie
+            page.wait_for_function(_KPIS_JS, arg=["", ""], polling="raf", timeout=120_000)
+            page.wait_for_function(_DONE_JS, polling="raf", timeout=120_000)
+            driver.settle(page, 1500, timeout_ms=120_000)
+            page.screenshot(path=str(folder / f"overview_{width}.png"))
+    finally:
+        context.close()
+
+
 # --- report --------------------------------------------------------------------------------------
 
 
@@ -362,7 +388,7 @@ def verdict(seconds: float, target: float) -> str:
 
 def report(
     results: Results,
-    snapshot_s: float | None,
+    snapshot_s: float,
     lines: int,
     load: str,
     repeat: int,
@@ -380,26 +406,26 @@ def report(
     ]
     out = [
         f"Run {dt.datetime.now():%Y-%m-%d %H:%M}, `bench/ui.py`: {lines:,} demo sale lines (SQLite, "
-        f"bench/out/reports_1000000.db), `streamlit run app.py` + Chromium on {os.cpu_count()} cores "
+        f"a copy of bench/out/reports_1000000.db), `streamlit run app.py` + Chromium on {os.cpu_count()} cores "
         f"shared with other engineers' work — **load average {load}** during the run, so these "
         "numbers are pessimistic and must be re-measured on a quiet machine.",
         "",
         "- snapshot build (once per data version, i.e. the first report after an import waits for it): "
-        + (f"{snapshot_s:.1f} s" if snapshot_s is not None else last_snapshot_build(OUT / "ui")),
+        + f"{snapshot_s:.1f} s",
         f"- log in to the menu (bcrypt + first run): {results.login_s:.1f} s",
         "",
         f"Median of {repeat} (cold: of {len(results.first_cold)} fresh servers); KPIs = the Revenue "
         "card shows the new, non-stale figure; done = the page's script run has finished (charts, "
         "tables); report alone = `generate()` of the KPI dashboard for that period in a plain process "
-        "(no Streamlit, no browser; the cold row's figure is its first, import-warming call for Month "
-        "to date).",
+        "(no Streamlit, no browser; the cold row's figure is its first, import-warming call for Last "
+        "month, the default period).",
         "",
         "| measurement | KPIs s | done s | report alone s | target | met |",
         "| --- | ---: | ---: | ---: | ---: | :---: |",
     ]
     for label, timings, target in rows:
         k, d = med([t.kpis for t in timings]), med([t.done for t in timings])
-        alone = f"{generate_s['month_to_date']:.2f}" if "cold" in label else ""
+        alone = f"{generate_s['last_month']:.2f}" if "cold" in label else ""
         out.append(f"| {label} | {k:.2f} | {d:.2f} | {alone} | ≤ {target:.0f} s | {verdict(k, target)} |")
     for label, t in results.change_uncached:
         seconds = generate_s.get(PERIOD_KEYS[label], float("nan"))
@@ -407,6 +433,15 @@ def report(
             f"| Period change → {label} (not cached) → KPIs | {t.kpis:.2f} | {t.done:.2f} | {seconds:.2f} | "
             f"≤ {TARGET_CHANGE_S:.0f} s | {verdict(t.kpis, TARGET_CHANGE_S)} |"
         )
+    for what, rows_ in (
+        ("Filter change: pick region", results.filter_change),
+        ("Click-to-filter: region bar", results.click_filter),
+    ):
+        for label, t in rows_:
+            out.append(
+                f"| {what} {label} → KPIs | {t.kpis:.2f} | {t.done:.2f} | | "
+                f"≤ {TARGET_CHANGE_S:.0f} s | {verdict(t.kpis, TARGET_CHANGE_S)} |"
+            )
     out += [
         "",
         "Server memory per page (the streamlit process, visiting every page as admin in menu order with "
@@ -442,8 +477,11 @@ def main() -> None:
     parser.add_argument("--db", type=Path, default=OUT / "reports_1000000.db")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--cold", type=int, default=2, help="fresh servers for the cold first view")
-    parser.add_argument("--screenshots", type=Path, help="save a screenshot of every page here")
-    parser.add_argument("--rebuild-snapshot", action="store_true", help="delete and time the snapshot build")
+    parser.add_argument(
+        "--screenshots",
+        type=Path,
+        help="save a screenshot of every page here, and of Overview at 1440 and 390 px wide",
+    )
     parser.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
     args = parser.parse_args()
     if not driver.CHROMIUM.exists():
@@ -453,42 +491,52 @@ def main() -> None:
     from playwright.sync_api import sync_playwright
     from sqlalchemy import create_engine, text
 
-    url = f"sqlite:///{args.db.resolve()}"
-    ensure_user(url)
-    engine = create_engine(url)
-    with engine.connect() as conn:
-        lines = int(conn.execute(text("SELECT count(*) FROM sale_lines")).scalar_one())
-    engine.dispose()
-    data_dir = OUT / "ui"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "TALLYBOARD_DATA_DIR": str(data_dir),
-        "TALLYBOARD_COOKIE_KEY": secrets.token_urlsafe(48),
-    }
-    snapshot_s = build_snapshot(env, args.rebuild_snapshot)
-    generate_s = generation_times(env)
-    if args.screenshots:
-        args.screenshots.mkdir(parents=True, exist_ok=True)
-    results = Results()
-    loads: list[float] = []
-    server = Server(env, data_dir / "streamlit.log")
-    with sync_playwright() as p:
-        browser = driver.launch(p)
-        try:
-            for i in range(args.cold):
-                server.start()
-                try:
-                    loads.append(os.getloadavg()[0])
-                    results.first_cold.append(cold_first_view(browser, server))
-                    if i == args.cold - 1:
-                        measure(browser, server, args.repeat, args.screenshots, results)
+    with tempfile.TemporaryDirectory(prefix="tallyboard-bench-ui-") as tmp:
+        # The bench's own copy: the user, the snapshots and Streamlit's log never touch the original.
+        work = Path(tmp)
+        copy = work / "reports.db"
+        shutil.copyfile(args.db, copy)
+        url = f"sqlite:///{copy}"
+        ensure_user(url)
+        engine = create_engine(url)
+        with engine.connect() as conn:
+            lines = int(conn.execute(text("SELECT count(*) FROM sale_lines")).scalar_one())
+        engine.dispose()
+        data_dir = work / "data"
+        data_dir.mkdir()
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "TALLYBOARD_DATA_DIR": str(data_dir),
+            "TALLYBOARD_COOKIE_KEY": secrets.token_urlsafe(48),
+        }
+        snapshot_s = build_snapshot(env)
+        generate_s = generation_times(env)
+        if args.screenshots:
+            args.screenshots.mkdir(parents=True, exist_ok=True)
+        results = Results()
+        loads: list[float] = []
+        server = Server(env, work / "streamlit.log")
+        with sync_playwright() as p:
+            browser = driver.launch(p)
+            try:
+                for i in range(args.cold):
+                    server.start()
+                    try:
                         loads.append(os.getloadavg()[0])
-                finally:
-                    server.stop()
-        finally:
-            browser.close()
+                        results.first_cold.append(cold_first_view(browser, server))
+                        if i == args.cold - 1:
+                            measure(browser, server, args.repeat, args.screenshots, results)
+                            loads.append(os.getloadavg()[0])
+                            if args.screenshots:
+                                try:
+                                    overview_shots(browser, server, args.screenshots)
+                                except Exception as exc:  # the figures matter more than the pictures
+                                    print(f"Overview screenshots failed: {exc}", file=sys.stderr)
+                    finally:
+                        server.stop()
+            finally:
+                browser.close()
     load = f"{min(loads):.1f}–{max(loads):.1f} (1-minute, on {os.cpu_count()} cores)"
     text_ = report(results, snapshot_s, lines, load, args.repeat, generate_s)
     print(text_)

@@ -8,6 +8,7 @@ Adding a format = one row in EXPORTERS.
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -64,7 +65,16 @@ EXPORTERS: dict[str, Exporter] = {
 
 
 def file_name(report: Report, fmt: str) -> str:
-    """`{slug}_{period}_{YYYYmmdd-HHMMSS}.{ext}`: period as 20250101-20250331 (or "all"), time = generated_at."""
+    """`{slug}_{period}_{YYYYmmdd-HHMMSS}UTC.{ext}`: period as 20250101-20250331 (or "all"), time =
+    generated_at in UTC, and the name says so (inside, the files show the business's time zone)."""
     period = report.period.slug() if report.period else "all"
     extension = EXPORTERS[fmt].extension_for(report)
-    return f"{report.slug}_{period}_{report.generated_at:%Y%m%d-%H%M%S}.{extension}"
+    generated = report.generated_at
+    generated = generated.astimezone(dt.UTC) if generated.tzinfo else generated  # naive = UTC
+    return f"{report.slug}_{period}_{generated:%Y%m%d-%H%M%S}UTC.{extension}"
+
+
+def table_file_name(report: Report, table: str) -> str:
+    """One table's CSV: `{slug}_{table}_{period}_{YYYYmmdd-HHMMSS}UTC.csv` (as the API names it)."""
+    stem = file_name(report, "csv").rsplit(".", 1)[0].removeprefix(f"{report.slug}_")
+    return f"{report.slug}_{table}_{stem}.csv"

@@ -5,6 +5,7 @@ to cents, no thousands separator, "." decimal point); pct as fractions like JSON
 int and quantity as whole numbers where they are whole; date as YYYY-MM-DD; datetime as
 "YYYY-MM-DD HH:MM:SS" (ISO 8601 with a space, which Excel reads as a date-time); text neutralised.
 A missing value (analytics.formatting.is_missing: None, NaN, NaT, pandas NA) is an empty cell.
+A column of codes is written as their labels (analytics.labels: "Bank transfer", not bank_transfer).
 
 Rows arrive in batches, so each column of a batch is converted at once (`csv_column`): the common
 case (every value of the expected Python type) runs at C speed through comprehensions, joins and
@@ -20,9 +21,11 @@ import re
 from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from analytics.formatting import is_missing
 from analytics.formatting import plain as _plain
+from analytics.labels import labeller
 from analytics.report import ColumnKind
 from core.money import to_cents
 
@@ -37,6 +40,21 @@ NO_DATA = "No data for this period"
 
 CellText = str | int | float
 ColumnText = Callable[[Sequence[Any]], Sequence[Any]]
+
+
+def local_time(when: dt.datetime, tz: str) -> dt.datetime:
+    """An instant as an aware time in time zone `tz` (naive = UTC; an unknown zone gives UTC)."""
+    aware = when if when.tzinfo is not None else when.replace(tzinfo=dt.UTC)
+    try:
+        return aware.astimezone(ZoneInfo(tz))
+    except (ZoneInfoNotFoundError, ValueError):
+        return aware.astimezone(dt.UTC)
+
+
+def time_text(when: dt.datetime, tz: str) -> str:
+    """An instant as people read it in the business's time zone, the zone named: '2026-11-21 08:20 CET'."""
+    local = local_time(when, tz)
+    return f"{local:%Y-%m-%d %H:%M} {local.tzname() or tz}"
 
 
 def neutralise(text: str) -> str:
@@ -151,7 +169,7 @@ def _text_column(values: Sequence[Any]) -> Sequence[Any]:
         joined = "\n".join(values)
     except TypeError:  # None (written as an empty cell as it is), or not only text
         try:
-            joined = "\n".join(filter(None, values))
+            joined = "\n".join(v for v in values if v is not None)
         except TypeError:  # NaN, numbers, booleans
             return [text_cell(v) for v in values]
     if joined.startswith(_FORMULA_STARTS) or _FORMULA_AFTER_NEWLINE.search(joined):
@@ -185,9 +203,13 @@ class Remembered(dict[Any, Any]):
             return [self.convert(v) for v in values]
 
 
-def csv_column(kind: ColumnKind) -> ColumnText:
+def csv_column(kind: ColumnKind, key: str = "") -> ColumnText:
     """The converter of one column of a batch (a sequence of values) to its CSV cells; make one per
-    column and export (it remembers the texts of the values it has seen)."""
+    column and export (it remembers the texts of the values it has seen). A column of codes
+    (analytics.labels: `method`, `customer_type`, ...) is written as their labels."""
+    named = labeller(key)
+    if named is not None:
+        return Remembered(lambda value: str(text_cell(named(value)))).column
     if kind in ("text", "month"):
         return _text_column
     return Remembered(lambda value: str(csv_cell(value, kind))).column

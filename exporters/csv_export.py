@@ -1,5 +1,9 @@
 """Report -> CSV: one table is one CSV file; several tables are a ZIP of one CSV per table plus summary.csv.
 
+`write_csv` is the CSV format of EXPORTERS (the download button, run files, email attachments);
+`write_zip` writes the ZIP whatever the number of tables and `write_table_csv` one table of a report
+as CSV (the command line's `--out x.zip` and `--table NAME`).
+
 Every CSV is UTF-8 with a byte-order mark (so Excel shows accents, € and ₱ correctly), comma
 separated, CRLF line ends (RFC 4180), with a header row of column keys (the names scripts and the
 `columns.<table>=` parameter use). Cells are written as `exporters.cells` describes: money
@@ -10,7 +14,9 @@ in memory, also inside a ZIP entry.
 In the ZIP, table `t` of report `slug` is `{slug}_{t}.csv`; `summary.csv` holds the report's
 title, business, period, generation time, parameters, KPIs and notes (columns section, key,
 label, value). A report whose tables are all empty still writes each table's header, followed by
-one row saying "No data for this period".
+one row saying "No data for this period". Each entry carries the report's generation time as the
+business's wall-clock time (ZIP times have no zone), not the format's 1980-01-01 default. Columns of
+codes hold their labels ("Bank transfer"), as every file a person opens does.
 """
 
 from __future__ import annotations
@@ -23,8 +29,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import IO, Any
 
-from analytics.report import Report, Table
-from exporters.cells import NO_DATA, columns_of, csv_cell, csv_column, neutralise
+from analytics.report import ParamError, Report, Table
+from exporters.cells import NO_DATA, columns_of, csv_cell, csv_column, local_time, neutralise
 
 SUMMARY_NAME = "summary.csv"
 # A ZIP entry whose size is not known in advance needs ZIP64 headers once it may pass 2 GiB.
@@ -44,20 +50,46 @@ def is_bundle(report: Report) -> bool:
 def write_csv(report: Report, out: IO[bytes]) -> None:
     """Write the report as one CSV (one table, or none: then the summary) or a ZIP of CSVs."""
     tables = list(report.tables.values())
-    if not is_bundle(report):
-        with _text(out) as handle:
-            if tables:
-                write_table(handle, tables[0], empty_report=report.is_empty)
-            else:
-                write_summary(handle, report)
+    if is_bundle(report):
+        write_zip(report, out)
         return
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as bundle:
-        with bundle.open(SUMMARY_NAME, "w") as raw, _text(raw) as handle:
+    with _text(out) as handle:
+        if tables:
+            write_table(handle, tables[0], empty_report=report.is_empty)
+        else:
             write_summary(handle, report)
-        for table in tables:
+
+
+def write_zip(report: Report, out: IO[bytes]) -> None:
+    """Write the report as a ZIP: summary.csv and one CSV per table (however many tables)."""
+    when = local_time(report.generated_at, report.timezone).timetuple()[:6]
+
+    def entry(name: str) -> zipfile.ZipInfo:
+        info = zipfile.ZipInfo(name, date_time=when)
+        info.compress_type = zipfile.ZIP_DEFLATED  # zlib's default level, 6
+        return info
+
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as bundle:
+        with bundle.open(entry(SUMMARY_NAME), "w") as raw, _text(raw) as handle:
+            write_summary(handle, report)
+        for table in report.tables.values():
             large = table.row_count >= _ZIP64_ROWS
-            with bundle.open(entry_name(report, table), "w", force_zip64=large) as raw, _text(raw) as handle:
+            with (
+                bundle.open(entry(entry_name(report, table)), "w", force_zip64=large) as raw,
+                _text(raw) as handle,
+            ):
                 write_table(handle, table, empty_report=report.is_empty)
+
+
+def write_table_csv(report: Report, name: str, out: IO[bytes]) -> None:
+    """Write table `name` of the report as one CSV file (ParamError naming the tables if it has none such)."""
+    table = report.tables.get(name)
+    if table is None:
+        raise ParamError(
+            f"Report {report.slug!r} has no table {name!r}; its tables are: {', '.join(report.tables)}."
+        )
+    with _text(out) as handle:
+        write_table(handle, table, empty_report=report.is_empty)
 
 
 @contextmanager
@@ -76,7 +108,7 @@ def write_table(handle: IO[str], table: Table, *, empty_report: bool = False) ->
     """Header plus every row of `table`, converted a column of a batch at a time; returns the rows."""
     writer = csv.writer(handle)
     writer.writerow([c.key for c in table.columns])
-    converters = [csv_column(c.kind) for c in table.columns]
+    converters = [csv_column(c.kind, c.key) for c in table.columns]
     rows = 0
     for batch in table.batches():
         if not batch:

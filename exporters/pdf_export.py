@@ -7,7 +7,6 @@ ships, prints €, ₱ and accented names.
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -19,8 +18,11 @@ from fpdf import FPDF
 from fpdf.enums import Align, PageMode, XPos, YPos
 from fpdf.fonts import TTFFont
 
-from analytics.formatting import cell_formatter, format_cell, is_highlighted
+from analytics.formatting import format_cell, is_highlighted
+from analytics.labels import CODE_FILTERS, column_formatter
+from analytics.labels import label as code_label
 from analytics.report import Column, ColumnKind, Highlight, Kpi, Report, Table
+from exporters.cells import time_text
 from exporters.static_charts import chart_png
 
 PageSize = Literal["A4", "Letter"]
@@ -117,7 +119,7 @@ class _Document(FPDF):
         self.set_subject(f"{report.title} for {report.business_name}, {report.period_label()}")
         self.set_creator("Tallyboard")
         self.set_lang("en")
-        self.generated = f"Generated {report.generated_at.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC"
+        self.generated = f"Generated {time_text(report.generated_at, report.timezone)}"
 
     def _glyph_widths(self, key: str) -> dict[int, float]:
         """Advance width of each code point, in thousandths of the font size (a defaultdict)."""
@@ -227,7 +229,8 @@ def parameter_lines(report: Report) -> list[tuple[str, str]]:
     if params.get("tz"):
         lines.append(("Time zone", str(params["tz"])))
     for dim, values in dict(params.get("filters") or {}).items():
-        lines.append((dim.replace("_", " ").capitalize(), ", ".join(map(str, values))))
+        shown = [str(code_label(dim, v)) if dim in CODE_FILTERS else str(v) for v in values]
+        lines.append((dim.replace("_", " ").capitalize(), ", ".join(shown)))
     for name, value in dict(params.get("options") or {}).items():
         lines.append((name.replace("_", " ").capitalize(), str(value)))
     for table, cols in dict(params.get("columns") or {}).items():
@@ -339,7 +342,7 @@ class _Layout:
 def _table(doc: _Document, report: Report, table: Table, max_rows: int) -> None:
     total = table.row_count
     columns = table.columns
-    formats = [cell_formatter(c.kind, report.currency) for c in columns]
+    formats = [column_formatter(c, report.currency) for c in columns]
     flags = [(i, h) for h in table.highlights for i, c in enumerate(columns) if c.key == h.column]
     batches = _formatted_batches(table, formats, flags, max_rows) if total and max_rows else iter([])
     first = next(batches, [])

@@ -12,13 +12,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import IO, Any
-from zoneinfo import ZoneInfo
 
 import xlsxwriter
+from xlsxwriter.utility import _preserve_whitespace, _utf16_len, xl_col_to_name
 
 from analytics.formatting import currency_symbol, is_missing
+from analytics.labels import CODE_FILTERS, label, labeller
 from analytics.report import ChartSpec, Column, ColumnKind, Highlight, Kpi, Report, Table
-from exporters.cells import neutralise
+from exporters.cells import Remembered, columns_of, local_time, neutralise, time_text
 
 # Excel's sheet holds 1,048,576 rows: the header plus this many data rows.
 MAX_DATA_ROWS = 1_048_575
@@ -47,17 +48,21 @@ def write_xlsx(
     *,
     max_rows_per_sheet: int = MAX_DATA_ROWS,
     chart_row_limit: int = CHART_ROW_LIMIT,
+    fast_rows: bool = True,
 ) -> None:
     """Write the report as an .xlsx workbook to a binary stream, in constant memory however many rows.
 
     Tables longer than `max_rows_per_sheet` data rows continue on "<Sheet> (2)", "<Sheet> (3)", ...
     Charts are drawn only for tables of at most `chart_row_limit` rows that fit on one sheet.
+    `fast_rows=False` writes every cell through XlsxWriter's own methods: the same bytes, slower
+    (the reference the tests compare the fast rows with).
     """
     if not 1 <= max_rows_per_sheet <= MAX_DATA_ROWS:
         raise ValueError(f"max_rows_per_sheet must be between 1 and {MAX_DATA_ROWS:,}")
     wb = xlsxwriter.Workbook(out, {"constant_memory": True, "remove_timezone": True})
     try:
         book = _Book(wb, report, max_rows_per_sheet, chart_row_limit)
+        book.fast_rows = fast_rows
         plans = book.plan_sheets()
         book.write_summary(plans)
         for plan in plans:
@@ -73,6 +78,17 @@ def write_xlsx(
 
 
 # --- number formats and cell values ---------------------------------------------------------------
+
+
+def _safe(text: str) -> str:
+    """Text as a cell holds it: neutralised (exporters.cells), and never taken for markup.
+
+    In constant_memory mode XlsxWriter writes a string that starts with "<r>" and ends with "</r>"
+    into the sheet's XML as it is (a rich string it made itself): a customer named like that could
+    add cells, formulas included. Such text gets the same "'" prefix as a formula-like one.
+    """
+    text = neutralise(text)
+    return "'" + text if text.startswith("<r>") and text.endswith("</r>") else text
 
 
 def money_format(currency: str, decimals: int = 2) -> str:
@@ -172,80 +188,240 @@ def datetime_value(value: Any) -> dt.datetime | None:
 def text_value(value: Any) -> str | bool | None:
     """A text cell: neutralised text (never a formula); a boolean stays a boolean."""
     if value.__class__ is str:
-        return neutralise(value) if value else None
+        return _safe(value) if value else None
     if hasattr(value, "item") and not isinstance(value, dt.date):  # numpy scalars
         value = value.item()
     if isinstance(value, bool):
         return value
     if is_missing(value):
         return None
-    return neutralise(str(value))
+    return _safe(str(value))
 
 
-def _cell_writer(ws: Any, kind: ColumnKind, fmt: Any, bool_fmt: Any) -> CellWriter:
-    """One fast writer per column kind: typed cell, column format, nothing for a missing value.
+# A cell as written: ("n", number), ("d", date or datetime), ("s", text) or ("b", boolean); None
+# writes nothing (a missing value).
+Cell = tuple[str, Any] | None
 
-    The common types get a fast path (no generic write() dispatch); anything else goes through
-    the *_value converters above. XlsxWriter's public write_* methods only add a check for "A1"
-    style arguments around the private ones: with integer rows and columns the private methods
-    (same arguments, checked against the pinned version by the tests) save about 10 % of the time.
-    """
-    number = _unchecked(ws, "write_number")
+
+def cell_of(kind: ColumnKind, key: str = "") -> Callable[[Any], Cell]:
+    """The cell one value of a column of `kind` becomes: typed, neutralised, a code as its label
+    (analytics.labels). The common Python types take a short path; the rest go through the
+    *_value converters above."""
     if kind == "money":
         quantize, cent, half_even = Decimal.quantize, _CENT, ROUND_HALF_EVEN
 
-        def write_money(r: int, c: int, v: Any) -> None:
+        def money(v: Any) -> Cell:
             cls = v.__class__
             if cls is float and v - v == 0:  # v - v is NaN for NaN and infinities
-                number(r, c, round(v, 2), fmt)  # round() rounds a float's exact value half-even
-            elif cls is Decimal and v.is_finite():
-                number(r, c, float(quantize(v, cent, rounding=half_even)), fmt)
-            else:
-                x = money_value(v)
-                if x is not None:
-                    number(r, c, x, fmt)
+                return ("n", round(v, 2))  # round() rounds a float's exact value half-even
+            if cls is Decimal and v.is_finite():
+                return ("n", float(quantize(v, cent, rounding=half_even)))
+            x = money_value(v)
+            return None if x is None else ("n", x)
 
-        return write_money
+        return money
     if kind in ("int", "quantity", "number", "pct"):
 
-        def write_number(r: int, c: int, v: Any) -> None:
+        def number(v: Any) -> Cell:
             cls = v.__class__
             if (cls is float and v - v == 0) or cls is int:
-                number(r, c, v, fmt)
-            else:
-                x = number_value(v)
-                if x is not None:
-                    number(r, c, x, fmt)
+                return ("n", v)
+            x = number_value(v)
+            return None if x is None else ("n", x)
 
-        return write_number
+        return number
     if kind in ("date", "month", "datetime"):
-        write_dt = _unchecked(ws, "write_datetime")
         convert = {"date": date_value, "month": month_value, "datetime": datetime_value}[kind]
         fast = dt.datetime if kind == "datetime" else dt.date if kind == "date" else None
 
-        def write_when(r: int, c: int, v: Any) -> None:
+        def when(v: Any) -> Cell:
             if v.__class__ is fast:
-                write_dt(r, c, v, fmt)
-            else:
-                x = convert(v)
-                if x is not None:
-                    write_dt(r, c, x, fmt)
+                return ("d", v)
+            x = convert(v)
+            return None if x is None else ("d", x)
 
-        return write_when
-    string, boolean = _unchecked(ws, "write_string"), _unchecked(ws, "write_boolean")
+        return when
+    named = labeller(key)
 
-    def write_text(r: int, c: int, v: Any) -> None:
+    def text(v: Any) -> Cell:
+        if named is not None:
+            v = named(v)
         if v.__class__ is str:
-            if v:
-                string(r, c, neutralise(v), fmt)
-        else:
-            x = text_value(v)
-            if isinstance(x, bool):
-                boolean(r, c, x, bool_fmt)
-            elif x is not None:
-                string(r, c, x, fmt)
+            return ("s", _safe(v)) if v else None
+        x = text_value(v)
+        if x is None:
+            return None
+        return ("b", x) if isinstance(x, bool) else ("s", x)
 
-    return write_text
+    return text
+
+
+def _cell_writer(ws: Any, kind: ColumnKind, fmt: Any, bool_fmt: Any, key: str = "") -> CellWriter:
+    """One column's writer through XlsxWriter's own methods: typed cell, column format, nothing for
+    a missing value. (The table sheets write rows faster, see _Rows; this is their reference and
+    their way for what the fast rows do not take.)
+
+    XlsxWriter's public write_* methods only add a check for "A1" style arguments around the
+    private ones: with integer rows and columns the private methods (same arguments, checked
+    against the pinned version by the tests) save about 10 % of the time.
+    """
+    value_of = cell_of(kind, key)
+    write = {
+        "n": _unchecked(ws, "write_number"),
+        "d": _unchecked(ws, "write_datetime"),
+        "s": _unchecked(ws, "write_string"),
+    }
+    boolean = _unchecked(ws, "write_boolean")
+
+    def write_cell(r: int, c: int, v: Any) -> None:
+        cell = value_of(v)
+        if cell is None:
+            return
+        what, x = cell
+        if what == "b":
+            boolean(r, c, x, bool_fmt)
+        else:
+            write[what](r, c, x, fmt)
+
+    return write_cell
+
+
+class _Fragments(Remembered):
+    """value -> the XML of its cell after `<c r="A2"`, exactly as XlsxWriter writes it in
+    constant_memory mode (inline strings): "" for a missing value, None for a cell the fast rows
+    leave to XlsxWriter (a boolean, a text over Excel's 32,767 characters). Text values are only
+    remembered when they are str: 1, 1.0 and True are equal keys but different text cells."""
+
+    LIMIT = 2_000  # per column: the XML of a cell is longer than its CSV text
+
+    def __init__(self, ws: Any, value_of: Callable[[Any], Cell], fmt: Any, text: bool) -> None:
+        super().__init__(self.fragment)
+        self.ws = ws
+        self.value_of = value_of
+        self.fmt = fmt
+        self.style = ""  # ' s="N"': N is given when the format is first used, as XlsxWriter does
+        self.text = text
+
+    def __missing__(self, value: Any) -> Any:
+        if self.text and value.__class__ is not str:
+            return self.fragment(value)
+        return super().__missing__(value)
+
+    def fragment(self, value: Any) -> str | None:
+        cell = self.value_of(value)
+        if cell is None:
+            return ""
+        what, x = cell
+        if self.fmt and not self.style:
+            self.style = f' s="{self.fmt._get_xf_index()}"'
+        ws, style = self.ws, self.style
+        if what == "n":
+            return f"{style}><v>{x:.16G}</v></c>"
+        if what == "d":
+            return f"{style}><v>{ws._convert_date_time(x):.16G}</v></c>"
+        if what == "s":
+            if len(x) > ws.xls_strmax // 2 and _utf16_len(x) > ws.xls_strmax:
+                return None  # XlsxWriter cuts it (and says so)
+            x = ws._escape_control_characters(x)
+            if x.startswith("<r>") and x.endswith("</r>"):
+                return f'{style} t="inlineStr"><is>{x}</is></c>'
+            preserve = ' xml:space="preserve"' if _preserve_whitespace(x) else ""
+            return f'{style} t="inlineStr"><is><t{preserve}>{ws._escape_data(x)}</t></is></c>'
+        return None
+
+
+class _Rows:
+    """Writes a table sheet's data rows.
+
+    XlsxWriter in constant_memory mode keeps one row of cells as objects, then turns each cell into
+    XML with a few function calls and regular expressions: most of an export's time. Here each
+    column's values become the XML of their cells through a per-column memory (`_Fragments`: equal
+    values repeat a lot), and a batch's rows are joined and appended to the sheet's row file at
+    once: the same bytes XlsxWriter would write (tests compare them), in a fraction of the time.
+    A row holding a cell the fast way does not take goes through XlsxWriter's own methods.
+    Needs the pinned XlsxWriter's internals (checked by the tests); without them every row goes
+    the reference way.
+    """
+
+    def __init__(
+        self, ws: Any, columns: Sequence[Column], formats: Sequence[Any], bool_fmt: Any, *, fast: bool = True
+    ) -> None:
+        self.ws = ws
+        self.writers = [
+            _cell_writer(ws, col.kind, fmt, bool_fmt, col.key)
+            for col, fmt in zip(columns, formats, strict=True)
+        ]
+        self.last_col = len(columns) - 1
+        self.fast = fast and bool(columns) and _fast_rows_possible(ws)
+        if self.fast:
+            self.fragments = [
+                _Fragments(ws, cell_of(col.kind, col.key), fmt, col.kind == "text").column
+                for col, fmt in zip(columns, formats, strict=True)
+            ]
+            self.refs = [f'<c r="{xl_col_to_name(c)}' for c in range(len(columns))]
+
+    def write(self, rows: Sequence[Sequence[Any]], last: int) -> int:
+        """Write `rows` after row number `last` (0-based; the header is row 0); returns the new last."""
+        if not rows:
+            return last
+        if not self.fast:
+            cols = range(len(self.writers))
+            for row in rows:
+                last += 1
+                for write, c, v in zip(self.writers, cols, row, strict=True):
+                    write(last, c, v)
+            return last
+        ws = self.ws
+        if ws.table:  # the header (or a row written the reference way) goes first, as in XlsxWriter
+            ws._write_single_row(last + 1)
+        pieces = zip(
+            *[f(values) for f, values in zip(self.fragments, columns_of(rows), strict=True)], strict=True
+        )
+        refs = self.refs
+        out: list[str] = []
+        filled = -1  # the last row written here with a cell: the sheet's dimensions reach it
+        for frags, row in zip(pieces, rows, strict=True):
+            last += 1
+            if None in frags:  # XlsxWriter's own way for this row
+                if out:
+                    ws.fh.write("".join(out))
+                    out.clear()
+                for c, (write, v) in enumerate(zip(self.writers, row, strict=True)):
+                    write(last, c, v)
+                continue
+            if ws.table:  # a row written the reference way is still pending: XlsxWriter writes it
+                ws._write_single_row(last)
+            n = str(last + 1)
+            cells = "".join([f'{ref}{n}"{frag}' for ref, frag in zip(refs, frags, strict=True) if frag])
+            if cells:
+                out.append(f'<row r="{n}">{cells}</row>')
+                filled = last
+        if out:
+            ws.fh.write("".join(out))
+        if filled >= ws.previous_row:
+            ws._check_dimensions(filled, self.last_col)
+        ws.previous_row = max(ws.previous_row, last)
+        return last
+
+
+def _fast_rows_possible(ws: Any) -> bool:
+    """The pinned XlsxWriter's constant_memory internals the fast rows write through, in their
+    default state (no custom row height, Excel 2007 row tags)."""
+    needed = ("fh", "table", "previous_row", "xls_strmax", "default_row_height", "original_row_height")
+    methods = (
+        "_write_single_row",
+        "_check_dimensions",
+        "_convert_date_time",
+        "_escape_control_characters",
+        "_escape_data",
+    )
+    return (
+        bool(getattr(ws, "constant_memory", False))
+        and all(hasattr(ws, name) for name in needed)
+        and all(callable(getattr(ws, name, None)) for name in methods)
+        and ws.default_row_height == ws.original_row_height
+        and getattr(ws, "excel_version", 2007) == 2007
+    )
 
 
 def _unchecked(ws: Any, method: str) -> Callable[..., Any]:
@@ -295,6 +471,7 @@ class _Book:
         self.max_rows = max_rows
         self.chart_row_limit = chart_row_limit
         self.used_names: set[str] = set()
+        self.fast_rows = True
         self.kind_formats = _kind_formats(report.currency)
         self._formats: dict[tuple[Any, ...], Any] = {}
         header = {
@@ -309,7 +486,7 @@ class _Book:
             align: wb.add_format({**header, "align": align, "indent": 0 if align == "center" else 1})
             for align in ("left", "center", "right")
         }
-        self.tz = str(report.parameters.get("tz") or "UTC")
+        self.tz = report.timezone  # the business's: times people read are in it, the zone named
 
     def fmt(self, num_format: str | None = None, **props: Any) -> Any:
         props = {k: v for k, v in props.items() if v is not None}
@@ -370,7 +547,7 @@ class _Book:
         ws.set_header(f'&L&"-,Bold"{_amp(title[:100])}&R{_amp(business[:80])}')
         ws.set_footer(
             f"&L{_amp(self.report.title[:80])}, {_amp(self.report.period_label())}&CPage &P of &N"
-            f"&RGenerated {_local(self.report.generated_at, self.tz):%Y-%m-%d %H:%M}"
+            f"&RGenerated {_amp(time_text(self.report.generated_at, self.tz))}"
         )
 
     # --- Summary --------------------------------------------------------------------------------
@@ -380,18 +557,26 @@ class _Book:
         ws = self.wb.add_worksheet("Summary")
         ws.hide_gridlines(2)
         self.print_setup(ws, report.title, repeat_header=False, portrait=True)
-        ws.set_column(0, 0, 34)
+        parameters = _parameter_lines(report)
+        generated = local_time(report.generated_at, self.tz)
+        generated_label = f"Generated at ({self.tz})"
+        # The label column fits its longest label (bold, so a little wider than its characters);
+        # the third column takes what is left of a portrait page (it holds the row counts).
+        labels = [key for key, _ in parameters] + [generated_label, "Key figures", "Tables", "Notes"]
+        labels += [kpi.label for kpi in report.kpis]
+        first = min(80.0, max(24.0, max(len(t) for t in labels) * 1.05 + 2))
+        ws.set_column(0, 0, first)
         ws.set_column(1, 1, 24)
-        ws.set_column(2, 2, 46)
+        ws.set_column(2, 2, max(12.0, 104 - first - 24))
         label = self.fmt(bold=True, font_color="#404040")
         text = self.fmt(None, text_wrap=True, valign="top")
         section = self.fmt(None, bold=True, font_size=12, font_color=_HEADER_BLUE, bottom=1)
         grey = self.fmt(None, italic=True, font_color="#808080")
 
         ws.set_row(0, 26)
-        ws.write_string(0, 0, neutralise(report.title), self.fmt(None, bold=True, font_size=18))
+        ws.write_string(0, 0, _safe(report.title), self.fmt(None, bold=True, font_size=18))
         ws.write_string(
-            1, 0, neutralise(report.business_name or report.business_code), self.fmt(None, font_size=13)
+            1, 0, _safe(report.business_name or report.business_code), self.fmt(None, font_size=13)
         )
         row = 2
         if report.is_empty:
@@ -402,13 +587,17 @@ class _Book:
         ws.write_blank(row, 1, None, section)
         ws.write_blank(row, 2, None, section)
         row += 1
-        for key, value in _parameter_lines(report):
+        for key, value in parameters:
             ws.write_string(row, 0, key, label)
-            ws.write_string(row, 1, neutralise(value))  # long values run on over the empty cells beside
+            ws.write_string(row, 1, _safe(value))  # long values run on over the empty cells beside
             row += 1
-        ws.write_string(row, 0, f"Generated at ({self.tz})", label)
+        ws.write_string(row, 0, generated_label, label)
+        zone_name = (generated.tzname() or self.tz).replace('"', "")
         ws.write_datetime(
-            row, 1, _local(report.generated_at, self.tz), self.fmt("yyyy-mm-dd hh:mm:ss", align="left")
+            row,
+            1,
+            generated.replace(tzinfo=None),
+            self.fmt(f'yyyy-mm-dd hh:mm:ss" {zone_name}"', align="left"),
         )
         row += 2
 
@@ -418,7 +607,7 @@ class _Book:
             ws.write_blank(row, 2, None, section)
             row += 1
             for kpi in report.kpis:
-                ws.write_string(row, 0, neutralise(kpi.label), label)
+                ws.write_string(row, 0, _safe(kpi.label), label)
                 self.write_kpi(ws, row, kpi, grey)
                 row += 1
             row += 1
@@ -429,9 +618,7 @@ class _Book:
         row += 1
         link = self.fmt(None, font_color="#0563C1", underline=1)
         for plan in plans:
-            ws.write_string(
-                row, 0, neutralise(plan.table.title), self.fmt(None, text_wrap=True, valign="top")
-            )
+            ws.write_string(row, 0, _safe(plan.table.title), self.fmt(None, text_wrap=True, valign="top"))
             sheets = (
                 plan.names[0] if len(plan.names) == 1 else f"{plan.names[0]} … ({len(plan.names)} sheets)"
             )
@@ -453,7 +640,7 @@ class _Book:
             row += 1
             for note in report.notes:
                 ws.merge_range(row, 0, row, 2, "", text)
-                ws.write_string(row, 0, neutralise(note), text)
+                ws.write_string(row, 0, _safe(note), text)
                 ws.set_row(row, 15 * max(1, math.ceil(len(note) / 120)))
                 row += 1
 
@@ -506,22 +693,18 @@ class _Book:
         widths = _fit_widths(columns, head, self.report.currency)
 
         sheet_no = 0
-        ws, writers = self.open_table_sheet(plan, sheet_no, formats, widths)
+        ws, rows = self.open_table_sheet(plan, sheet_no, formats, widths)
         r = 0  # data rows on the current sheet
-        cols = range(len(columns))
         for batch in itertools.chain((head,), rest):
             start, size = 0, len(batch)
             while start < size:
                 if r == self.max_rows:
                     self.close_table_sheet(ws, plan, r)
                     sheet_no += 1
-                    ws, writers = self.open_table_sheet(plan, sheet_no, formats, widths)
+                    ws, rows = self.open_table_sheet(plan, sheet_no, formats, widths)
                     r = 0
                 stop = min(size, start + self.max_rows - r)
-                for row in batch[start:stop] if start or stop < size else batch:
-                    r += 1
-                    for write, c, v in zip(writers, cols, row, strict=True):
-                        write(r, c, v)
+                r = rows.write(batch[start:stop] if start or stop < size else batch, r)
                 start = stop
         self.close_table_sheet(ws, plan, r)
 
@@ -538,7 +721,7 @@ class _Book:
 
     def open_table_sheet(
         self, plan: _SheetPlan, sheet_no: int, formats: list[Any], widths: list[float]
-    ) -> tuple[Any, list[CellWriter]]:
+    ) -> tuple[Any, _Rows]:
         table = plan.table
         if sheet_no >= len(plan.names):  # the stream yielded more rows than it announced
             plan.names.append(self.continuation_name(plan.names[0], sheet_no + 1))
@@ -551,12 +734,13 @@ class _Book:
         wraps = any(_header_width(c.label) > w for c, w in zip(table.columns, widths, strict=True))
         ws.set_row(0, 32 if wraps else 20)
         for c, col in enumerate(table.columns):
-            ws.write_string(0, c, neutralise(col.label), self.header[_align(col.kind)])
+            ws.write_string(0, c, _safe(col.label), self.header[_align(col.kind)])
         flag = self.fmt(BOOL_FORMAT, valign="top", align="center")
-        writers = [
-            _cell_writer(ws, col.kind, fmt, flag) for col, fmt in zip(table.columns, formats, strict=True)
-        ]
-        return ws, writers
+        # XlsxWriter numbers a format when a cell first uses it; numbering the sheet's formats now,
+        # in column order, makes the file the same however its rows are written (see _Rows).
+        for fmt in [*(self.header[_align(c.kind)] for c in table.columns), *formats, flag]:
+            fmt._get_xf_index()
+        return ws, _Rows(ws, table.columns, formats, flag, fast=self.fast_rows)
 
     def close_table_sheet(self, ws: Any, plan: _SheetPlan, rows: int) -> None:
         last_col = len(plan.table.columns) - 1
@@ -602,7 +786,7 @@ class _Book:
         row = 1
         note_fmt = self.fmt(None, italic=True, font_color="#595959")
         for note in notes:
-            ws.write_string(row, 0, neutralise(note), note_fmt)
+            ws.write_string(row, 0, _safe(note), note_fmt)
             row += 1
         if not drawn:
             ws.write_string(row, 0, NO_DATA if self.report.is_empty else "No charts to draw.", note_fmt)
@@ -701,7 +885,10 @@ def _fit_widths(columns: list[Column], head: Sequence[tuple[Any, ...]], currency
     symbol_width = len(currency_symbol(currency))
     widths = []
     for i, col in enumerate(columns):
-        shown = max((_shown_width(row[i], col.kind, symbol_width) for row in head[:WIDTH_SAMPLE]), default=0)
+        named = labeller(col.key) or (lambda v: v)
+        shown = max(
+            (_shown_width(named(row[i]), col.kind, symbol_width) for row in head[:WIDTH_SAMPLE]), default=0
+        )
         minimum = {"date": 10, "month": 9, "datetime": 19, "money": 10, "pct": 7}.get(col.kind, 6)
         data = max(minimum, shown + 2)
         # bold header text, its indent and the autofilter button beside it
@@ -721,7 +908,7 @@ def _header_width(label: str) -> float:
 
 def _condition(h: Highlight, c: int) -> dict[str, Any]:
     """XlsxWriter's conditional format options for a highlight on column `c` (rows from the second)."""
-    value = h.value
+    value = label(h.column, h.value)  # the cells of a code column hold its labels
     if h.op == "abs_gt":
         cell = xlsxwriter.utility.xl_rowcol_to_cell(1, c, row_abs=False, col_abs=True)
         return {"type": "formula", "criteria": f"=AND(ISNUMBER({cell}),ABS({cell})>{_formula_number(value)})"}
@@ -769,9 +956,11 @@ def _parameter_lines(report: Report) -> list[tuple[str, str]]:
     params = report.parameters
     lines = [("Period", report.period_label()), ("Currency", report.currency)]
     filters = params.get("filters") or {}
-    lines.append(
-        ("Filters", "; ".join(f"{k}: {', '.join(map(str, v))}" for k, v in filters.items()) or "none")
-    )
+
+    def shown(key: str, values: list[Any]) -> str:
+        return ", ".join(str(label(key, v)) if key in CODE_FILTERS else str(v) for v in values)
+
+    lines.append(("Filters", "; ".join(f"{k}: {shown(k, v)}" for k, v in filters.items()) or "none"))
     options = params.get("options") or {}
     if options:
         lines.append(("Options", "; ".join(f"{k} = {v}" for k, v in options.items())))
@@ -782,20 +971,15 @@ def _parameter_lines(report: Report) -> list[tuple[str, str]]:
     known = {"period", "start", "end", "tz", "filters", "options", "columns", "now"}
     for key, value in params.items():
         if key not in known:
+            # a parameter that says how it reads (a compared period's {"start", "end", "text"}) shows that
+            said = value.get("text") if isinstance(value, dict) else None
             lines.append(
-                (key.replace("_", " ").capitalize(), json.dumps(value, default=str, ensure_ascii=False))
+                (
+                    key.replace("_", " ").capitalize(),
+                    said if isinstance(said, str) else json.dumps(value, default=str, ensure_ascii=False),
+                )
             )
     return lines
-
-
-def _local(when: dt.datetime, tz: str) -> dt.datetime:
-    """An instant as naive wall-clock time in `tz` (Excel has no time zones)."""
-    if when.tzinfo is None:
-        return when
-    try:
-        return when.astimezone(ZoneInfo(tz)).replace(tzinfo=None)
-    except (KeyError, ValueError):
-        return when.astimezone(dt.UTC).replace(tzinfo=None)
 
 
 def _properties(report: Report) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any, cast
 from sqlalchemy import Engine, Table, bindparam, exists, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
+from accounts.users import DEMO_ROLES, user_by_username
 from core.db import bump_data_version, business_by_code
 from core.models import (
     AuditEvent,
@@ -29,6 +30,7 @@ from core.models import (
     Sale,
     SaleLine,
     Storefront,
+    User,
 )
 
 DEMO_CODE = "demo"
@@ -184,7 +186,9 @@ CATEGORIES: tuple[tuple[str, str, tuple[str, ...], tuple[str, str], tuple[float,
      7.5, 10),
 )  # fmt: skip
 
-AUDIT_USERS = (("admin", 10), ("lena.m", 21), ("tom.b", 22), ("priya.s", 23), ("ana", 31), ("ben", 32))
+# The demo's audit log names only users the demo business has: its own users when it has some, else the
+# admin, manager and staff that `manage.py users ensure-demo` gives it (see `_audit_users`).
+AUDIT_HOSTS = {"admin": 10, "manager": 21, "staff": 31}
 AUDIT_REPORTS = (
     "kpi_dashboard", "sales_summary", "forecast_vs_actual", "credit_aging", "gross_profit",
     "inventory_valuation", "payments", "product_analysis",
@@ -313,7 +317,9 @@ def load_demo(
             session, rng, business_id, calendar, customers, products, sales, customer_ids, product_ids
         )
         inventory = _insert_inventory(session, rng, business_id, today, products, product_ids, storefront_ids)
-        audit_events = _insert_audit_events(session, rng, business_id, today)
+        audit_events = _insert_audit_events(
+            session, rng, business_id, today, _audit_users(session, business_id)
+        )
         bump_data_version(session, business_id)
 
     return DemoSummary(
@@ -1165,8 +1171,29 @@ def _insert_inventory(
     return len(rows)
 
 
-def _insert_audit_events(session: Session, rng: random.Random, business_id: int, today: dt.date) -> int:
-    """About 200 events over the last six months: logins, imports, exports and user changes."""
+def _audit_users(session: Session, business_id: int) -> list[tuple[str, str]]:
+    """(username, role) of the users the demo's audit events name: the business's own active users,
+    else the ones `accounts.users.ensure_demo_users` will create (the role as the name, or
+    `{role}-{business code}` when another business has that username)."""
+    own = session.execute(
+        select(User.username, User.role).where(User.business_id == business_id, User.active.is_(True))
+    ).all()
+    if own:
+        return sorted((str(name), str(role)) for name, role in own)
+    code = session.scalar(select(Business.code).where(Business.id == business_id))
+    return [
+        (role if user_by_username(session, role) is None else f"{role}-{code}", role) for role in DEMO_ROLES
+    ]
+
+
+def _insert_audit_events(
+    session: Session, rng: random.Random, business_id: int, today: dt.date, users: Sequence[tuple[str, str]]
+) -> int:
+    """About 200 events over the last six months: logins, imports, exports and user changes, all by
+    (and about) `users` ((username, role), the demo business's users); failed logins are theirs too."""
+    hosts = {name: AUDIT_HOSTS.get(role, 40 + i) for i, (name, role) in enumerate(users)}
+    admins = [name for name, role in users if role == "admin"] or [users[0][0]]
+    others = [name for name, role in users if role != "admin"] or admins
     kinds = ("login", "logout", "login_failed", "export", "import", "user_change")
     kind_weights = (0.50, 0.12, 0.08, 0.17, 0.08, 0.05)
     count = 200
@@ -1178,8 +1205,8 @@ def _insert_audit_events(session: Session, rng: random.Random, business_id: int,
     rows: list[dict[str, Any]] = []
     batch = 0
     for at in moments:
-        user, host = rng.choice(AUDIT_USERS)
-        ip = f"10.0.0.{host}"
+        user = rng.choice(list(hosts))
+        ip = f"10.0.0.{hosts[user]}"
         kind = rng.choices(kinds, kind_weights)[0]
         entity, entity_id = "session", ""
         detail: dict[str, Any] = {}
@@ -1188,8 +1215,6 @@ def _insert_audit_events(session: Session, rng: random.Random, business_id: int,
             detail = {"method": "password"}
         elif kind == "login_failed":
             detail = {"reason": "wrong_password", "attempt": rng.randint(1, 3)}
-            if rng.random() < 0.3:
-                user, ip = rng.choice(("administrator", "root", "test")), f"10.0.0.{rng.randint(100, 250)}"
         elif kind == "export":
             report = rng.choice(AUDIT_REPORTS)
             entity, entity_id = "report", report
@@ -1216,15 +1241,16 @@ def _insert_audit_events(session: Session, rng: random.Random, business_id: int,
             else:
                 detail["errors"] = rng.randint(1, 12)
         else:
-            user, ip = "admin", "10.0.0.10"
-            target = rng.choice(("lena.m", "tom.b", "priya.s", "ana", "ben", "carla", "goran"))
+            user = rng.choice(admins)
+            ip = f"10.0.0.{hosts[user]}"
+            target = rng.choice(others)
             entity, entity_id = "user", target
             event_type, detail = rng.choice(
                 (
-                    ("user_created", {"role": "staff"}),
-                    ("user_role_changed", {"from": "staff", "to": "manager"}),
-                    ("user_deactivated", {"reason": "left the company"}),
-                    ("password_reset", {"by": "admin"}),
+                    ("user_added", {"role": dict(users).get(target, "staff")}),
+                    ("role_changed", {"from": "staff", "to": dict(users).get(target, "staff")}),
+                    ("email_changed", {"from": "", "to": f"{target}@example.com"}),
+                    ("password_reset", {"by": user}),
                 )
             )
         rows.append(

@@ -46,6 +46,7 @@ from sqlalchemy.orm import Session
 
 from analytics.formatting import format_cell
 from analytics.kpis import Comparison, comparisons, headline_kpis
+from analytics.labels import column_formatter
 from analytics.periods import Period, zone
 from analytics.report import Column, Report, Table
 from core.clock import aware, utc_naive
@@ -106,12 +107,17 @@ _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,80}$")
 # --- the email body's numbers -------------------------------------------------------------------
 
 
+# A time series' flag of a bucket the period cuts short: the email writes "(to date)" after that
+# bucket instead of a column of Yes/No.
+PARTIAL_KEY = "partial"
+
+
 def _email_columns(columns: Sequence[Column]) -> list[int]:
     """Which columns an email table shows (indexes, in order): the first, the first two other text
-    columns, then the numbers, at most MAX_TABLE_COLUMNS."""
-    if len(columns) <= MAX_TABLE_COLUMNS:
+    columns, then the numbers, at most MAX_TABLE_COLUMNS; never the `partial` flag."""
+    if len(columns) <= MAX_TABLE_COLUMNS and PARTIAL_KEY not in [c.key for c in columns]:
         return list(range(len(columns)))
-    texts = [i for i, c in enumerate(columns) if i and c.kind not in _NUMERIC][:2]
+    texts = [i for i, c in enumerate(columns) if i and c.kind not in _NUMERIC and c.key != PARTIAL_KEY][:2]
     numbers = [i for i, c in enumerate(columns) if i and c.kind in _NUMERIC]
     chosen = [0, *texts, *numbers][:MAX_TABLE_COLUMNS]
     return sorted(chosen)
@@ -246,10 +252,14 @@ def email_summary(report: Report) -> dict[str, Any]:
         picked = _email_columns(t.columns)
         columns = [t.columns[i] for i in picked]
         shown, total, order = email_rows(report, t)
-        rows = [
-            [format_cell(row[i], t.columns[i].kind, currency) for i in picked if i < len(row)]
-            for row in shown
-        ]
+        shows = {i: column_formatter(t.columns[i], currency) for i in picked}  # a code as its label
+        rows = [[shows[i](row[i]) for i in picked if i < len(row)] for row in shown]
+        keys = [c.key for c in t.columns]
+        if PARTIAL_KEY in keys:
+            flag = keys.index(PARTIAL_KEY)
+            for row, cells in zip(shown, rows, strict=True):
+                if cells and flag < len(row) and row[flag] is not None and bool(row[flag]):
+                    cells[0] = f"{cells[0]} (to date)"
         table = {
             "title": t.title,
             "columns": [c.label for c in columns],

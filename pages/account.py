@@ -8,6 +8,7 @@ from core.errors import TallyboardError
 from scheduling.summary import subscriptions
 from ui.auth import renew_session
 from ui.context import page_context
+from ui.formatting import without_paths
 from ui.schedule_view import subscriptions_table
 from ui.token_view import own_tokens
 
@@ -42,7 +43,7 @@ if save_details:
         with session_scope(ctx.engine) as session:
             set_own_details(session, ctx.scope, name=new_name, email=new_email)
     except TallyboardError as exc:
-        st.error(str(exc))
+        st.error(without_paths(str(exc)))
     else:
         st.session_state["account_notice"] = "Your name and email are saved."
         st.rerun()
@@ -74,7 +75,7 @@ if submitted:
             with session_scope(ctx.engine) as session:
                 epoch = change_password(session, ctx.scope, current, new).session_epoch
         except TallyboardError as exc:
-            st.error(str(exc))
+            st.error(without_paths(str(exc)))
         else:
             renew_session(epoch)  # this browser stays logged in; every other session and cookie ends
             st.success("Password changed. Your other sessions have been logged out.")
@@ -91,5 +92,5 @@ if not ctx.email:
 elif not subscribed:
     st.caption(f"No scheduled reports are sent to {ctx.email}.")
 else:
-    subscriptions_table(subscribed)
+    subscriptions_table(ctx, subscribed)
     st.caption("Managers change schedules and their recipients on the Schedules page.")

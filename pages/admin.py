@@ -17,9 +17,11 @@ view.notice()
 st.subheader("Users")
 with ctx.session() as session:
     members = users.list_users(session, ctx.scope)
-view.users_table(members)
+view.users_table(members, ctx.timezone)
 
-with st.expander("Add a user", icon=":material/person_add:"), st.form("admin_add", clear_on_submit=True):
+# Not cleared on submit: a refused user (a taken name, a short password) keeps what was typed.
+ADD_KEYS = [f"admin_new_{k}" for k in ("username", "role", "name", "email", "password", "repeat")]
+with st.expander("Add a user", icon=":material/person_add:"), st.form("admin_add"):
     left, right = st.columns(2)
     username = left.text_input(
         "Username", key="admin_new_username", help="2-80 letters, digits, '.', '_', '@' or '-'"
@@ -38,7 +40,9 @@ with st.expander("Add a user", icon=":material/person_add:"), st.form("admin_add
             st.error("The two passwords differ.")
         else:
             done = f"Added {role} {username}."
-            view.act(ctx, users.add_user, done, username, password, role, name=name, email=email)
+            view.act(
+                ctx, users.add_user, done, username, password, role, name=name, email=email, clear=ADD_KEYS
+            )
 
 if members:
     st.subheader("Change a user")

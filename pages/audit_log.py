@@ -1,6 +1,7 @@
 """Audit log: who did what and when, filtered by event type and user."""
 
 from dataclasses import replace
+from functools import partial
 
 import streamlit as st
 
@@ -10,6 +11,7 @@ from reports.registry import generate
 from ui import report_view as view
 from ui.context import page_context
 from ui.filters import for_report, report_params
+from ui.formatting import code_label
 
 ctx = page_context("audit_log")
 
@@ -36,6 +38,12 @@ choices = {
     "event_type": [str(v) for v in overall.tables["by_event_type"].frame["event_type"]],
     "user": [str(v) for v in overall.tables["by_user"].frame["user"]],
 }
+
+
+def shown_value(column: str, value: str) -> str:
+    return str(code_label(column, value)) if value else "(none)"
+
+
 picked = {}
 for column, (option, label) in zip(
     st.columns(2), (("event_type", "Event types"), ("user", "Users")), strict=True
@@ -43,7 +51,14 @@ for column, (option, label) in zip(
     key = f"audit_log_{option}"
     values = sorted(set(choices[option]) | set(st.session_state.get(key, [])))
     picked[option] = ",".join(
-        column.multiselect(label, values, format_func=lambda v: v or "(none)", placeholder="All", key=key)
+        column.multiselect(
+            label,
+            values,
+            # event types read as words ("login_failed" -> "Login failed"); the filter keeps the codes
+            format_func=partial(shown_value, option),
+            placeholder="All",
+            key=key,
+        )
     )
 
 report = (

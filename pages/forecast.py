@@ -1,7 +1,9 @@
-"""Forecast: forecast versus actual, accuracy by rep, customer and product, and submission status."""
+"""Forecast: forecast versus actual, accuracy by rep, customer and product, submission status, and the
+statistical forecast."""
 
 import streamlit as st
 
+from ui import forecast_view
 from ui import report_view as view
 from ui.context import page_context
 from ui.filters import report_params
@@ -9,9 +11,12 @@ from ui.filters import report_params
 ctx = page_context("forecast")
 
 st.title("Forecast")
+# The statistical forecast's own choices (month or week, figure, horizon) are in its tab.
 params = report_params(ctx, "forecast", ["forecast_vs_actual", "forecast_accuracy", "submission_status"])
-versus, accuracy, submissions = st.tabs(
-    ["Forecast vs actual", "Accuracy", "Submissions"], key="forecast_tab", on_change="rerun"
+versus, accuracy, submissions, statistical = st.tabs(
+    ["Forecast vs actual", "Accuracy", "Submissions", "Statistical forecast"],
+    key="forecast_tab",
+    on_change="rerun",
 )
 NO_FORECASTS = (
     "No forecasts for this period — try Last quarter or a custom range that covers a forecast cycle."
@@ -19,6 +24,7 @@ NO_FORECASTS = (
 
 if versus.open:
     with versus:
+        forecast_view.metric_help()
         view.show_report(
             ctx,
             "forecast_vs_actual",
@@ -39,6 +45,7 @@ if versus.open:
         )
 if accuracy.open:
     with accuracy:
+        forecast_view.metric_help()
         view.show_report(
             ctx,
             "forecast_accuracy",
@@ -57,3 +64,6 @@ if submissions.open:
             empty_kpi="expected",
             empty_message="No forecasts were due in this period — try a longer period.",
         )
+if statistical.open:
+    with statistical:
+        forecast_view.statistical_tab(ctx, "trend_forecast", params)

@@ -1,7 +1,8 @@
-"""Overview: headline KPIs with comparisons, the revenue trend, breakdowns and the top 10s."""
+"""Overview: headline KPIs with comparisons, the revenue trend with its forecast, breakdowns and the top 10s."""
 
 import streamlit as st
 
+from ui import detail_view, forecast_view
 from ui import report_view as view
 from ui.context import page_context
 from ui.filters import report_params
@@ -9,7 +10,7 @@ from ui.filters import report_params
 ctx = page_context("overview")
 
 st.title("Overview")
-params = report_params(ctx, "overview", ["kpi_dashboard"])
+params = report_params(ctx, "overview", ["kpi_dashboard"], compare=True)
 report = view.report_or_error(ctx, "kpi_dashboard", params)
 if report is None:
     st.stop()
@@ -33,23 +34,29 @@ if view.is_empty(report, "orders"):
     view.empty_state("No sales in this period — try a longer period, such as Last month or Year to date.")
     st.stop()
 
-view.chart(report, "trend")
+# The revenue trend continues as the statistical forecast (dashed, 80 % band); anomalies marked and listed.
+forecast_view.trend_with_forecast(report, forecast_view.overview_forecast(ctx, params))
 left, right = st.columns(2)
 with left:
-    view.chart(report, "by_category")
-    view.chart(report, "by_payment_method")
+    view.chart(report, "by_category", page=ctx.page)
+    view.chart(report, "by_payment_method", page=ctx.page)
 with right:
-    view.chart(report, "by_region")
-    view.table(
-        report, "by_customer_type", columns=["customer_type", "revenue", "share_pct", "orders", "margin_pct"]
-    )
+    view.chart(report, "by_region", page=ctx.page)
+    view.chart(report, "by_customer_type", page=ctx.page, spec=view.BY_CUSTOMER_TYPE)
 left, right = st.columns(2)
 with left:
     view.table(
-        report, "top_customers", columns=["customer_name", "revenue", "share_pct", "orders", "margin_pct"]
+        report,
+        "top_customers",
+        columns=["customer_name", "revenue", "share_pct", "orders", "margin_pct"],
+        details=True,
     )
 with right:
     view.table(
-        report, "top_products", columns=["product_name", "quantity", "revenue", "share_pct", "margin_pct"]
+        report,
+        "top_products",
+        columns=["product_name", "quantity", "revenue", "share_pct", "margin_pct"],
+        details=True,
     )
 view.downloads(report)
+detail_view.open_requested(ctx, params)

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from ui import detail_view
 from ui import report_view as view
 from ui.context import page_context
 from ui.filters import report_params
@@ -20,6 +21,7 @@ if cash.open:
             params,
             empty_kpi="payments",
             empty_message="No payments in this period — try a longer period or fewer filters.",
+            details=True,
         )
 if credit.open:
     with credit:
@@ -30,4 +32,6 @@ if credit.open:
             table_names=["over_limit", "by_customer", "by_bucket", "open_orders"],
             empty_kpi="open_orders",
             empty_message="Nothing is outstanding at the end of this period — every completed order is paid.",
+            details=True,
         )
+detail_view.open_requested(ctx, params)

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from ui import detail_view
 from ui import report_view as view
 from ui.context import page_context
 from ui.filters import report_params
@@ -30,6 +31,7 @@ if sales.open:
             ],
             empty_kpi="products_sold",
             empty_message="No products were sold in this period — try a longer period or fewer filters.",
+            details=True,
         )
 if stock.open:
     with stock:
@@ -39,4 +41,6 @@ if stock.open:
             params,
             empty_kpi="items",
             empty_message="No stock counts on or before {end} — pick a period that ends later, or import stock counts.",
+            details=True,
         )
+detail_view.open_requested(ctx, params)

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from ui import detail_view
 from ui import report_view as view
 from ui.context import page_context
 from ui.filters import report_params
@@ -16,4 +17,6 @@ view.show_report(
     params,
     empty_kpi="orders",
     empty_message="No sales in this period — try a longer period or fewer filters.",
+    details=True,
 )
+detail_view.open_requested(ctx, params)

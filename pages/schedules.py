@@ -3,7 +3,6 @@ the next run times, each run's status and each recipient's delivery status."""
 
 import streamlit as st
 
-from mail.smtp_config import delivery_status
 from scheduling.schedules import list_schedules
 from ui import schedule_view as view
 from ui.context import page_context
@@ -14,9 +13,7 @@ st.title("Schedules")
 view.heartbeat(ctx)
 with ctx.session() as session:
     infos = list_schedules(session, ctx.scope)
-    outbox = delivery_status(session, ctx.settings, ctx.business_id)
-if outbox.startswith("SMTP is not set up"):
-    st.info(outbox, icon=":material/mail:")
+view.email_notice(ctx)
 view.notice()
 
 if infos:

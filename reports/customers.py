@@ -22,7 +22,7 @@ import pandas as pd
 
 from analytics import columns as col
 from analytics.definition import Placement, ReportDefinition
-from analytics.kpis import comparison_kpis
+from analytics.kpis import compared_periods, comparison_kpis
 from analytics.periods import Period
 from analytics.query import ReportContext, change, filter_sql, make_report, ratio
 from analytics.report import ChartSpec, Column, Highlight, Kpi, Report, ReportParams, Table
@@ -105,9 +105,8 @@ def build_customer_performance(ctx: ReportContext, params: ReportParams) -> Repo
     """Customers of the period ranked by revenue, with ABC, segments, growth and forecast accuracy."""
     period = ctx.period
     filters = params.filters
-    totals = revenue_totals(
-        ctx, {"cur": period, "prev": period.previous(), "yago": period.year_before()}, filters
-    )
+    compared = compared_periods(period, params)
+    totals = revenue_totals(ctx, {"cur": period, **compared}, filters)
     base = customer_frame(ctx, period, filters)
     # Forecast accuracy comes from the forecast reports' own SQL, so both reports agree.
     accuracy = forecast_metrics(ctx, period, filters, ["customer_code"])
@@ -140,7 +139,12 @@ def build_customer_performance(ctx: ReportContext, params: ReportParams) -> Repo
             int((base["segment"] == "reactivated").sum()),
             "int",
         ),
-        Kpi("customers_previous", "Customers, previous period", customers_previous, "int"),
+        Kpi(
+            "customers_previous",
+            f"Customers, previous period ({compared['previous'].describe()})",
+            customers_previous,
+            "int",
+        ),
         Kpi("retained", "Retained customers", retained, "int"),
         Kpi("lost", "Lost customers", int((base["segment"] == "lost").sum()), "int"),
         Kpi("retention_pct", "Retention", ratio(retained, customers_previous), "pct"),
@@ -152,7 +156,7 @@ def build_customer_performance(ctx: ReportContext, params: ReportParams) -> Repo
             "money",
         ),
         *comparison_kpis(
-            "revenue", "Revenue", "money", revenue, totals["prev"]["revenue"], totals["yago"]["revenue"]
+            "revenue", "Revenue", "money", revenue, {k: totals[k]["revenue"] for k in compared}, compared
         ),
         Kpi("a_customers", "A customers", counts["A"], "int"),
         Kpi("b_customers", "B customers", counts["B"], "int"),
@@ -250,6 +254,7 @@ def build_customer_performance(ctx: ReportContext, params: ReportParams) -> Repo
         tables,
         charts,
         notes,
+        compared,
     )
 
 
@@ -311,5 +316,6 @@ CUSTOMER_PERFORMANCE = ReportDefinition(
     "reactivated, lost), growth vs the previous period and a year before, and forecast accuracy.",
     build=build_customer_performance,
     filters=ALL_FILTERS,
+    compares=True,
     page=Placement("customers", "Customers", ":material/groups:"),
 )

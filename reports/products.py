@@ -1,4 +1,5 @@
-"""Product analysis: volumes, profitability, ABC classes, fast and slow movers and the monthly trend.
+"""Product analysis: volumes, profitability, ABC classes, fast and slow movers and the trend (by month,
+by day over a month or less).
 
 Grain: one row per catalogue product (category and product filters narrow the catalogue; the
 other filters narrow the completed sale lines counted). Movement, among products sold (quantity
@@ -29,7 +30,16 @@ from analytics.query import (
 )
 from analytics.report import ChartSpec, Column, Highlight, Kpi, Report, ReportParams, Table
 from reports.ranking import CLASSES, abc_sql, abc_summary
-from reports.sales import ALL_FILTERS, REVENUE_COLUMNS, breakdown, revenue_totals, time_series
+from reports.sales import (
+    ALL_FILTERS,
+    BUCKET_COLUMNS,
+    PARTIAL,
+    REVENUE_COLUMNS,
+    breakdown,
+    revenue_totals,
+    time_series,
+    trend_grain,
+)
 
 TOP_N = 10
 MOVER_SHARE_PCT = 20
@@ -165,7 +175,8 @@ def build_product_analysis(ctx: ReportContext, params: ReportParams) -> Report:
     ]
     fast = sold.sort_values("quantity_rank").head(TOP_N).reset_index(drop=True)
     slow = items.sort_values(["quantity", "sku"], kind="stable").head(TOP_N).reset_index(drop=True)
-    trend = monthly_quantity_trend(ctx, period, filters)
+    grain = trend_grain(period)
+    trend = quantity_trend(ctx, period, filters, grain)
     by_category = breakdown(
         ctx, period, filters, ["category"], extra=", COUNT(DISTINCT sku) AS products_sold"
     )
@@ -194,8 +205,8 @@ def build_product_analysis(ctx: ReportContext, params: ReportParams) -> Report:
         ),
         Table(
             "trend",
-            "Volume and revenue by month",
-            [col.MONTH, col.QUANTITY, col.REVENUE, col.GROSS_PROFIT, col.MARGIN_PCT],
+            f"Volume and revenue by {grain}",
+            [BUCKET_COLUMNS[grain], col.QUANTITY, col.REVENUE, col.GROSS_PROFIT, col.MARGIN_PCT, PARTIAL],
             trend if totals["orders"] else trend.iloc[0:0],
             [NEGATIVE_MARGIN],
         ),
@@ -211,29 +222,35 @@ def build_product_analysis(ctx: ReportContext, params: ReportParams) -> Report:
         ),
         ChartSpec("by_category", "Revenue by category", "bar", "by_category", "category", ("revenue",)),
         ChartSpec("fast_movers", "Fast movers", "bar", "fast_movers", "sku", ("quantity",), "quantity"),
-        ChartSpec("trend_revenue", "Revenue by month", "line", "trend", "month", ("revenue", "gross_profit")),
-        ChartSpec("trend_quantity", "Quantity by month", "line", "trend", "month", ("quantity",), "quantity"),
+        ChartSpec(
+            "trend_revenue", f"Revenue by {grain}", "line", "trend", grain, ("revenue", "gross_profit")
+        ),
+        ChartSpec(
+            "trend_quantity", f"Quantity by {grain}", "line", "trend", grain, ("quantity",), "quantity"
+        ),
     ]
     return make_report(ctx, "product_analysis", "Product analysis", params, period, kpis, tables, charts)
 
 
-def monthly_quantity_trend(
-    ctx: ReportContext, period: Period, filters: Mapping[str, Sequence[str]]
+def quantity_trend(
+    ctx: ReportContext, period: Period, filters: Mapping[str, Sequence[str]], grain: str
 ) -> pd.DataFrame:
-    """Per month of the period (every month present): quantity, revenue, gross_profit, margin_pct."""
-    series = time_series(ctx, period, filters, "month")
+    """Per `grain` bucket of the period (every bucket present): quantity, revenue, gross_profit,
+    margin_pct and partial, as time_series()."""
+    series = time_series(ctx, period, filters, grain)
     fsql, params = filter_sql(filters, "l")
     rows = ctx.rows(
         f"""
-        SELECT strftime(l.order_date, '%Y-%m') AS month, SUM(CAST(l.quantity AS DECIMAL(18, 3))) AS quantity
+        SELECT CAST(date_trunc('{grain}', l.order_date) AS DATE) AS bucket,
+               SUM(CAST(l.quantity AS DECIMAL(18, 3))) AS quantity
         FROM lines l
         WHERE l.status = 'completed' AND l.order_date BETWEEN $start AND $end{fsql}
         GROUP BY 1
         """,
         {"start": period.start, "end": period.end, **params},
     )
-    quantity = {month: float(q) for month, q in rows}
-    series["quantity"] = [quantity.get(m, 0.0) for m in series["month"]]
+    quantity = {(f"{bucket:%Y-%m}" if grain == "month" else bucket): float(q) for bucket, q in rows}
+    series["quantity"] = [quantity.get(b, 0.0) for b in series[grain]]
     return series
 
 

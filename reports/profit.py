@@ -14,11 +14,19 @@ import pandas as pd
 
 from analytics import columns as col
 from analytics.definition import Placement, ReportDefinition
-from analytics.kpis import PREVIOUS, YEAR_AGO, compared
+from analytics.kpis import compared_periods, comparison_kpis
 from analytics.periods import Period
 from analytics.query import ReportContext, make_report, ratio
 from analytics.report import ChartSpec, Column, Highlight, Kpi, Report, ReportParams, Table
-from reports.sales import ALL_FILTERS, breakdown, revenue_totals, time_series
+from reports.sales import (
+    ALL_FILTERS,
+    BUCKET_COLUMNS,
+    PARTIAL,
+    breakdown,
+    revenue_totals,
+    time_series,
+    trend_grain,
+)
 
 NEGATIVE_MARGIN = Highlight("margin_pct", "lt", 0, "Negative margin")
 PROFIT_COLUMNS = (
@@ -50,35 +58,42 @@ def _with_cost(frame: pd.DataFrame, total_profit: Decimal) -> pd.DataFrame:
 
 
 def build_gross_profit(ctx: ReportContext, params: ReportParams) -> Report:
-    """Gross profit and margin for the period by customer, product, category and month."""
+    """Gross profit and margin for the period by customer, product, category and month (by day
+    over a month or less: `trend_grain`)."""
     period = ctx.period
     filters = params.filters
-    totals = revenue_totals(
-        ctx, {"cur": period, "prev": period.previous(), "yago": period.year_before()}, filters
-    )
-    cur, prev, yago = totals["cur"], totals["prev"], totals["yago"]
+    compared = compared_periods(period, params)
+    totals = revenue_totals(ctx, {"cur": period, **compared}, filters)
+    cur = totals["cur"]
     profit: Decimal = cur["gross_profit"]
     margin = cur["margin_pct"]
+    grain = trend_grain(period)
     by_customer = profit_breakdown(
         ctx, period, filters, ["customer_code", "customer_name", "customer_type", "region"], profit
     )
     by_product = profit_breakdown(ctx, period, filters, ["sku", "product_name", "category"], profit)
     by_category = profit_breakdown(ctx, period, filters, ["category"], profit)
-    trend = _with_cost(time_series(ctx, period, filters, "month"), profit)
+    trend = _with_cost(time_series(ctx, period, filters, grain), profit)
     if not cur["orders"]:
         trend = trend.iloc[0:0]  # an empty period has no rows, not a row of zeros per month
     # contribution_pct is left out of the trend table: months are not items of the mix.
     negative = negative_margin_frame(by_customer, by_product)
+    changes: list[Kpi] = []
+    for key, compared_period in compared.items():  # per compared period: gross profit, its change, margin
+        one = {key: compared_period}
+        changes += comparison_kpis(
+            "gross_profit", "Gross profit", "money", profit, _of(totals, "gross_profit"), one
+        )
+        changes += comparison_kpis(
+            "margin_pct", "Margin", "pct", margin, _of(totals, "margin_pct"), one, with_change=False
+        )
     losses = sum(negative.loc[negative["item_type"] == "product", "gross_profit"], Decimal(0))
     kpis = [
         Kpi("revenue", "Revenue", cur["revenue"], "money"),
         Kpi("cost", "Cost", cur["cost"], "money"),
         Kpi("gross_profit", "Gross profit", profit, "money"),
         Kpi("margin_pct", "Margin", cur["margin_pct"], "pct"),
-        *compared("gross_profit", "Gross profit", "money", profit, prev["gross_profit"], PREVIOUS),
-        *compared("margin_pct", "Margin", "pct", margin, prev["margin_pct"], PREVIOUS, with_change=False),
-        *compared("gross_profit", "Gross profit", "money", profit, yago["gross_profit"], YEAR_AGO),
-        *compared("margin_pct", "Margin", "pct", margin, yago["margin_pct"], YEAR_AGO, with_change=False),
+        *changes,
         Kpi(
             "top_customer_contribution_pct",
             "Top customer's contribution",
@@ -135,8 +150,8 @@ def build_gross_profit(ctx: ReportContext, params: ReportParams) -> Report:
         ),
         Table(
             "trend",
-            "Gross profit by month",
-            [col.MONTH, *PROFIT_COLUMNS[:4]],
+            f"Gross profit by {grain}",
+            [BUCKET_COLUMNS[grain], *PROFIT_COLUMNS[:4], PARTIAL],
             trend,
             [NEGATIVE_MARGIN],
         ),
@@ -155,9 +170,9 @@ def build_gross_profit(ctx: ReportContext, params: ReportParams) -> Report:
     ]
     charts = [
         ChartSpec(
-            "trend", "Gross profit by month", "line", "trend", "month", ("revenue", "cost", "gross_profit")
+            "trend", f"Gross profit by {grain}", "line", "trend", grain, ("revenue", "cost", "gross_profit")
         ),
-        ChartSpec("trend_margin", "Margin by month", "line", "trend", "month", ("margin_pct",), "pct"),
+        ChartSpec("trend_margin", f"Margin by {grain}", "line", "trend", grain, ("margin_pct",), "pct"),
         ChartSpec(
             "by_category", "Gross profit by category", "bar", "by_category", "category", ("gross_profit",)
         ),
@@ -178,7 +193,14 @@ def build_gross_profit(ctx: ReportContext, params: ReportParams) -> Report:
             ("gross_profit",),
         ),
     ]
-    return make_report(ctx, "gross_profit", "Gross profit", params, period, kpis, tables, charts)
+    return make_report(
+        ctx, "gross_profit", "Gross profit", params, period, kpis, tables, charts, None, compared
+    )
+
+
+def _of(totals: Mapping[str, Mapping[str, Any]], figure: str) -> dict[str, Any]:
+    """One figure of revenue_totals() per period key."""
+    return {key: values[figure] for key, values in totals.items()}
 
 
 NEGATIVE_COLUMNS = ["item_type", "code", "name", "revenue", "cost", "gross_profit", "margin_pct"]
@@ -217,5 +239,6 @@ GROSS_PROFIT = ReportDefinition(
     "category, the monthly trend and the customers and products sold at a loss.",
     build=build_gross_profit,
     filters=ALL_FILTERS,
+    compares=True,
     page=Placement("profit", "Profit", ":material/savings:"),
 )

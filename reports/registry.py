@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from analytics.definition import ReportDefinition
 from analytics.query import ReportContext
-from analytics.report import ParamError, Report, ReportParams, Scope
+from analytics.report import COMPARE_PARAMETERS, ParamError, Report, ReportParams, Scope
 from core.clock import aware
 from core.errors import NotFound as NotFound  # re-exported: callers import it from here
 from core.models import Business
@@ -30,6 +30,7 @@ from reports.payments import PAYMENTS
 from reports.products import PRODUCT_ANALYSIS
 from reports.profit import GROSS_PROFIT
 from reports.sales import KPI_DASHBOARD, SALES_SUMMARY
+from reports.trend_forecast import TREND_FORECAST
 from snapshots.store import Snapshot, SnapshotStore
 
 # Registry order is the order of the CLI list, the builder, the templates and the report pages.
@@ -45,6 +46,7 @@ REPORTS: list[ReportDefinition] = [
     CREDIT_AGING,
     INVENTORY_VALUATION,
     SUBMISSION_STATUS,
+    TREND_FORECAST,
     AUDIT_LOG,
     SALES_LINES,
 ]
@@ -90,8 +92,15 @@ def definition(slug: str) -> ReportDefinition:
 
 def check_params(defn: ReportDefinition, params: ReportParams) -> None:
     """ParamError unless the report takes every filter and option in `params` (and option values
-    are among their choices). The period and the column choice are checked where they are used."""
+    are among their choices) and, with a comparison other than the default, makes comparisons.
+    The period and the column choice are checked where they are used."""
     slug = defn.slug
+    if params.compare != "previous" and not defn.compares:
+        takers = ", ".join(r.slug for r in REPORTS if r.compares)
+        raise ParamError(
+            f"Report {slug!r} makes no comparisons, so it takes no compare; reports that do: {takers}.",
+            parameter="compare",
+        )
     for dim in params.filters:
         if dim not in defn.filters:
             raise ParamError(
@@ -99,11 +108,12 @@ def check_params(defn: ReportDefinition, params: ReportParams) -> None:
                 f"{', '.join(defn.filters) or 'none'}."
             )
     known = {o.name: o for o in defn.options}
+    compare = COMPARE_PARAMETERS if defn.compares else ()
     for name, value in params.options.items():
         if name not in known:
             raise ParamError(
                 f"Report {slug!r} has no parameter {name!r}; it takes: "
-                f"{', '.join(['period', 'start', 'end', 'tz', *known, *defn.filters])}."
+                f"{', '.join(['period', 'start', 'end', 'tz', *compare, *known, *defn.filters])}."
             )
         if known[name].choices and value not in known[name].choices:
             raise ParamError(f"{name} must be one of {', '.join(known[name].choices)}, not {value!r}.")

@@ -11,8 +11,8 @@ import pandas as pd
 
 from analytics import columns as col
 from analytics.definition import OptionSpec, Placement, ReportDefinition, SystemTemplate
-from analytics.kpis import PREVIOUS, YEAR_AGO, compared, comparison_kpis
-from analytics.periods import Period, month_start
+from analytics.kpis import compared_periods, comparison_kpis
+from analytics.periods import Period, month_end, month_start
 from analytics.query import (
     PRODUCT_DIMENSIONS,
     SALE_DIMENSIONS,
@@ -204,10 +204,29 @@ def order_pairs(filters: Mapping[str, Sequence[str]], keys: Sequence[str]) -> tu
     return None
 
 
+# A trend over a period this long or shorter is by day: a month of days, not one point per month.
+DAILY_MAX_DAYS = 31
+
+
+def trend_grain(period: Period) -> str:
+    """The buckets of a trend over `period`: "day" up to DAILY_MAX_DAYS days, else "month"."""
+    return "day" if period.days <= DAILY_MAX_DAYS else "month"
+
+
+def is_partial(bucket: dt.date, grain: str, period: Period) -> bool:
+    """True when the `grain` bucket starting on `bucket` is cut short by the period's start or end
+    (the month still running on the 4th, a week the period starts inside); a day never is."""
+    if grain == "day":
+        return False
+    last = month_end(bucket) if grain == "month" else bucket + dt.timedelta(days=6)
+    return bucket < period.start or last > period.end
+
+
 def time_series(
     ctx: ReportContext, period: Period, filters: Mapping[str, Sequence[str]], grain: str
 ) -> pd.DataFrame:
-    """Revenue, gross profit and orders per day, week (Monday) or month; every bucket present."""
+    """Revenue, gross profit and orders per day, week (Monday) or month; every bucket present, and
+    `partial`: whether the period cuts the bucket short (see `is_partial`)."""
     if grain not in ("day", "week", "month"):
         raise ParamError(f"granularity must be day, week or month, not {grain!r}.")
     source, orders = fact_source(filters)
@@ -235,6 +254,7 @@ def time_series(
         sql, {"start": period.start, "end": period.end, **params}, money=("revenue", "gross_profit")
     )
     frame["margin_pct"] = [ratio(g, r) for g, r in zip(frame["gross_profit"], frame["revenue"], strict=True)]
+    frame["partial"] = pd.Series([is_partial(b, grain, period) for b in frame["bucket"]], dtype=bool)
     if grain == "month":
         frame.insert(0, "month", [f"{d:%Y-%m}" for d in frame["bucket"]])
     else:
@@ -251,6 +271,11 @@ def product_filter_note(filters: Mapping[str, Sequence[str]]) -> list[str]:
     return []
 
 
+# Whether a time bucket is cut short by the period (time_series' `partial`): pages, PDF and email
+# draw such a bucket dashed and labelled "to date".
+PARTIAL = Column("partial", "Partial", "text")
+# The bucket column of a time_series() table by its grain.
+BUCKET_COLUMNS = {"day": col.DAY, "week": col.WEEK, "month": col.MONTH}
 # The figures of a breakdown() row, after its key columns.
 REVENUE_COLUMNS = (col.REVENUE, col.GROSS_PROFIT, col.MARGIN_PCT, col.ORDERS, col.SHARE_OF_REVENUE)
 # The columns of a cash_by_method() table.
@@ -259,7 +284,7 @@ CASH_BY_METHOD_COLUMNS = (col.METHOD, col.CASH_RECEIVED, col.PAYMENTS, col.SHARE
 
 def series_columns(bucket: Column) -> list[Column]:
     """Columns of a time_series() table whose first column is `bucket` (day, week or month)."""
-    return [bucket, col.REVENUE, col.GROSS_PROFIT, col.MARGIN_PCT, col.ORDERS]
+    return [bucket, col.REVENUE, col.GROSS_PROFIT, col.MARGIN_PCT, col.ORDERS, PARTIAL]
 
 
 def revenue_table(name: str, title: str, keys: Sequence[Column], frame: pd.DataFrame) -> Table:
@@ -287,17 +312,13 @@ COMPARED_FIGURES: tuple[tuple[str, str, ColumnKind], ...] = (
 
 
 def build_kpi_dashboard(ctx: ReportContext, params: ReportParams) -> Report:
-    """Headline KPIs for the period with comparisons (previous period, a year before, YTD)."""
+    """Headline KPIs for the period with comparisons (previous period, a year before, the custom
+    dates of compare=custom; YTD)."""
     period = ctx.period
     filters = params.filters
-    periods = {
-        "cur": period,
-        "prev": period.previous(),
-        "yago": period.year_before(),
-        "ytd": period.year_to_date(),
-    }
-    totals = revenue_totals(ctx, periods, filters)
-    cash = {key: cash_received(ctx, periods[key], filters) for key in ("cur", "prev", "yago")}
+    compared = compared_periods(period, params)
+    totals = revenue_totals(ctx, {"cur": period, **compared, "ytd": period.year_to_date()}, filters)
+    cash = {key: cash_received(ctx, p, filters) for key, p in {"cur": period, **compared}.items()}
     cur = totals["cur"]
     subs = submission_frame(ctx, *cycles_in(period), filters)
     kpis = [
@@ -310,13 +331,13 @@ def build_kpi_dashboard(ctx: ReportContext, params: ReportParams) -> Report:
         Kpi("outstanding", "Outstanding", total_outstanding(ctx, period.end, filters), "money"),
         Kpi("forecast_submission_rate", "Forecast submission rate", submission_rate(subs), "pct"),
     ]
-    prev, yago = totals["prev"], totals["yago"]
     for key, label, kind in COMPARED_FIGURES:
-        kpis += comparison_kpis(key, label, kind, cur[key], prev[key], yago[key])
-    kpis += comparison_kpis("cash_received", "Cash received", "money", *cash.values())
-    margin = cur["margin_pct"]
-    kpis += compared("margin_pct", "Margin", "pct", margin, prev["margin_pct"], PREVIOUS, with_change=False)
-    kpis += compared("margin_pct", "Margin", "pct", margin, yago["margin_pct"], YEAR_AGO, with_change=False)
+        kpis += comparison_kpis(key, label, kind, cur[key], {k: totals[k][key] for k in compared}, compared)
+    kpis += comparison_kpis("cash_received", "Cash received", "money", cash["cur"], cash, compared)
+    margins = {k: totals[k]["margin_pct"] for k in compared}
+    kpis += comparison_kpis(
+        "margin_pct", "Margin", "pct", cur["margin_pct"], margins, compared, with_change=False
+    )
     ytd = totals["ytd"]
     kpis.append(Kpi("revenue_ytd", "Revenue, year to date", ytd["revenue"], "money"))
     kpis.append(Kpi("gross_profit_ytd", "Gross profit, year to date", ytd["gross_profit"], "money"))
@@ -361,6 +382,7 @@ def build_kpi_dashboard(ctx: ReportContext, params: ReportParams) -> Report:
         tables,
         charts,
         product_filter_note(filters),
+        compared,
     )
 
 
@@ -396,6 +418,7 @@ KPI_DASHBOARD = ReportDefinition(
     build=build_kpi_dashboard,
     filters=ALL_FILTERS,
     default_period="month_to_date",
+    compares=True,
     template=SystemTemplate(period="last_month", formats=("pdf", "xlsx")),
     page=Placement("overview", "Overview", ":material/dashboard:"),
 )
@@ -403,18 +426,21 @@ KPI_DASHBOARD = ReportDefinition(
 
 # --- sales_summary -----------------------------------------------------------------------------
 
-GRAINS = ("day", "week", "month")
+GRAINS = ("auto", "day", "week", "month")
 
 
 def build_sales_summary(ctx: ReportContext, params: ReportParams) -> Report:
-    """Revenue by period bucket and by every dimension, with totals."""
+    """Revenue by period bucket (granularity auto: by day up to DAILY_MAX_DAYS days, else by month)
+    and by every dimension, with totals."""
     period = ctx.period
     filters = params.filters
-    grain = params.option("granularity", "month")
+    grain = params.option("granularity", "auto")
+    if grain == "auto":
+        grain = trend_grain(period)
     totals = revenue_totals(ctx, {"cur": period}, filters)["cur"]
     cash = cash_received(ctx, period, filters)
     series = time_series(ctx, period, filters, grain)
-    bucket = {"day": col.DAY, "week": col.WEEK}.get(grain, col.MONTH)
+    bucket = BUCKET_COLUMNS[grain]
     kpis = [
         Kpi("revenue", "Revenue", totals["revenue"], "money"),
         Kpi("gross_profit", "Gross profit", totals["gross_profit"], "money"),
@@ -477,7 +503,14 @@ SALES_SUMMARY = ReportDefinition(
     "storefront, payment method, customer type and sales rep.",
     build=build_sales_summary,
     filters=ALL_FILTERS,
-    options=(OptionSpec("granularity", "Time buckets of the trend table", "month", GRAINS),),
+    options=(
+        OptionSpec(
+            "granularity",
+            f"Time buckets of the trend table (auto: by day up to {DAILY_MAX_DAYS} days, else by month)",
+            "auto",
+            GRAINS,
+        ),
+    ),
     template=SystemTemplate(options={"granularity": "day"}),
     page=Placement("sales", "Sales", ":material/trending_up:"),
 )

@@ -21,6 +21,7 @@ from typing import Any, Literal
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from analytics.periods import Period
 from analytics.report import ParamError, Report, ReportParams, Scope
 from core.clock import aware, local, utc_naive
 from core.errors import Forbidden, Invalid, TallyboardError, TooManyRequests
@@ -107,12 +108,16 @@ def cache_key(
     """SHA-256 of what a run's files depend on: report, parameters with the period resolved to
     dates (so 'last_month' and its explicit dates share files), the set of formats and the data
     token (random per committed import: a restored backup never matches files of later data).
+    A relative period whose name changes what it is compared with keeps the name (quarter to date
+    1 Oct – 15 Nov compares with 1 Jul – 15 Aug, the same explicit dates with 1 Aug – 15 Sep).
 
     Raises Invalid for an unknown report (ParamError) or a bad period (PeriodError).
     """
     period = params.resolve_period(definition(slug).default_period)
     doc = params.to_dict()
     doc.pop("period", None)
+    if period.previous() != Period(period.start, period.end).previous():
+        doc["period"] = period.name
     doc["start"], doc["end"] = period.start.isoformat(), period.end.isoformat()
     if "filters" in doc:  # the order of a filter's values does not change the result
         doc["filters"] = {k: sorted(v) for k, v in doc["filters"].items()}

@@ -28,6 +28,19 @@ from core.settings import Settings
 log = logging.getLogger("scheduler.workers")
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# Libraries that log routine work at INFO: fpdf2's font subsetting writes a dozen fontTools lines per PDF.
+QUIET_LOGGERS = ("fontTools",)
+
+
+def configure_logging(level: int | str) -> None:
+    """The daemon's and its workers' logging: `level` (a name or a number) for our messages, while
+    QUIET_LOGGERS say only warnings and errors (everything at DEBUG)."""
+    logging.basicConfig(level=level, format=LOG_FORMAT, force=True)
+    debug = logging.getLogger().getEffectiveLevel() <= logging.DEBUG
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.NOTSET if debug else logging.WARNING)
+
+
 _PRELOAD = ["scheduling.tick", "mail.delivery", "reports.registry", "exporters"]
 
 
@@ -223,7 +236,7 @@ def _worker_main(
     # The daemon decides about signals: Ctrl-C in a terminal reaches the whole process group.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    logging.basicConfig(level=log_level, format=LOG_FORMAT, force=True)
+    configure_logging(log_level)
     threading.Thread(target=_watch, args=(daemon_pid, os.getppid()), daemon=True).start()
     from core.db import make_engine
     from runs.files import FileStore

@@ -3,8 +3,9 @@ the SMTP settings with a test email, where notices go, the scheduler heartbeat a
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 
+import pandas as pd
 import streamlit as st
 
 from accounts import users
@@ -17,13 +18,16 @@ from mail.delivery import smtp_problem, untold_warning
 from scheduling import summary
 from scheduling.heartbeat import scheduler_status
 from ui.context import PageContext
+from ui.formatting import local_text, without_paths
+from ui.schedule_view import no_mail_server
+from ui.tables import plain_table
 
 NOTICE = "admin_notice"
 
 
-def users_table(users: list[User]) -> None:
-    """The business's users, one row each."""
-    st.dataframe(
+def users_table(users: list[User], tz: str) -> None:
+    """The business's users, one row each (created in the business's named time zone)."""
+    frame = pd.DataFrame(
         [
             {
                 "Username": u.username,
@@ -31,13 +35,12 @@ def users_table(users: list[User]) -> None:
                 "Email": u.email,
                 "Role": u.role,
                 "Status": "active" if u.active else "disabled",
-                "Created": u.created_at,
+                "Created": local_text(u.created_at, tz),
             }
             for u in users
-        ],
-        hide_index=True,
-        column_config={"Created": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")},
+        ]
     )
+    plain_table(frame, key="admin_users")
 
 
 def user_label(user: User) -> str:
@@ -45,17 +48,32 @@ def user_label(user: User) -> str:
     return f"{user.username} — {user.name} ({user.role}{status})"
 
 
-def act(ctx: PageContext, action: Callable[..., object], done: str, *args: object, **kwargs: object) -> None:
+def act(
+    ctx: PageContext,
+    action: Callable[..., object],
+    done: str,
+    *args: object,
+    clear: Sequence[str] = (),
+    **kwargs: object,
+) -> None:
     """Run one account change of the caller's business in its own transaction (the action checks
-    the caller's role again and audits); on success rerun and show `done`, else show what is wrong."""
+    the caller's role again and audits); on success empty the widgets `clear`, rerun and show `done`,
+    else show what is wrong (the form keeps what was typed)."""
     try:
         with session_scope(ctx.engine) as session:
             action(session, ctx.scope, *args, **kwargs)
     except TallyboardError as exc:
-        st.error(str(exc))
+        st.error(without_paths(str(exc)))
         return
+    forget(clear)
     st.session_state[NOTICE] = done
     st.rerun()
+
+
+def forget(keys: Iterable[str]) -> None:
+    """Empty these widgets: on the next run they start from their defaults."""
+    for key in keys:
+        st.session_state.pop(key, None)
 
 
 def notice() -> None:
@@ -111,6 +129,10 @@ def notices_section(ctx: PageContext) -> None:
 
 SECURITY_CHOICES = ("starttls", "ssl", "none")
 DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
+SMTP_KEYS = tuple(
+    f"admin_smtp_{k}"
+    for k in ("host", "port", "security", "user", "password", "from", "from_name", "reply_to")
+)
 
 
 def smtp_form(ctx: PageContext) -> None:
@@ -122,6 +144,11 @@ def smtp_form(ctx: PageContext) -> None:
         status = smtp_config.delivery_status(session, ctx.settings, ctx.business_id)
         configured = smtp_config.is_configured(session, ctx.business_id)
         problem = smtp_problem(session, ctx.settings, ctx.business_id)
+    if no_mail_server(status):  # the operator's folder path stays out of the page
+        status = (
+            "No mail server is set up: emails are not sent, only kept as files on the server. "
+            "Fill in the SMTP settings below to send them."
+        )
     (st.success if configured and not problem else st.info)(status, icon=":material/mail:")
     if problem:
         st.error(problem, icon=":material/error:")
@@ -129,7 +156,8 @@ def smtp_form(ctx: PageContext) -> None:
         "These settings are this business's only. Leave the host empty to keep only a sender name and "
         "reply-to of your own."
     )
-    with st.form("admin_smtp", clear_on_submit=True):
+    # Not cleared on submit: a refused setting keeps everything typed, to be corrected.
+    with st.form("admin_smtp"):
         left, mid, right = st.columns([3, 1, 1])
         host = left.text_input(
             "SMTP host", value=config.host if config else "", key="admin_smtp_host", help="Optional."
@@ -192,8 +220,9 @@ def smtp_form(ctx: PageContext) -> None:
                     reply_to=reply_to,
                 )
         except TallyboardError as exc:
-            st.error(str(exc))
+            st.error(without_paths(str(exc)))
         else:
+            forget(["admin_smtp_password"])  # never kept in the form once stored
             st.session_state[NOTICE] = f"SMTP settings saved: {saved.describe()}."
             st.rerun()
     if config is not None and st.button("Remove our email settings", key="admin_smtp_clear"):
@@ -201,8 +230,9 @@ def smtp_form(ctx: PageContext) -> None:
             with ctx.session() as session:
                 smtp_config.clear_smtp(session, ctx.scope)
         except Forbidden as exc:
-            st.error(str(exc))
+            st.error(without_paths(str(exc)))
         else:
+            forget(SMTP_KEYS)
             st.session_state[NOTICE] = "Email settings removed."
             st.rerun()
     with st.form("admin_test_mail"):
@@ -214,11 +244,12 @@ def smtp_form(ctx: PageContext) -> None:
             with st.spinner("Talking to the mail server…"):
                 result = smtp_config.send_test(ctx.engine, ctx.settings, to, ctx.scope)
         except TallyboardError as exc:
-            st.error(str(exc))
+            st.error(without_paths(str(exc)))
         else:
             if result.written:
                 st.info(
-                    f"Not sent: {result.outcome} — {result.text}. Set an SMTP server above to send email.",
+                    "Not sent: no mail server is set up, so the test email was only kept as a file on the "
+                    "server. Fill in the SMTP settings above to send email.",
                     icon=":material/folder:",
                 )
             elif result.ok:
@@ -255,7 +286,7 @@ def scheduler_section(ctx: PageContext) -> None:
                 with ctx.session() as session:
                     summary.set_retention_days(session, ctx.scope, int(new_days))
             except TallyboardError as exc:
-                st.error(str(exc))
+                st.error(without_paths(str(exc)))
             else:
                 st.session_state[NOTICE] = f"Report files are now kept for {int(new_days)} days."
                 st.rerun()

@@ -32,6 +32,7 @@ AUTH_KEYS = ("name", "username", "authentication_status", "email", "roles")
 _LOGOUT_REQUESTED = "auth_logout_requested"
 _NOTICE = "auth_notice"
 _SET_COOKIE = "auth_set_cookie"
+_PROBLEM = "auth_problem"  # why the last login attempt was refused
 
 
 @st.cache_resource
@@ -202,7 +203,8 @@ def _no_users_yet() -> bool:
 
 
 def _login_form(auth: Any) -> None:
-    """The login form; a successful login reruns the app with the role's pages."""
+    """The login form; a successful login goes on, in the same run, to the page the URL names (with its
+    query: a link opened before the login lands on its view)."""
     if _no_users_yet():
         st.title("Welcome to Tallyboard")
         st.info(
@@ -212,26 +214,30 @@ def _login_form(auth: Any) -> None:
         )
         return
     _, middle, _ = st.columns([1, 1.3, 1])
-    with middle, st.form("auth_login", clear_on_submit=True, enter_to_submit=True):
+    with middle, st.form("auth_login", clear_on_submit=False, enter_to_submit=True):
         st.subheader("Log in to Tallyboard")
         # Kept until the next attempt: the cookie component's first report reruns the page at once.
         notice = st.session_state.get(_NOTICE, "")
         if notice:
             st.info(notice)
-        username = st.text_input("Username", key="auth_username", autocomplete="username")
-        password = st.text_input(
-            "Password", type="password", key="auth_password", autocomplete="current-password"
-        )
-        submitted = st.form_submit_button("Log in", type="primary")
-    if not submitted:
-        return
-    st.session_state.pop(_NOTICE, None)
-    problem = attempt_login(auth, username, password, client_ip())
-    if problem is not None:
+        st.text_input("Username", key="auth_username", autocomplete="username")
+        st.text_input("Password", type="password", key="auth_password", autocomplete="current-password")
+        st.form_submit_button("Log in", type="primary", on_click=_submit, args=(auth,))
+    problem = st.session_state.get(_PROBLEM)
+    if problem:
         middle.error(problem)
-        return
-    st.session_state[_SET_COOKIE] = True  # the cookie is set in the next run, which stays rendered
-    st.rerun()
+
+
+def _submit(auth: Any) -> None:
+    """The form's callback (it runs before the page): try the login; a refusal keeps the username and
+    clears the password, and the next run shows why; a success logs in for that run."""
+    username = str(st.session_state.get("auth_username") or "")
+    password = str(st.session_state.get("auth_password") or "")
+    st.session_state["auth_password"] = ""
+    st.session_state.pop(_NOTICE, None)
+    st.session_state[_PROBLEM] = attempt_login(auth, username, password, client_ip())
+    if st.session_state[_PROBLEM] is None:
+        st.session_state[_SET_COOKIE] = True  # written by this run's page (see require_user)
 
 
 def _show_login(auth: Any) -> NoReturn:

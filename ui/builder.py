@@ -23,6 +23,7 @@ from runs.saved import SavedInfo, SavedSetup
 from ui import report_view
 from ui.context import PageContext
 from ui.filters import dimension_choices
+from ui.formatting import without_paths
 from ui.tables import show_table
 
 PAGE = "builder"
@@ -96,7 +97,7 @@ def _apply(ctx: PageContext, saved_id: int | None) -> None:
         with ctx.session() as session:
             setup = saved.apply(session, ctx.scope, ctx.user_id, saved_id, tz=ctx.timezone)
     except TallyboardError as exc:
-        st.session_state[NOTICE_KEY] = ("error", str(exc))
+        st.session_state[NOTICE_KEY] = ("error", without_paths(str(exc)))
         return
     _fill_widgets(ctx, setup)
     st.session_state[NOTICE_KEY] = ("ok", f"Applied “{setup.name}”. Change anything below, then Generate.")
@@ -138,7 +139,7 @@ def _delete(ctx: PageContext, saved_id: int | None) -> None:
             info = saved.get_saved(session, ctx.scope, ctx.user_id, saved_id)
             saved.delete(session, ctx.scope, ctx.user_id, saved_id)
     except TallyboardError as exc:
-        st.session_state[NOTICE_KEY] = ("error", str(exc))
+        st.session_state[NOTICE_KEY] = ("error", without_paths(str(exc)))
         return
     st.session_state.pop(TEMPLATE_KEY, None)
     st.session_state[NOTICE_KEY] = ("ok", f"Deleted “{info.name}”.")
@@ -222,7 +223,7 @@ def _save(ctx: PageContext, slug: str, params: ReportParams, formats: tuple[str,
                 session, ctx.scope, ctx.user_id, name, slug, params, formats, as_template=template
             )
     except TallyboardError as exc:
-        st.session_state[NOTICE_KEY] = ("error", str(exc))
+        st.session_state[NOTICE_KEY] = ("error", without_paths(str(exc)))
         return
     st.session_state[TEMPLATE_KEY] = info.id
     st.session_state["builder_save_name"] = ""

@@ -39,6 +39,7 @@ class PageContext:
     currency: str
     timezone: str
     email: str = ""
+    page: str = ""  # the page's key (its URL path)
 
     @property
     def scope(self) -> Scope:
@@ -56,8 +57,27 @@ class PageContext:
             yield session
 
 
+CURRENT_PAGE = "nav_current_page"  # the page of the latest run
 SESSION_EPOCH = "auth_session_epoch"  # the user's session epoch this browser session logged in under
 SESSION_ENDED = "auth_session_ended"  # set when that epoch is over: the login form says why
+
+
+def _track_page(key: str) -> None:
+    """Remember the page of this run; a page opened from another one is "entered" until it settles."""
+    if st.session_state.get(CURRENT_PAGE) != key:
+        st.session_state[CURRENT_PAGE] = key
+        st.session_state[f"nav_entered_{key}"] = True
+
+
+def entered(key: str) -> bool:
+    """True while page `key` was just opened from another page (or first in this session): its URL then
+    names only what the link or the menu gave, and the page keeps the session's period."""
+    return bool(st.session_state.get(f"nav_entered_{key}", True))
+
+
+def settled(key: str) -> None:
+    """Page `key` has read its URL and drawn its controls: later runs are on the page itself."""
+    st.session_state[f"nav_entered_{key}"] = False
 
 
 def current_user() -> tuple[User, Business] | None:
@@ -87,12 +107,16 @@ def current_user() -> tuple[User, Business] | None:
     return user, business
 
 
-def _to_login() -> NoReturn:
+NEXT_PAGE = "next"  # query parameter: the page to open after the login (see _to_login)
+
+
+def _to_login(key: str) -> NoReturn:
     # Streamlit runs a file of pages/ directly (its old pages-folder mode) when the first request of a
     # fresh server process is a page URL: send such a visitor through dashboard.py, the login and the
-    # navigation. Under dashboard.py's navigation it is no page, and the error below answers.
+    # navigation, keeping the link's query and naming the page, which ui/dashboard opens after the login.
+    # Under dashboard.py's navigation it is no page, and the error below answers.
     with suppress(StreamlitAPIException):
-        st.switch_page("dashboard.py")
+        st.switch_page("dashboard.py", query_params={**st.query_params.to_dict(), NEXT_PAGE: key})
     st.error("Please log in to see this page.")
     st.stop()
 
@@ -101,7 +125,7 @@ def page_context(key: str) -> PageContext:
     """Call first on every page: stops the page unless an active user whose role may open `key` is logged in."""
     found = current_user()
     if found is None:
-        _to_login()
+        _to_login(key)
     user, business = found
     if not user.active:
         st.error("Your account is disabled. Ask an administrator to enable it.")
@@ -110,6 +134,7 @@ def page_context(key: str) -> PageContext:
     if user.role not in spec.roles:
         st.error(f"You do not have access to {spec.title}.")
         st.stop()
+    _track_page(key)
     return PageContext(
         settings=resources.settings(),
         engine=resources.engine(),
@@ -124,4 +149,5 @@ def page_context(key: str) -> PageContext:
         currency=business.currency,
         timezone=business.timezone,
         email=user.email,
+        page=key,
     )

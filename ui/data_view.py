@@ -9,11 +9,12 @@ from collections.abc import Sequence
 import pandas as pd
 import streamlit as st
 
-from core.clock import local
 from ingest.freshness import Freshness, ImportRecord
 from ingest.importer import COLUMNS, ENTITIES, OPTIONAL_COLUMNS, ImportResult, import_file
 from runs.files import format_bytes
 from ui.context import PageContext
+from ui.formatting import local_text, without_paths
+from ui.tables import plain_table
 
 ENTITY_LABELS = {
     "customers": "Customers",
@@ -91,10 +92,10 @@ def show_result() -> None:
     if result is None:
         return
     if result.ok:
-        st.success(f"{result.filename}: {result.message}", icon=":material/check_circle:")
+        st.success(f"{result.filename}: {without_paths(result.message)}", icon=":material/check_circle:")
         return
     nothing = "" if "nothing was imported" in result.message.lower() else " Nothing was imported."
-    st.error(f"{result.filename}: {result.message}{nothing}", icon=":material/error:")
+    st.error(f"{result.filename}: {without_paths(result.message)}{nothing}", icon=":material/error:")
     st.caption("Fix these rows in the file and import it again (row 1 is the header row).")
     st.dataframe(errors_frame(result), hide_index=True, width="stretch", key="data_errors")
 
@@ -104,15 +105,18 @@ def errors_frame(result: ImportResult) -> pd.DataFrame:
         {
             "Row": [e.row or None for e in result.errors],
             "Column": [e.column or "(whole row)" if e.row else "(file)" for e in result.errors],
-            "Problem": [e.reason for e in result.errors],
+            "Problem": [without_paths(e.reason) for e in result.errors],
         }
     ).astype({"Row": "Int64"})
 
 
 def freshness(ctx: PageContext, fresh: Freshness) -> None:
-    updated = local(fresh.updated_at, ctx.timezone)
     cols = st.columns(3)
-    cols[0].metric("Last data change", f"{updated:%Y-%m-%d %H:%M}" if updated else "never", border=True)
+    cols[0].metric(
+        "Last data change",
+        local_text(fresh.updated_at, ctx.timezone) if fresh.updated_at else "never",
+        border=True,
+    )
     cols[1].metric(
         "Data version", f"{fresh.data_version:,}", border=True, help="Goes up with every accepted import."
     )
@@ -133,7 +137,7 @@ def history(ctx: PageContext, records: Sequence[ImportRecord]) -> None:
         return
     frame = pd.DataFrame(
         {
-            "When": [local(r.created_at, ctx.timezone) for r in records],
+            "When": [local_text(r.created_at, ctx.timezone) for r in records],
             "Data": [ENTITY_LABELS.get(r.entity, r.entity) for r in records],
             "File": [r.filename for r in records],
             "Status": [r.status for r in records],
@@ -145,9 +149,4 @@ def history(ctx: PageContext, records: Sequence[ImportRecord]) -> None:
             "Message": [r.message for r in records],
         }
     )
-    cc = st.column_config
-    config = {
-        "When": cc.DatetimeColumn(f"When ({ctx.timezone})", format="YYYY-MM-DD HH:mm"),
-        **{k: cc.NumberColumn(k, format="%,d") for k in ("Rows", "Inserted", "Updated", "Errors")},
-    }
-    st.dataframe(frame, hide_index=True, width="stretch", column_config=config, key="data_history")
+    plain_table(frame, key="data_history", caps={"File": 160, "Message": 240})

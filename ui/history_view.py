@@ -7,13 +7,13 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from core.clock import local
 from reports.registry import NotFound
 from runs.access import allowed_reports, sees_all_runs
 from runs.files import format_bytes
 from runs.history import DeleteResult, RunInfo, delete_runs, run_users
 from runs.runner import STATUSES
 from ui.context import PageContext
+from ui.formatting import local_text, without_paths
 from ui.run_views import files_store, load_run
 
 NOTICE_KEY = "history_notice"
@@ -72,10 +72,8 @@ def linked_run(ctx: PageContext) -> RunInfo | None:
 
 
 def run_label(ctx: PageContext, run: RunInfo) -> str:
-    when = local(run.created_at, ctx.timezone)
-    return (
-        f"#{run.id} · {run.title} · {when:%Y-%m-%d %H:%M} · {run.status}{' (cached)' if run.cached else ''}"
-    )
+    when = local_text(run.created_at, ctx.timezone)
+    return f"#{run.id} · {run.title} · {when} · {run.status}{' (cached)' if run.cached else ''}"
 
 
 def notice() -> None:
@@ -124,7 +122,7 @@ def _delete(ctx: PageContext, ids: list[int]) -> None:
         with ctx.session() as session:
             result = delete_runs(session, files_store(ctx), ctx.scope, ids)
     except NotFound as exc:
-        st.session_state[NOTICE_KEY] = f"Nothing was deleted: {exc}"
+        st.session_state[NOTICE_KEY] = f"Nothing was deleted: {without_paths(str(exc))}"
         return
     for key in ("history_bulk", "history_bulk_sure", "history_run"):
         st.session_state.pop(key, None)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from reports.registry import definition
+from ui import detail_view
 from ui import report_view as view
 from ui.context import page_context
 from ui.filters import report_params
@@ -26,14 +27,16 @@ def render(key: str) -> None:
     params = report_params(ctx, key, spec.reports)
     if len(defns) == 1:
         st.caption(defns[0].description)
-        view.show_report(ctx, defns[0].slug, params)
+        view.show_report(ctx, defns[0].slug, params, details=True)
+        detail_view.open_requested(ctx, params)
         return
     tabs = st.tabs([d.title for d in defns], key=f"{key}_tab", on_change="rerun")
     for tab, defn in zip(tabs, defns, strict=True):
         if tab.open:
             with tab:
                 st.caption(defn.description)
-                view.show_report(ctx, defn.slug, params)
+                view.show_report(ctx, defn.slug, params, details=True)
+    detail_view.open_requested(ctx, params)
 
 
 def page_function(key: str) -> Callable[[], None]:

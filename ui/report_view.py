@@ -1,18 +1,24 @@
-"""Report views for pages: a cached loader and the pieces (KPI cards, charts, tables, downloads)."""
+"""Report views for pages: a cached loader and the pieces (KPI cards, charts, tables, downloads).
+
+On a report page, a click on a bar or slice of a dimension the report filters by (category, region,
+customer type, storefront, sales rep) filters the page to it, and a click on a row of a table of
+customers or products opens that customer's or product's detail (ui/detail_view).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import streamlit as st
 from sqlalchemy import Engine
 
 from analytics.formatting import format_value
-from analytics.kpis import comparisons, headline_kpis
+from analytics.kpis import PREVIOUS, YEAR_AGO, Comparison, chosen_baseline, comparison, headline_kpis
 from analytics.periods import local_today, zone
-from analytics.report import Kpi, ParamError, Report, ReportParams, Scope
+from analytics.report import ChartSpec, Kpi, ParamError, Report, ReportParams, Scope
 from core.clock import utc_now
 from core.db import make_sessionmaker
 from reports.registry import NotFound, definition, generate
@@ -20,10 +26,24 @@ from snapshots.store import Snapshot, SnapshotStore
 from ui.charts import figure
 from ui.context import PageContext
 from ui.downloads import download_buttons
-from ui.filters import for_report, ignored_filters
-from ui.tables import show_table
+from ui.filters import add_filter, for_report, ignored_filters
+from ui.tables import MAX_ROWS, show_table
 
 DEFAULT_EMPTY = "Nothing to show for this period — try a longer period or fewer filters."
+# A chart's x column -> (the filter a click on its bar or slice sets, the table column with its value).
+CLICK_FILTERS = {
+    "category": ("category", "category"),
+    "region": ("region", "region"),
+    "customer_type": ("customer_type", "customer_type"),
+    "storefront_name": ("storefront", "storefront_code"),
+    "storefront_code": ("storefront", "storefront_code"),
+    "sales_rep": ("sales_rep", "sales_rep"),
+}
+# The page's own chart of a table the KPI dashboard has without a chart (a slice click filters to the type).
+BY_CUSTOMER_TYPE = ChartSpec(
+    "by_customer_type", "Revenue by customer type", "pie", "by_customer_type", "customer_type", ("revenue",)
+)
+DETAIL_REQUEST = "detail_request"  # (kind, code) of the row clicked, for ui/detail_view to open
 
 
 # cache_resource, not cache_data: the Report is shared read-only (nothing mutates it), so a hit
@@ -142,39 +162,93 @@ def _card(report: Report, kpi: Kpi) -> None:
         st.metric(
             kpi.label,
             format_value(kpi.value, kpi.kind, report.currency),
-            delta=previous,
-            delta_description="vs previous period" if previous else None,
+            delta=previous[0] if previous else None,
+            delta_description=previous[1] if previous else None,
         )
         if year_ago:
-            color = "red" if year_ago.startswith("-") else "green"
-            arrow = "↓" if year_ago.startswith("-") else "↑"
-            st.caption(f":{color}[{arrow} {year_ago}] vs a year before")
+            change, against = year_ago
+            color = "red" if change.startswith("-") else "green"
+            arrow = "↓" if change.startswith("-") else "↑"
+            st.caption(f":{color}[{arrow} {change}] {against}")
 
 
-def _deltas(report: Report, kpi: Kpi) -> tuple[str | None, str | None]:
-    """The card's changes vs the previous period and a year before ('+12.3 %', rates in '+1.2 pp')."""
-    previous, year_ago = comparisons(report, kpi)
-    return (previous.text if previous else None), (year_ago.text if year_ago else None)
+def _deltas(report: Report, kpi: Kpi) -> tuple[tuple[str, str] | None, tuple[str, str] | None]:
+    """The card's two changes ('+12.3 %', rates in '+1.2 pp'), each with the dates it compares with
+    ('vs 1–30 Sep 2026'): first against what the user chose to compare with (`compare=`), then against
+    a year before (or, when that was the choice, the previous period)."""
+    chosen = chosen_baseline(report.params)
+    other = PREVIOUS if chosen is YEAR_AGO else YEAR_AGO
+    return _delta(comparison(report, kpi, chosen)), _delta(comparison(report, kpi, other))
 
 
-def chart(report: Report, key: str) -> None:
-    """Draw the report's chart `key`, or say there is nothing to draw."""
-    spec = next((c for c in report.charts if c.key == key), None)
-    if spec is None:
+def _delta(found: Comparison | None) -> tuple[str, str] | None:
+    if found is None:
+        return None
+    return found.text, f"vs {found.period.describe()}" if found.period is not None else found.label
+
+
+def chart(
+    report: Report, key: str, *, page: str = "", prefix: str = "", spec: ChartSpec | None = None
+) -> None:
+    """Draw the report's chart `key` (or `spec`, a chart of one of its tables), or say there is nothing
+    to draw. On page `page`, a click on a bar or slice of a dimension the report filters by filters the
+    page to it."""
+    spec = spec or next((c for c in report.charts if c.key == key), None)
+    if spec is None or spec.table not in report.tables:
         return
     table = report.tables[spec.table]
     if table.row_count == 0:
         st.caption(f"{spec.title}: nothing to draw for this period.")
         return
+    click = CLICK_FILTERS.get(spec.x)
+    clickable = (
+        bool(page)
+        and click is not None
+        and spec.kind in ("bar", "pie")
+        and click[0] in definition(report.slug).filters
+        and click[1] in table.frame.columns
+    )
+    if not clickable or click is None:
+        st.plotly_chart(
+            figure(spec, table, report.currency),
+            width="stretch",
+            key=f"{prefix}chart_{report.slug}_{key}",
+            config={"displaylogo": False},
+        )
+        return
+    dim, column = click
+    values = ["" if v is None else str(v) for v in table.frame[column]]
+    # A new key whenever the filters change: the chart drawn for them starts with nothing selected.
+    filters = json.dumps({k: list(v) for k, v in sorted(report.params.filters.items())})
+    chart_key = f"{prefix}chart_{report.slug}_{key}_{hashlib.sha1(filters.encode()).hexdigest()[:10]}"
     st.plotly_chart(
-        figure(spec, table, report.currency),
+        figure(spec, table, report.currency, keys=values),
         width="stretch",
-        key=f"chart_{report.slug}_{key}",
+        key=chart_key,
         config={"displaylogo": False},
+        on_select=_clicked(page, chart_key, dim),
+        selection_mode="points",
     )
 
 
-def charts(report: Report, keys: Sequence[str] | None = None, per_row: int = 2) -> None:
+def _clicked(page: str, chart_key: str, dim: str) -> Callable[[], None]:
+    """The callback of a clickable chart: the clicked bar's or slice's value becomes a filter."""
+
+    def clicked() -> None:
+        event = st.session_state.get(chart_key)
+        points = event["selection"]["points"] if event else []
+        for point in points:
+            # Bars carry their value as customdata; a sunburst's sectors as their id.
+            value = point.get("customdata", point.get("id"))
+            if isinstance(value, list):
+                value = value[0] if value else None
+            if value and not str(value).startswith("__"):
+                add_filter(page, dim, str(value))
+
+    return clicked
+
+
+def charts(report: Report, keys: Sequence[str] | None = None, per_row: int = 2, *, page: str = "") -> None:
     """Charts in a grid: line charts full width, the others `per_row` to a row."""
     specs = [c for c in report.charts if keys is None or c.key in keys]
     if keys is not None:
@@ -182,42 +256,84 @@ def charts(report: Report, keys: Sequence[str] | None = None, per_row: int = 2) 
     row: list[str] = []
     for spec in specs:
         if spec.kind == "line" and per_row > 1:
-            _grid(report, row, per_row)
+            _grid(report, row, per_row, page)
             row = []
-            chart(report, spec.key)
+            chart(report, spec.key, page=page)
         else:
             row.append(spec.key)
-    _grid(report, row, per_row)
+    _grid(report, row, per_row, page)
 
 
-def _grid(report: Report, keys: list[str], per_row: int) -> None:
+def _grid(report: Report, keys: list[str], per_row: int, page: str = "") -> None:
     for start in range(0, len(keys), per_row):
         cols = st.columns(per_row)
         for col, key in zip(cols, keys[start : start + per_row], strict=False):
             with col:
-                chart(report, key)
+                chart(report, key, page=page)
 
 
-def table(report: Report, name: str, *, title: bool = True, columns: Sequence[str] | None = None) -> None:
-    """Show one of the report's tables under its title (only `columns`, when given: downloads keep all)."""
-    t = report.tables[name]
+def detail_kind(frame_columns: Sequence[str]) -> str | None:
+    """What a click on a row of a table with these columns opens: "customer", "product" or nothing."""
+    if "customer_code" in frame_columns and "sku" not in frame_columns:
+        return "customer"
+    if "sku" in frame_columns and "customer_code" not in frame_columns:
+        return "product"
+    return None
+
+
+def table(
+    report: Report,
+    name: str,
+    *,
+    title: bool = True,
+    columns: Sequence[str] | None = None,
+    details: bool = False,
+    prefix: str = "",
+) -> None:
+    """Show one of the report's tables under its title (only `columns`, when given: downloads keep all).
+    With `details`, a click on a customer's or product's row opens its detail."""
+    whole = report.tables[name]
+    t = whole
     if columns is not None:
         t = t.select([c for c in columns if any(col.key == c for col in t.columns)])
     if title:
         st.markdown(f"**{t.title}**")
-    show_table(t, report.currency, key=f"table_{report.slug}_{name}")
+    key = f"{prefix}table_{report.slug}_{name}"
+    kind = detail_kind(list(whole.frame.columns)) if details else None
+    if kind is None:
+        show_table(t, report.currency, key=key)
+        return
+    code_column = "customer_code" if kind == "customer" else "sku"
+    codes = [str(v) for v in whole.frame[code_column].head(MAX_ROWS)]
+    # A new key after each click: the table comes back without a selection, so the same row opens again.
+    turn = int(st.session_state.get(f"{key}_turn", 0))
+    show_table(
+        t, report.currency, key=f"{key}_{turn}", on_select=_row_clicked(f"{key}_{turn}", key, kind, codes)
+    )
+    st.caption(f"Click a row to open the {kind}'s detail.")
 
 
-def tables(report: Report, names: Sequence[str] | None = None) -> None:
+def _row_clicked(widget: str, key: str, kind: str, codes: list[str]) -> Callable[[], None]:
+    def clicked() -> None:
+        event = st.session_state.get(widget)
+        rows = event["selection"]["rows"] if event else []
+        if rows and 0 <= rows[0] < len(codes):
+            st.session_state[DETAIL_REQUEST] = (kind, codes[rows[0]])
+            st.session_state[f"{key}_turn"] = int(st.session_state.get(f"{key}_turn", 0)) + 1
+
+    return clicked
+
+
+def tables(report: Report, names: Sequence[str] | None = None, *, details: bool = False) -> None:
     """Several tables: one tab each when there are more than two."""
     chosen = list(names) if names is not None else list(report.tables)
     if len(chosen) <= 2:
         for name in chosen:
-            table(report, name)
+            table(report, name, details=details)
         return
     for tab, name in zip(st.tabs([report.tables[n].title for n in chosen]), chosen, strict=True):
         with tab:
-            table(report, name, title=False)
+            table(report, name, title=False, details=details)
 
 
 def empty_state(message: str = DEFAULT_EMPTY) -> None:
@@ -239,8 +355,12 @@ def show_report(
     table_names: Sequence[str] | None = None,
     empty_kpi: str | None = None,
     empty_message: str = DEFAULT_EMPTY,
+    details: bool = False,
 ) -> Report | None:
     """The standard report view: header, KPI cards, charts, tables and download buttons.
+
+    A click on a bar or slice filters the page; with `details`, a click on a customer's or product's row
+    asks for its detail (the page then calls ui/detail_view.open_requested).
 
     When the period has no data (see `is_empty`), `empty_message` ("{end}" becomes the period's
     last day) stands in for everything else. Returns the report (None after an error).
@@ -254,7 +374,7 @@ def show_report(
         empty_state(empty_message.replace("{end}", end))
         return report
     kpi_cards(report, kpis)
-    charts(report, chart_keys)
-    tables(report, table_names)
+    charts(report, chart_keys, page=ctx.page)
+    tables(report, table_names, details=details)
     downloads(report)
     return report

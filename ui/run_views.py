@@ -10,7 +10,6 @@ import streamlit as st
 from sqlalchemy.orm import Session
 
 from analytics.report import ReportParams
-from core.clock import local
 from core.errors import TallyboardError
 from reports.registry import NotFound
 from runs.access import sees_all_runs
@@ -18,6 +17,8 @@ from runs.files import FileInfo, FileStore, format_bytes
 from runs.history import RunInfo, get_run, rerun, runs_frame
 from runs.runner import Progress, RateLimited, RunOutcome, generate_run
 from ui.context import PageContext
+from ui.formatting import local_text, without_paths
+from ui.tables import plain_widths
 
 
 def files_store(ctx: PageContext) -> FileStore:
@@ -83,11 +84,11 @@ def _with_progress(ctx: PageContext, call: Callable[[Session, Progress], RunOutc
                 outcome = call(session, progress)
         except RateLimited as exc:
             box.update(label="Not generated: hourly limit reached", state="error")
-            st.warning(str(exc), icon=":material/timer:")
+            st.warning(rate_limit_text(ctx, exc), icon=":material/timer:")
             return None
         except TallyboardError as exc:  # a bad request: nothing was recorded
             box.update(label="Not generated", state="error")
-            st.error(str(exc))
+            st.error(without_paths(str(exc)))
             return None
         if outcome.ok:
             box.update(
@@ -98,18 +99,23 @@ def _with_progress(ctx: PageContext, call: Callable[[Session, Progress], RunOutc
     return outcome
 
 
+def rate_limit_text(ctx: PageContext, exc: RateLimited) -> str:
+    """The refusal with the time to try again in the business's zone, named ('Try again at 14:05 CET')."""
+    counts = str(exc).split(" Try again at ")[0]
+    return f"{counts} Try again at {local_text(exc.retry_at, ctx.timezone, '%H:%M')}."
+
+
 def run_summary(ctx: PageContext, run: RunInfo) -> None:
     """One run: status line, numbers, error or 'cached', and download buttons for its files."""
     if run.status == "failed":
-        st.error(f"Run #{run.id} failed: {run.error}", icon=":material/error:")
+        st.error(f"Run #{run.id} failed: {without_paths(run.error)}", icon=":material/error:")
         return
     if run.status != "completed":
         st.info(f"Run #{run.id} is {run.status}. Reload the page in a moment.")
         return
-    when = local(run.created_at, ctx.timezone)
     text = (
         f"**{run.title}** · run #{run.id} · {run.rows:,} rows · {format_bytes(run.bytes)} · "
-        f"{run.duration_s:.1f} s · {when:%Y-%m-%d %H:%M}"
+        f"{run.duration_s:.1f} s · {local_text(run.created_at, ctx.timezone)}"
     )
     if run.cached:
         # Staff may not see the source run (someone else's): name it only to those who can.
@@ -164,24 +170,51 @@ def load_run(ctx: PageContext, run_id: int) -> RunInfo | None:
 def runs_table(
     ctx: PageContext, runs: Sequence[RunInfo], *, key: str, height: int | Literal["auto"] = "auto"
 ) -> None:
-    """Runs as a formatted table (status icons, local times, sizes)."""
+    """Runs as a table that fits the page at 1440 px: status (with "cached" or the error), who, when in
+    the business's named time zone ("2026-12-04 08:20 CET"), the parameters, formats, rows, size and
+    duration. How a run was started and its full error are in the run's details."""
     frame = runs_frame(runs, ctx.timezone)
+    shown = pd.DataFrame(
+        {
+            "Run": [r.id for r in runs],
+            "Report": frame["report"],
+            "Status": [run_status(r) for r in runs],
+            "By": [_by(r) for r in runs],
+            "When": [local_text(r.created_at, ctx.timezone) for r in runs],
+            "Period": frame["parameters"],
+            "Formats": frame["formats"],
+            "Rows": frame["rows"],
+            "Size": frame["size"],
+            "Time (s)": frame["duration_s"].round(1),
+        }
+    )
+    widths = plain_widths(shown, cap=170, caps={"Formats": 110, "Status": 150}, fixed=("When", "Run"))
     cc = st.column_config
     config: dict[str, Any] = {
-        "id": cc.NumberColumn("Run", format="#%d", width="small"),
-        "report": cc.TextColumn("Report"),
-        "status": cc.TextColumn("Status"),
-        "cached": cc.CheckboxColumn("Cached", width="small"),
-        "user": cc.TextColumn("User"),
-        "via": cc.TextColumn("Started from"),
-        "created": cc.DatetimeColumn(f"When ({ctx.timezone})", format="YYYY-MM-DD HH:mm"),
-        "parameters": cc.TextColumn("Parameters"),
-        "formats": cc.TextColumn("Formats"),
-        "rows": cc.NumberColumn("Rows", format="%,d"),
-        "size": cc.TextColumn("Size"),
-        "duration_s": cc.NumberColumn("Duration (s)", format="%.1f"),
-        "error": cc.TextColumn("Error"),
+        "Run": cc.NumberColumn(format="#%d", width=widths["Run"]),
+        "Rows": cc.NumberColumn(format="%,d", width=widths["Rows"]),
+        "Time (s)": cc.NumberColumn(
+            format="%.1f", width=widths["Time (s)"], help="How long the run took, in seconds"
+        ),
+        "When": cc.TextColumn(width=widths["When"], help=f"In the business's time zone ({ctx.timezone})"),
+        "By": cc.TextColumn(width=widths["By"], help="Who started the run (cli: the command line)"),
     }
-    st.dataframe(
-        pd.DataFrame(frame), column_config=config, hide_index=True, width="stretch", height=height, key=key
-    )
+    for name in shown.columns:
+        config.setdefault(name, cc.TextColumn(width=widths[name]))
+    st.dataframe(shown, column_config=config, hide_index=True, width="stretch", height=height, key=key)
+
+
+def run_status(run: RunInfo) -> str:
+    """The status as people read it: 'completed', 'completed (cached)', 'failed: <error>'."""
+    text = run.status
+    if run.status == "completed" and run.cached:
+        return f"{text} (cached)"
+    if run.status == "failed" and run.error:
+        return f"{text}: {without_paths(run.error)}"
+    return text
+
+
+def _by(run: RunInfo) -> str:
+    if run.username:
+        return run.username
+    return "schedule" if run.trigger == "schedule" else run.via

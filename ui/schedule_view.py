@@ -9,12 +9,15 @@ from functools import cache
 from typing import Any
 from zoneinfo import available_timezones
 
+import pandas as pd
 import streamlit as st
 
+from analytics.labels import words
 from analytics.periods import PERIOD_LABELS, RELATIVE_PERIODS
-from core.clock import local, utc_now
+from core.clock import utc_now
 from core.errors import TallyboardError
 from mail.delivery import smtp_problem, untold_warning
+from mail.smtp_config import delivery_status
 from mail.webhooks import shown_url
 from runs import saved
 from runs.access import allowed_reports
@@ -26,6 +29,8 @@ from scheduling.summary import Subscription
 from scheduling.timerules import RULE_KINDS
 from ui.builder import format_choices
 from ui.context import PageContext
+from ui.formatting import local_text, without_paths
+from ui.tables import plain_table
 
 NOTICE = "schedules_notice"
 PICK = "schedules_pick"
@@ -42,6 +47,13 @@ WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturd
 MONTH_DAYS: tuple[int | str, ...] = (*range(1, 29), "last")
 LARGE_FILE_LABELS = {"link": "Send a download link", "attach": "Attach anyway"}
 NO_CONDITION = "(always send)"
+DELIVERY_KINDS = {
+    "report": "Report email",
+    "webhook": "Webhook",
+    "slack": "Slack",
+    "failure_notice": "Failure notice",
+    "success_notice": "Sent notice",
+}
 # KPIs an alert is often set on (any KPI key of the report may be typed in).
 ALERT_KPIS = {
     NO_CONDITION: "(always send)",
@@ -55,6 +67,7 @@ ALERT_KPIS = {
     "exceptions": "Forecast exceptions (exceptions)",
     "out_of_stock": "Out of stock (out_of_stock)",
     "low_stock": "Low stock (low_stock)",
+    "anomalies": "Anomalies found, statistical forecast (anomalies > 0: an anomaly was found)",
 }
 OPERATORS = ["<", "<=", ">", ">=", "==", "!="]
 
@@ -87,6 +100,29 @@ def heartbeat(ctx: PageContext) -> None:
         )
 
 
+def email_notice(ctx: PageContext) -> None:
+    """When the business has no mail server (its email is only written to files on the server): say
+    so, and who can change it — never the server's folder."""
+    with ctx.session() as session:
+        status = delivery_status(session, ctx.settings, ctx.business_id)
+    if not no_mail_server(status):
+        return
+    who = (
+        "Set it up in Admin → Email."
+        if ctx.role == "admin"
+        else "Ask an administrator to set up email (Admin → Email)."
+    )
+    st.info(
+        f"Email is not set up yet: scheduled reports are generated and kept in History, but not sent. {who}",
+        icon=":material/mail:",
+    )
+
+
+def no_mail_server(status: str) -> bool:
+    """True when mail/smtp_config.delivery_status says email only goes to the outbox folder."""
+    return status.startswith("SMTP is not set up")
+
+
 def prepare_pick(options: Sequence[int]) -> None:
     """Select the schedule just created, or "new" when the selected one is gone."""
     if (made := st.session_state.pop(PICK_NEXT, None)) is not None:
@@ -106,18 +142,23 @@ def act(done: str | Callable[[], str], action: Callable[[], object]) -> None:
     try:
         action()
     except TallyboardError as exc:
-        st.error(str(exc))
+        st.error(without_paths(str(exc)))
         return
     st.session_state[NOTICE] = done() if callable(done) else done
     st.rerun()
 
 
 def when(ctx: PageContext, info: ScheduleInfo) -> str:
-    """The next run in the schedule's own zone, e.g. '2026-11-20 08:00 (Europe/Berlin)'."""
+    """The next run in the business's named time zone, e.g. 'Fri 2026-11-20 08:00 CET'."""
     if not info.active:
         return "paused"
-    moment = local(info.next_due_at, info.timezone)
-    return f"{moment:%a %Y-%m-%d %H:%M}" if moment else "—"
+    return local_text(info.next_due_at, ctx.timezone, "%a %Y-%m-%d %H:%M")
+
+
+def rule_text(ctx: PageContext, rule: str, tz: str) -> str:
+    """The time rule; with its zone's place when that is not the business's zone ('Daily at 07:30
+    (New York)': the rule's hours are that place's)."""
+    return rule if tz == ctx.timezone else f"{rule} ({tz.rsplit('/', 1)[-1].replace('_', ' ')})"
 
 
 def label(ctx: PageContext, info: ScheduleInfo) -> str:
@@ -135,26 +176,24 @@ def last_statuses(ctx: PageContext) -> dict[int, str]:
 
 
 def schedules_table(ctx: PageContext, infos: Sequence[ScheduleInfo], key: str) -> None:
+    """The schedules, one row each, in a table that fits the page (times in the business's zone)."""
     last = last_statuses(ctx)
-    st.dataframe(
+    frame = pd.DataFrame(
         [
             {
                 "Name": i.name,
                 "Report": i.report_title,
-                "When": i.rule_text,
-                "Time zone": i.timezone,
-                "Next run (local)": when(ctx, i),
+                "When": rule_text(ctx, i.rule_text, i.timezone),
+                "Next run": when(ctx, i),
                 "Status": "active" if i.active else "paused",
                 "Last run": last.get(i.id, "") or "never run",
-                "Recipients": len(i.recipients),
                 "Delivers to": i.targets_text,
                 "Condition": i.condition_text or "—",
             }
             for i in infos
-        ],
-        hide_index=True,
-        key=key,
+        ]
     )
+    plain_table(frame, key=key, cap=170)
 
 
 # --- the form ---------------------------------------------------------------------------------
@@ -444,37 +483,40 @@ def actions(ctx: PageContext, info: ScheduleInfo) -> None:
             )
 
 
-def next_times(info: ScheduleInfo) -> list[str]:
-    return [f"{o.local:%a %Y-%m-%d %H:%M %Z}" for o in sched.next_run_times(info, now=utc_now())]
+def next_times(ctx: PageContext, info: ScheduleInfo) -> list[str]:
+    """The next run times in the business's named time zone ('Mon 2026-12-07 08:00 CET')."""
+    return [
+        local_text(o.local, ctx.timezone, "%a %Y-%m-%d %H:%M")
+        for o in sched.next_run_times(info, now=utc_now())
+    ]
 
 
-def runs_table(runs: Sequence[RunStatus]) -> None:
-    st.dataframe(
+def runs_table(ctx: PageContext, runs: Sequence[RunStatus]) -> None:
+    frame = pd.DataFrame(
         [
             {
-                "Due (local)": f"{r.due_local:%Y-%m-%d %H:%M %Z}",
+                "Due": local_text(r.due_at, ctx.timezone),
                 "Status": r.text,
                 "Report run": f"#{r.run_id}" if r.run_id else "",
                 "Sent": sched.sent_count(r.deliveries),
-                "Error": r.error,
+                "Error": without_paths(r.error),
             }
             for r in runs
-        ],
-        hide_index=True,
-        key="schedules_runs",
+        ]
     )
+    plain_table(frame, key="schedules_runs", cap=300)
 
 
 def deliveries_table(ctx: PageContext, runs: Sequence[RunStatus]) -> None:
     rows = [
         {
-            "Due (local)": f"{r.due_local:%Y-%m-%d %H:%M}",
+            "Due": local_text(r.due_at, ctx.timezone),
             "Recipient": d.recipient,
-            "Kind": d.kind,
+            "Kind": DELIVERY_KINDS.get(d.kind, words(d.kind)),
             "Status": d.text,
             "Attempts": d.attempts,
-            "Last error": d.last_error,
-            "Sent at": local(d.sent_at, ctx.timezone),
+            "Last error": without_paths(d.last_error),
+            "Sent at": local_text(d.sent_at, ctx.timezone) if d.sent_at else "",
         }
         for r in runs
         for d in r.deliveries
@@ -482,12 +524,7 @@ def deliveries_table(ctx: PageContext, runs: Sequence[RunStatus]) -> None:
     if not rows:
         st.caption("No emails queued yet.")
         return
-    st.dataframe(
-        rows,
-        hide_index=True,
-        key="schedules_deliveries",
-        column_config={"Sent at": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")},
-    )
+    plain_table(pd.DataFrame(rows), key="schedules_deliveries", cap=200)
 
 
 def details(ctx: PageContext, info: ScheduleInfo) -> None:
@@ -499,8 +536,8 @@ def details(ctx: PageContext, info: ScheduleInfo) -> None:
         + (f" · {info.condition_text}" if info.condition else "")
     )
     actions(ctx, info)
-    times = next_times(info)
-    st.markdown("**Next five runs** (" + info.timezone + ")")
+    times = next_times(ctx, info)
+    st.markdown("**Next five runs**")
     st.markdown("\n".join(f"- {t}" for t in times) if times else "_Paused: no runs until you resume it._")
     with ctx.session() as session:
         runs = sched.schedule_runs(session, ctx.scope, info.id, limit=20)
@@ -508,7 +545,7 @@ def details(ctx: PageContext, info: ScheduleInfo) -> None:
     if not runs:
         st.caption("Not run yet.")
         return
-    runs_table(runs)
+    runs_table(ctx, runs)
     st.markdown("**Deliveries**")
     deliveries_table(ctx, runs)
 
@@ -526,13 +563,13 @@ def upcoming_and_overdue(ctx: PageContext) -> None:
     with left:
         st.markdown("**Next 24 hours**")
         if soon:
-            st.markdown("\n".join(f"- {when(ctx, i)} ({i.timezone}) — {i.name}" for i in soon))
+            st.markdown("\n".join(f"- {when(ctx, i)} — {i.name}" for i in soon))
         else:
             st.caption("Nothing due in the next 24 hours.")
     with right:
         st.markdown("**Overdue**")
         if late:
-            st.error("\n".join(f"- {i.name}: due {when(ctx, i)} ({i.timezone})" for i in late))
+            st.error("\n".join(f"- {i.name}: due {local_text(i.next_due_at, ctx.timezone)}" for i in late))
         else:
             st.caption("Nothing overdue.")
 
@@ -550,20 +587,19 @@ def run_emails(ctx: PageContext, run_id: int) -> None:
         st.caption(f":material/mail: Scheduled email of this run: {window.text}{count}")
 
 
-def subscriptions_table(items: Sequence[Subscription]) -> None:
-    """The schedules that email the current user (Account page)."""
-    st.dataframe(
+def subscriptions_table(ctx: PageContext, items: Sequence[Subscription]) -> None:
+    """The schedules that email the current user (Account page); times in the business's zone."""
+    frame = pd.DataFrame(
         [
             {
                 "Schedule": s.name,
                 "Report": s.report,
-                "When": s.rule_text,
-                "Time zone": s.timezone,
-                "Next (local)": f"{local(s.next_due_at, s.timezone):%Y-%m-%d %H:%M}"
+                "When": rule_text(ctx, s.rule_text, s.timezone),
+                "Next": local_text(s.next_due_at, ctx.timezone, "%a %Y-%m-%d %H:%M")
                 if s.active and s.next_due_at
                 else "paused",
             }
             for s in items
-        ],
-        hide_index=True,
+        ]
     )
+    plain_table(frame, key="account_subscriptions")

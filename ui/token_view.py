@@ -3,15 +3,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
+import pandas as pd
 import streamlit as st
 
 from accounts.tokens import MAX_NAME, TokenInfo, create_token, list_tokens, revoke_token
-from core.clock import local, utc_now
+from core.clock import utc_now
 from core.db import session_scope
 from core.errors import TallyboardError
 from ui.context import PageContext
+from ui.formatting import local_text, without_paths
+from ui.tables import plain_table
 
 EXPIRY_DAYS: dict[str, int | None] = {"Never": None, "30 days": 30, "90 days": 90, "1 year": 365}
 NOTICE = "tokens_notice"  # what the revoke before this run did
@@ -43,7 +44,7 @@ def create_form(ctx: PageContext) -> None:
                 session, ctx.scope, ctx.username, now=utc_now(), name=name, expires_days=EXPIRY_DAYS[expiry]
             )
     except TallyboardError as exc:
-        st.error(str(exc))
+        st.error(without_paths(str(exc)))
         return
     st.success(
         f"Your new token {made.info.name!r}: copy it now, it is shown only this once. Send it as "
@@ -59,24 +60,20 @@ def tokens_table(found: list[TokenInfo], tz: str, *, with_user: bool) -> None:
         st.caption("No API tokens yet.")
         return
     now = utc_now()
-    st.dataframe(
+    frame = pd.DataFrame(
         [
             {
                 **({"User": t.username} if with_user else {}),
                 "Name": t.name,
-                "Created": local(t.created_at, tz),
-                "Last used": local(t.last_used_at, tz),
-                "Expires": local(t.expires_at, tz),
+                "Created": local_text(t.created_at, tz),
+                "Last used": local_text(t.last_used_at, tz) if t.last_used_at else "never",
+                "Expires": local_text(t.expires_at, tz) if t.expires_at else "never",
                 "Status": t.status(now),
             }
             for t in found
-        ],
-        hide_index=True,
-        column_config={
-            c: st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")
-            for c in ("Created", "Last used", "Expires")
-        },
+        ]
     )
+    plain_table(frame, key=f"tokens_{'all' if with_user else 'own'}")
 
 
 def revoke_control(ctx: PageContext, found: list[TokenInfo], prefix: str) -> None:
@@ -87,14 +84,17 @@ def revoke_control(ctx: PageContext, found: list[TokenInfo], prefix: str) -> Non
         return
     left, right = st.columns([3, 1], vertical_alignment="bottom")
     chosen = left.selectbox(
-        "Revoke a token", list(active), format_func=lambda i: _label(active[i]), key=f"{prefix}_token_choice"
+        "Revoke a token",
+        list(active),
+        format_func=lambda i: _label(active[i], ctx.timezone),
+        key=f"{prefix}_token_choice",
     )
     if right.button("Revoke", key=f"{prefix}_token_revoke", icon=":material/block:"):
         try:
             with session_scope(ctx.engine) as session:
                 revoked = revoke_token(session, ctx.scope, int(chosen), now=utc_now())
         except TallyboardError as exc:
-            st.error(str(exc))
+            st.error(without_paths(str(exc)))
         else:
             st.session_state[NOTICE] = f"Revoked {revoked.name!r} of {revoked.username}: it no longer works."
             st.rerun()
@@ -119,6 +119,5 @@ def business_tokens(ctx: PageContext) -> None:
     revoke_control(ctx, found, "admin")
 
 
-def _label(token: TokenInfo) -> str:
-    made = token.created_at.replace(tzinfo=dt.UTC)
-    return f"{token.name} — {token.username}, made {made:%Y-%m-%d}"
+def _label(token: TokenInfo, tz: str) -> str:
+    return f"{token.name} — {token.username}, made {local_text(token.created_at, tz, '%Y-%m-%d')}"

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from analytics.periods import RELATIVE_PERIODS, Period, PeriodError, resolve
+from analytics.periods import RELATIVE_PERIODS, Period, PeriodError, resolve, same_kind_at
 from analytics.report import ParamError, ReportParams
 
 # Wednesday 2025-03-05 10:00 UTC
@@ -124,7 +124,7 @@ def test_the_name_changes_the_text_not_the_period() -> None:
     assert hash(named) == hash(Period(D(2025, 2, 1), D(2025, 2, 28)))
     # Derived periods are dates only: "the previous period" is not "last month".
     assert named.previous().describe() == "1–31 Jan 2025"
-    assert named.year_before().describe() == "1–28 Feb 2024"
+    assert named.year_before().describe() == "1–29 Feb 2024"  # the whole month a year before
     assert named.slug() == "20250201-20250228"
 
 
@@ -136,3 +136,126 @@ def test_a_relative_period_needs_the_callers_clock() -> None:
     assert pinned.resolve_period(now=NOW) == Period(D(2024, 12, 1), D(2024, 12, 31))  # params.now wins
     explicit = ReportParams(start=D(2025, 1, 1), end=D(2025, 1, 31))
     assert explicit.resolve_period() == Period(D(2025, 1, 1), D(2025, 1, 31))  # no clock needed
+
+
+# --- "to date" periods compare with the same days of the period before (issue 13) -------------
+
+DEC_4 = dt.datetime(2026, 12, 4, 10, 0, tzinfo=dt.UTC)  # a Friday
+
+
+def test_month_to_date_compares_with_the_same_days_of_the_previous_month() -> None:
+    # The issue's example: 1–4 Dec was compared with 27–30 Nov (the preceding four days) and showed
+    # "+98 %"; it compares with 1–4 Nov.
+    mtd = resolve("month_to_date", DEC_4)
+    assert mtd == Period(D(2026, 12, 1), D(2026, 12, 4))
+    assert mtd.previous() == Period(D(2026, 11, 1), D(2026, 11, 4))
+    assert mtd.previous().describe() == "1–4 Nov 2026"
+    assert mtd.year_before() == Period(D(2025, 12, 1), D(2025, 12, 4))
+
+
+@pytest.mark.parametrize(
+    ("today", "previous"),
+    [
+        (D(2025, 3, 31), Period(D(2025, 2, 1), D(2025, 2, 28))),  # a whole month: the whole month before
+        (D(2025, 3, 30), Period(D(2025, 2, 1), D(2025, 2, 28))),  # 30 February does not exist: clipped
+        (D(2024, 3, 30), Period(D(2024, 2, 1), D(2024, 2, 29))),
+        (D(2025, 3, 28), Period(D(2025, 2, 1), D(2025, 2, 28))),
+        (D(2025, 3, 27), Period(D(2025, 2, 1), D(2025, 2, 27))),
+        (D(2025, 1, 1), Period(D(2024, 12, 1), D(2024, 12, 1))),  # across the year
+        (D(2025, 4, 30), Period(D(2025, 3, 1), D(2025, 3, 31))),  # whole April: whole March
+    ],
+)
+def test_month_to_date_is_clipped_to_the_previous_months_length(today: dt.date, previous: Period) -> None:
+    now = dt.datetime.combine(today, dt.time(12, 0), tzinfo=dt.UTC)
+    assert resolve("month_to_date", now).previous() == previous
+
+
+@pytest.mark.parametrize(
+    ("name", "today", "previous"),
+    [
+        # year to date: the same days a year before
+        ("year_to_date", D(2026, 12, 4), Period(D(2025, 1, 1), D(2025, 12, 4))),
+        ("year_to_date", D(2028, 2, 29), Period(D(2027, 1, 1), D(2027, 2, 28))),
+        ("year_to_date", D(2026, 1, 1), Period(D(2025, 1, 1), D(2025, 1, 1))),
+        # quarter to date: the same days of the previous quarter
+        ("quarter_to_date", D(2026, 11, 15), Period(D(2026, 7, 1), D(2026, 8, 15))),
+        ("quarter_to_date", D(2026, 12, 4), Period(D(2026, 7, 1), D(2026, 9, 4))),
+        ("quarter_to_date", D(2026, 11, 30), Period(D(2026, 7, 1), D(2026, 8, 31))),  # two whole months
+        ("quarter_to_date", D(2026, 5, 31), Period(D(2026, 1, 1), D(2026, 2, 28))),
+        ("quarter_to_date", D(2026, 1, 3), Period(D(2025, 10, 1), D(2025, 10, 3))),
+        # week to date (Monday to today): the same weekdays a week before
+        ("week_to_date", D(2026, 12, 4), Period(D(2026, 11, 23), D(2026, 11, 27))),
+        ("week_to_date", D(2026, 11, 30), Period(D(2026, 11, 23), D(2026, 11, 23))),
+        # the others are unchanged: the days just before, or the whole months before
+        ("today", D(2026, 12, 1), Period(D(2026, 11, 30), D(2026, 11, 30))),
+        ("yesterday", D(2026, 12, 1), Period(D(2026, 11, 29), D(2026, 11, 29))),
+        ("last_7_days", D(2026, 12, 4), Period(D(2026, 11, 21), D(2026, 11, 27))),
+        ("last_30_days", D(2026, 12, 4), Period(D(2026, 10, 6), D(2026, 11, 4))),
+        ("last_30_days", D(2026, 4, 30), Period(D(2026, 3, 2), D(2026, 3, 31))),  # all of April, by chance
+        ("last_week", D(2026, 12, 4), Period(D(2026, 11, 16), D(2026, 11, 22))),
+        ("last_month", D(2026, 12, 4), Period(D(2026, 10, 1), D(2026, 10, 31))),
+        ("last_quarter", D(2026, 12, 4), Period(D(2026, 4, 1), D(2026, 6, 30))),
+        ("last_year", D(2026, 12, 4), Period(D(2024, 1, 1), D(2024, 12, 31))),
+    ],
+)
+def test_previous_of_each_relative_period(name: str, today: dt.date, previous: Period) -> None:
+    now = dt.datetime.combine(today, dt.time(12, 0), tzinfo=dt.UTC)
+    assert resolve(name, now).previous() == previous
+
+
+@pytest.mark.parametrize(
+    ("period", "previous"),
+    [
+        # starts on the 1st, ends inside the month: like month to date
+        (Period(D(2026, 12, 1), D(2026, 12, 4)), Period(D(2026, 11, 1), D(2026, 11, 4))),
+        (Period(D(2025, 3, 1), D(2025, 3, 30)), Period(D(2025, 2, 1), D(2025, 2, 28))),
+        # ... over several months: the same days as many months before
+        (Period(D(2026, 10, 1), D(2026, 11, 15)), Period(D(2026, 8, 1), D(2026, 9, 15))),
+        (Period(D(2026, 1, 1), D(2026, 12, 4)), Period(D(2025, 1, 1), D(2025, 12, 4))),
+        # starts on a Monday, shorter than a week: like week to date
+        (Period(D(2026, 11, 30), D(2026, 12, 2)), Period(D(2026, 11, 23), D(2026, 11, 25))),
+        # one day: the day before (even the 1st, even a Monday)
+        (Period(D(2026, 12, 1), D(2026, 12, 1)), Period(D(2026, 11, 30), D(2026, 11, 30))),
+        (Period(D(2026, 11, 30), D(2026, 11, 30)), Period(D(2026, 11, 29), D(2026, 11, 29))),
+        # anything else: the same number of days just before
+        (Period(D(2026, 12, 2), D(2026, 12, 4)), Period(D(2026, 11, 29), D(2026, 12, 1))),
+        (Period(D(2026, 11, 15), D(2026, 12, 14)), Period(D(2026, 10, 16), D(2026, 11, 14))),
+    ],
+)
+def test_previous_of_explicit_dates(period: Period, previous: Period) -> None:
+    assert period.previous() == previous
+
+
+def test_a_whole_month_a_year_before_is_the_whole_month() -> None:
+    # February 2025 against all of February 2024 (29 days), not 1–28 Feb 2024
+    assert Period(D(2025, 2, 1), D(2025, 2, 28)).year_before() == Period(D(2024, 2, 1), D(2024, 2, 29))
+    assert Period(D(2024, 2, 1), D(2024, 2, 29)).year_before() == Period(D(2023, 2, 1), D(2023, 2, 28))
+    assert Period(D(2024, 2, 10), D(2024, 2, 29)).year_before() == Period(D(2023, 2, 10), D(2023, 2, 28))
+
+
+# --- the same kind of period around another day (where to open when a period has no data) ---------
+
+
+@pytest.mark.parametrize(
+    ("period", "expected"),
+    [
+        (resolve("today", DEC_4), Period(D(2025, 6, 20), D(2025, 6, 20))),
+        (resolve("yesterday", DEC_4), Period(D(2025, 6, 20), D(2025, 6, 20))),
+        (resolve("last_7_days", DEC_4), Period(D(2025, 6, 14), D(2025, 6, 20))),
+        (resolve("last_30_days", DEC_4), Period(D(2025, 5, 22), D(2025, 6, 20))),
+        (resolve("week_to_date", DEC_4), Period(D(2025, 6, 16), D(2025, 6, 20))),  # 20 Jun 2025: a Friday
+        (resolve("last_week", DEC_4), Period(D(2025, 6, 16), D(2025, 6, 22))),
+        (resolve("month_to_date", DEC_4), Period(D(2025, 6, 1), D(2025, 6, 20))),
+        (resolve("last_month", DEC_4), Period(D(2025, 6, 1), D(2025, 6, 30))),
+        (resolve("quarter_to_date", DEC_4), Period(D(2025, 4, 1), D(2025, 6, 20))),
+        (resolve("last_quarter", DEC_4), Period(D(2025, 4, 1), D(2025, 6, 30))),
+        (resolve("year_to_date", DEC_4), Period(D(2025, 1, 1), D(2025, 6, 20))),
+        (resolve("last_year", DEC_4), Period(D(2025, 1, 1), D(2025, 12, 31))),
+        (Period(D(2026, 9, 1), D(2026, 11, 30)), Period(D(2025, 4, 1), D(2025, 6, 30))),  # 3 whole months
+        (Period(D(2026, 11, 10), D(2026, 11, 19)), Period(D(2025, 6, 11), D(2025, 6, 20))),  # 10 days
+        (Period(D(2026, 12, 1), D(2026, 12, 4)), Period(D(2025, 6, 17), D(2025, 6, 20))),  # 4 days
+    ],
+)
+def test_same_kind_at(period: Period, expected: Period) -> None:
+    found = same_kind_at(period, D(2025, 6, 20))
+    assert found == expected and found.name == ""

@@ -176,7 +176,7 @@ def test_the_reports_list_is_what_the_role_may_run(api: Api, who: str) -> None:
     names = [p["name"] for p in sales["parameters"]]
     assert names[:5] == ["period", "start", "end", "tz", "now"] and "region" in names
     granularity = next(p for p in sales["parameters"] if p["name"] == "granularity")
-    assert granularity["choices"] == ["day", "week", "month"] and granularity["default"] == "month"
+    assert granularity["choices"] == ["auto", "day", "week", "month"] and granularity["default"] == "auto"
     assert sales["url"] == "/api/v1/reports/sales_summary"
 
 

@@ -206,3 +206,72 @@ def choose_custom_period(page: Any, start: dt.date, end: dt.date) -> None:
     _type_date(page, "To", end)
     caption = Period(start, end).describe()
     expect(page.get_by_text(caption).first).to_be_visible(timeout=WAIT_MS)
+
+
+# --- charts, chips and the URL (the shareable views and click-to-filter) --------------------------------
+
+# The page point of a chart's bar or sunburst sector labelled `label` (sectors: just inside the ring's
+# outer edge, so not in the hole), or null. Plotly's drag layer covers the bars: a real mouse click at
+# that point is what a user does.
+_CHART_POINT_JS = """([title, label]) => {
+  const chart = [...document.querySelectorAll('[data-testid="stPlotlyChart"]')]
+    .find((c) => (c.querySelector('.gtitle') || {}).textContent === title);
+  if (!chart) return null;
+  const sectors = [...chart.querySelectorAll('g.slice')];
+  if (sectors.length) {
+    const sector = sectors.find((g) => (g.querySelector('text') || {}).textContent.startsWith(label));
+    if (!sector) return null;
+    const path = sector.querySelector('path');
+    const ring = sector.closest('g.trace').getBoundingClientRect();
+    const cx = ring.x + ring.width / 2, cy = ring.y + ring.height / 2;
+    let best = null;
+    const n = path.getTotalLength();
+    for (let i = 0; i < 24; i++) {  // the point of the outline farthest from the centre: the outer arc
+      const a = path.getPointAtLength((n * i) / 24);
+      const p = path.ownerSVGElement.createSVGPoint(); p.x = a.x; p.y = a.y;
+      const s = p.matrixTransform(path.getScreenCTM());
+      const d = Math.hypot(s.x - cx, s.y - cy);
+      if (!best || d > best[2]) best = [s.x, s.y, d];
+    }
+    return [best[0] + (cx - best[0]) * 0.12, best[1] + (cy - best[1]) * 0.12];
+  }
+  const ticks = [...chart.querySelectorAll('g.xtick text')].map((t) => {
+    const r = t.getBoundingClientRect(); return [t.textContent, r.x + r.width / 2]; });
+  const tick = ticks.find((t) => t[0] === label);
+  if (!tick) return null;
+  const bars = [...chart.querySelectorAll('g.point path')].map((b) => b.getBoundingClientRect());
+  bars.sort((a, b) => Math.abs(a.x + a.width / 2 - tick[1]) - Math.abs(b.x + b.width / 2 - tick[1]));
+  const bar = bars[0];
+  return bar ? [bar.x + bar.width / 2, bar.y + bar.height / 2] : null;
+}"""
+
+
+def chart_point(page: Any, title: str, label: str) -> tuple[float, float]:
+    """Where on the page the bar or sector labelled `label` of the chart titled `title` is (scrolled
+    into view; the mouse is moved there, so the click that follows is a click at once)."""
+    chart = page.get_by_test_id("stPlotlyChart").filter(has_text=title).first
+    chart.scroll_into_view_if_needed()
+    page.wait_for_function(_CHART_POINT_JS, arg=[title, label], timeout=WAIT_MS)
+    x, y = page.evaluate(_CHART_POINT_JS, [title, label])
+    page.mouse.move(x, y)
+    return float(x), float(y)
+
+
+def click_chart(page: Any, title: str, label: str) -> None:
+    """Click the bar or sector labelled `label` of the chart titled `title`, then wait for the app."""
+    x, y = chart_point(page, title, label)
+    page.mouse.click(x, y)
+    settle(page)
+
+
+def chips(page: Any) -> list[str]:
+    """The active filters' chips ('Region: North'), in order."""
+    found = page.locator('[class*="st-key-"][class*="_chips"]').get_by_test_id("stButton")
+    return [text.strip().splitlines()[-1].strip() for text in found.all_inner_texts()]
+
+
+def query(page: Any) -> dict[str, str]:
+    """The page URL's query, one value per key."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    return dict(parse_qsl(urlsplit(page.url).query))

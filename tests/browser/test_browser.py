@@ -83,10 +83,9 @@ def test_forbidden_page_by_url_is_refused(page: Any, site: Site, username: str) 
     for key in keys:
         title = page_spec(key).title
         page.goto(f"{site.url}/{key}")
-        refusal = page.get_by_text("Page not found").or_(
-            page.get_by_text(f"You do not have access to {title}")
-        )
-        expect(refusal.first).to_be_visible(timeout=WAIT)
+        # issue 13: the refusal itself, not Streamlit's "Page not found" and a jump to the first page
+        expect(page.get_by_text("You do not have access to this page.").first).to_be_visible(timeout=WAIT)
+        expect(page.get_by_text("Page not found")).to_have_count(0)
         driver.settle(page)
         expect(page.get_by_role("heading", name=title, exact=True)).to_have_count(0)
         assert title not in driver.nav_titles(page)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 import math
@@ -19,14 +20,15 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine
 
-from analytics.report import Column, ColumnKind, Kpi, Report, ReportParams, Table
+from analytics.report import Column, ColumnKind, Kpi, ParamError, Report, ReportParams, Table
 from core.db import make_sessionmaker
 from core.models import Business
 from core.settings import Settings
-from exporters import EXPORTERS, file_name
+from exporters import EXPORTERS, file_name, table_file_name
 from exporters.cells import NO_DATA, csv_cell, csv_column, neutralise
-from exporters.csv_export import SUMMARY_NAME, write_csv
+from exporters.csv_export import SUMMARY_NAME, write_csv, write_table_csv, write_zip
 from tests.conftest import new_business
+from tests.exporters.human import CODE_KEYS, human
 from tests.factories import TINY_DIR, insert_tiny
 from tests.reports.reporting import run_report
 
@@ -64,8 +66,10 @@ def missing(value: Any) -> bool:
     return isinstance(value, (float, Decimal)) and math.isnan(value)
 
 
-def assert_cell(text: str, value: Any, kind: ColumnKind) -> None:
-    """An independent check of one written cell against the Report's value."""
+def assert_cell(text: str, value: Any, kind: ColumnKind, key: str = "") -> None:
+    """An independent check of one written cell against the Report's value (a code as its label)."""
+    if key in CODE_KEYS and isinstance(value, str) and value:
+        value = human(value)
     if missing(value):
         assert text == ""
     elif kind == "money":
@@ -96,7 +100,7 @@ def assert_table(rows: list[list[str]], table: Table, *, empty_report: bool = Fa
     assert len(body) == len(expected) == table.row_count
     for got, want in zip(body, expected, strict=True):
         for text, value, col in zip(got, want, table.columns, strict=True):
-            assert_cell(text, value, col.kind)
+            assert_cell(text, value, col.kind, col.key)
 
 
 # --- whole reports ------------------------------------------------------------------------------------
@@ -108,13 +112,14 @@ def test_one_table_is_one_csv(engine: Engine, settings: Settings, tiny_id: int) 
     rows = parse(data)
     assert_table(rows, report.tables["lines"])
     assert rows[2] == [
-        "O1", "2025-01-05", "completed", "A1", "Alma Café", "retail", "North", "M", "Main Street", "ana",
+        "O1", "2025-01-05", "Completed", "A1", "Alma Café", "Retail", "North", "M", "Main Street", "ana",
         "P2", "Plantain Chips", "Snacks", "5", "10.00", "0.1", "45.00", "20.00", "25.00",
     ]  # fmt: skip
     assert b"\r\n" in data  # RFC 4180 line ends
     assert EXPORTERS["csv"].extension_for(report) == "csv" and EXPORTERS["csv"].mime_for(report) == "text/csv"
     assert (
-        file_name(report, "csv") == f"sales_lines_20250101-20250331_{report.generated_at:%Y%m%d-%H%M%S}.csv"
+        file_name(report, "csv")
+        == f"sales_lines_20250101-20250331_{report.generated_at:%Y%m%d-%H%M%S}UTC.csv"
     )
 
 
@@ -374,3 +379,51 @@ def business_of(engine: Engine, business_id: int) -> Business:
         business = session.get(Business, business_id)
         assert business is not None
         return business
+
+
+def test_zip_entries_carry_the_generation_time_in_the_business_zone(
+    engine: Engine, settings: Settings, tiny_id: int
+) -> None:
+    """Not the ZIP format's 1980-01-01: the report's generated_at as the business's wall-clock time."""
+    report = run_report(engine, settings.snapshot_dir, tiny_id, "sales_summary", *Q1)
+    report = dataclasses.replace(
+        report, generated_at=dt.datetime(2025, 4, 2, 8, 30, 16, tzinfo=dt.UTC), timezone="Europe/Berlin"
+    )
+    with zipfile.ZipFile(io.BytesIO(csv_bytes(report))) as bundle:
+        times = {info.date_time for info in bundle.infolist()}
+    assert times == {(2025, 4, 2, 10, 30, 16)}  # CEST, UTC+2 (ZIP times have two-second steps)
+
+
+def test_write_zip_and_write_table_csv(engine: Engine, settings: Settings, tiny_id: int) -> None:
+    lines = run_report(engine, settings.snapshot_dir, tiny_id, "sales_lines", *Q1)
+    out = io.BytesIO()
+    write_zip(lines, out)  # one table, yet a ZIP when asked
+    with zipfile.ZipFile(io.BytesIO(out.getvalue())) as bundle:
+        assert bundle.namelist() == [SUMMARY_NAME, "sales_lines_lines.csv"]
+        assert bundle.read("sales_lines_lines.csv") == csv_bytes(lines)
+    summary = run_report(engine, settings.snapshot_dir, tiny_id, "sales_summary", *Q1)
+    one = io.BytesIO()
+    write_table_csv(summary, "by_region", one)
+    assert_table(parse(one.getvalue()), summary.tables["by_region"])
+    with zipfile.ZipFile(io.BytesIO(csv_bytes(summary))) as bundle:
+        assert bundle.read("sales_summary_by_region.csv") == one.getvalue()
+    with pytest.raises(ParamError, match="no table 'nope'; its tables are: "):
+        write_table_csv(summary, "nope", io.BytesIO())
+
+
+def test_codes_are_written_as_their_labels(engine: Engine, settings: Settings, tiny_id: int) -> None:
+    report = run_report(engine, settings.snapshot_dir, tiny_id, "kpi_dashboard", *Q1)
+    with zipfile.ZipFile(io.BytesIO(csv_bytes(report))) as bundle:
+        methods = parse(bundle.read("kpi_dashboard_by_payment_method.csv"))
+        types = parse(bundle.read("kpi_dashboard_by_customer_type.csv"))
+    assert sorted(r[0] for r in methods[1:]) == ["Bank transfer", "Card", "Cash"]
+    assert sorted(r[0] for r in types[1:]) == ["Retail", "Wholesale"]
+    assert methods[0][0] == "method"  # the header keeps the keys scripts use
+
+
+def test_table_file_name_says_which_table_and_utc(engine: Engine, settings: Settings, tiny_id: int) -> None:
+    report = run_report(engine, settings.snapshot_dir, tiny_id, "sales_summary", *Q1)
+    stamp = report.generated_at.astimezone(dt.UTC)
+    assert table_file_name(report, "by_region") == (
+        f"sales_summary_by_region_20250101-20250331_{stamp:%Y%m%d-%H%M%S}UTC.csv"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
 import re
@@ -309,3 +310,21 @@ def test_chart_kinds_on_empty_and_awkward_data(kind: Any) -> None:
             ChartSpec("k", "Title", kind, "t", "name", y), table, "EUR", width_px=400, height_px=250
         )
         assert png.startswith(b"\x89PNG")
+
+
+# --- what people read: the business's time zone, codes as words -----------------------------------
+
+
+def test_times_are_in_the_business_zone_named(engine: Engine, settings: Settings, tiny_id: int) -> None:
+    report = run_report(
+        engine, settings.snapshot_dir, tiny_id, "payments", *PERIOD, "customer_type=wholesale"
+    )
+    report = dataclasses.replace(
+        report, generated_at=dt.datetime(2025, 4, 2, 6, 20, tzinfo=dt.UTC), timezone="Europe/Berlin"
+    )
+    pages = _pages(pdf_bytes(report))
+    assert all("Generated 2025-04-02 08:20 CEST" in page for page in pages)  # UTC+2 in April
+    assert not any("UTC · Tallyboard" in page for page in pages)
+    text = "\n".join(pages)
+    assert "Customer type: Wholesale" in text  # the filter, as people say it
+    assert "Bank transfer" in text and "bank_transfer" not in text and "wholesale" not in text

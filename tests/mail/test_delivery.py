@@ -70,9 +70,15 @@ def test_email_summary_of_the_tiny_example(jobs: Jobs, tenant: Tenant) -> None:
     ]
     assert 6 <= len(summary["kpis"]) <= 8
     table = summary["table"]
-    assert table["title"] == "Revenue by month"
-    assert table["columns"][:2] == ["Month", "Revenue"]
-    assert table["rows"] == [["Jan 2025", "€1,555.00", "€415.00", "26.7 %", "3"]]
+    assert table["title"] == "Revenue by day", table  # a one-month period: by day (granularity auto)
+    assert table["columns"][:2] == ["Day", "Revenue"]
+    # The time series' last 10 days up to the period's end; the tiny example's January sales are earlier.
+    assert [r[0] for r in table["rows"]] == [f"2025-01-{d}" for d in range(22, 32)]
+    assert [r for r in table["rows"] if r[4] != "0"] == [  # O9 on the 30th, O2 on the 31st (tiny/sales.csv)
+        ["2025-01-30", "€30.00", "€10.00", "33.3 %", "1"],
+        ["2025-01-31", "€1,330.00", "€330.00", "24.8 %", "1"],
+    ]
+    assert table["total_rows"] == 31 and table["order"] == "last"
     assert table["align"][:2] == ["left", "right"]
     dt.datetime.fromisoformat(summary["generated_at"])  # ISO text: the payload is JSON
 
@@ -203,7 +209,7 @@ def test_delivery_builds_a_complete_message(jobs: Jobs, tenant: Tenant, mail: Se
     assert "Hello <b>team</b>," in text
     for body in (text, html):
         assert "€1,555.00" in body and "1–31 Jan 2025 (last month)" in body and "Alpha Trading" in body
-    assert "Revenue by month" in html and "Attached" in html
+    assert "Revenue by day" in html and "Attached" in html
 
 
 def test_files_over_the_limit_become_a_link_when_the_schedule_says_link(

@@ -146,3 +146,50 @@ def test_the_email_reads_well_on_a_phone_and_a_desktop(browser: Any, width: int,
         page.screenshot(path=str(tmp_path / f"email-{width}.png"), full_page=True)
     finally:
         page.close()
+
+
+def test_codes_in_a_report_email_read_as_words() -> None:
+    """The email's table shows a payment method or customer type as people say it (the JSON keeps codes)."""
+    import datetime as dt
+    from decimal import Decimal
+
+    import pandas as pd
+
+    from analytics.periods import Period
+    from analytics.report import Column, Report, ReportParams, Table
+    from mail.delivery import email_summary
+
+    frame = pd.DataFrame(
+        {
+            "method": ["bank_transfer", "credit_note", "cash"],
+            "customer_type": ["wholesale", "retail", "retail"],
+            "cash_received": [Decimal("1000.00"), Decimal("20.00"), Decimal("200.00")],
+        }
+    )
+    columns = [
+        Column("method", "Method"),
+        Column("customer_type", "Customer type"),
+        Column("cash_received", "Cash received", "money"),
+    ]
+    report = Report(
+        "payments",
+        "Payments",
+        "demo",
+        "Demo Trading",
+        "EUR",
+        ReportParams(start=dt.date(2025, 1, 1), end=dt.date(2025, 1, 31)),
+        dt.datetime(2025, 2, 1, 7, 0, tzinfo=dt.UTC),
+        Period(dt.date(2025, 1, 1), dt.date(2025, 1, 31)),
+        [],
+        {"by_method": Table("by_method", "Cash received by method", columns, frame)},
+    )
+    summary = email_summary(report)
+    assert summary["table"]["rows"] == [
+        ["Bank transfer", "Wholesale", "€1,000.00"],
+        ["Credit note", "Retail", "€20.00"],
+        ["Cash", "Retail", "€200.00"],
+    ]
+    rendered = render(summary)
+    for text in (rendered.html, rendered.text):
+        assert "Bank transfer" in text and "Wholesale" in text
+        assert "bank_transfer" not in text and "wholesale" not in text

@@ -414,17 +414,18 @@ def test_forecast_accuracy_per_customer(engine: Engine, settings: Settings, busi
 # --- (3) oracle on generated data -----------------------------------------------------------------
 
 ORACLE_CASES = {
-    # whole months across the year end: previous = the 4 months before; a year before ends 28 Feb 2024
+    # whole months across the year end: previous = the 4 months before; a year before = the same
+    # whole months, so it ends on 29 Feb 2024
     "whole_months": (
         ("2024-11-01", "2025-02-28"),
         ("2024-07-01", "2024-10-31"),
-        ("2023-11-01", "2024-02-28"),
+        ("2023-11-01", "2024-02-29"),
         {},
     ),
     "region_north": (
         ("2024-11-01", "2025-02-28"),
         ("2024-07-01", "2024-10-31"),
-        ("2023-11-01", "2024-02-28"),
+        ("2023-11-01", "2024-02-29"),
         {"region": ["North"]},
     ),
     # 42 days across the year end: previous = the 42 days before

@@ -25,6 +25,7 @@ from ui.navigation import page
 
 DOC = Path(__file__).resolve().parent.parent.parent / "docs" / "reports.md"
 Q1 = ("start=2025-01-01", "end=2025-03-31", "now=2025-04-15T12:00:00+00:00")
+CUSTOM = ("compare=custom", "compare_start=2024-10-01", "compare_end=2024-12-31")
 
 HEADER = """\
 # Reports
@@ -51,8 +52,8 @@ def option_text(option: OptionSpec) -> str:
     return f"{option.name}={option.default}{choices}"
 
 
-def describe(defn: ReportDefinition, report: Report) -> str:
-    """The section of docs/reports.md for one report."""
+def describe(defn: ReportDefinition, report: Report, custom: Report | None = None) -> str:
+    """The section of docs/reports.md for one report (`custom`: built with compare=custom)."""
     parameters, formats = template_setup(defn.slug)
     template = [f"period `{parameters['period']}`"]
     template += [f"`{k}={v}`" for k, v in parameters.get("options", {}).items()]
@@ -68,6 +69,11 @@ def describe(defn: ReportDefinition, report: Report) -> str:
         f"- Period: {f'default `{defn.default_period}`' if defn.uses_period else 'none'}",
         f"- Filters: {code(defn.filters)}",
         f"- Options: {code(option_text(o) for o in defn.options)}",
+        *(
+            ["- Compare: `compare=previous (previous|last_year|custom)`, `compare_start`, `compare_end`"]
+            if defn.compares
+            else []
+        ),
         f"- Roles: {', '.join(defn.roles)}",
         f"- Page: {where}",
         f"- System template: {', '.join(template)}; formats {', '.join(formats)}",
@@ -75,24 +81,34 @@ def describe(defn: ReportDefinition, report: Report) -> str:
     if defn.live:
         lines.append("- Live: reads outside the data version, never answered from a cache")
     lines.append(f"- `kpis`: {code(k.key for k in report.kpis)}")
+    if custom is not None:
+        added = [k.key for k in custom.kpis if k.key not in {x.key for x in report.kpis}]
+        lines.append(f"- `kpis` added by `compare=custom`: {code(added)}")
     lines.append("- `tables`:")
     lines += [f"  - `{name}`: {code(c.key for c in table.columns)}" for name, table in report.tables.items()]
     return "\n".join(lines) + "\n"
 
 
-def render(reports: dict[str, Report]) -> str:
-    return "\n".join([HEADER, *(describe(d, reports[d.slug]) for d in REPORTS)])
+def render(reports: dict[str, Report], custom: dict[str, Report]) -> str:
+    return "\n".join([HEADER, *(describe(d, reports[d.slug], custom.get(d.slug)) for d in REPORTS)])
 
 
 @pytest.fixture(scope="module")
 def built(engine: Engine, settings: Settings) -> dict[str, Report]:
     business = new_business(engine, "Docs Traders")
     insert_tiny(engine, business.id)
-    return {d.slug: run_report(engine, settings.snapshot_dir, business.id, d.slug, *Q1) for d in REPORTS}
+    built = {d.slug: run_report(engine, settings.snapshot_dir, business.id, d.slug, *Q1) for d in REPORTS}
+    for d in REPORTS:
+        if d.compares:
+            built[f"{d.slug}:custom"] = run_report(
+                engine, settings.snapshot_dir, business.id, d.slug, *Q1, *CUSTOM
+            )
+    return built
 
 
 def test_docs_reports_md_is_up_to_date(built: dict[str, Report]) -> None:
-    text = render(built)
+    custom = {k.removesuffix(":custom"): r for k, r in built.items() if k.endswith(":custom")}
+    text = render(built, custom)
     if os.environ.get("UPDATE_DOCS") == "1":
         DOC.write_text(text, encoding="utf-8")
     assert DOC.read_text(encoding="utf-8") == text, (

@@ -290,7 +290,7 @@ def test_a_later_format_failing_removes_the_files_already_written(jobs: Jobs, te
 def test_a_bad_parameter_fails_the_run_with_its_message(jobs: Jobs, tenant: Tenant) -> None:
     out = jobs.generate(tenant, params=last_month(granularity="fortnight"))
     assert out.status == "failed"
-    assert out.error == "granularity must be one of day, week, month, not 'fortnight'."
+    assert out.error == "granularity must be one of auto, day, week, month, not 'fortnight'."
     unknown = jobs.generate(tenant, slug="no_such_report")
     assert unknown.status == "failed" and unknown.error.startswith("Unknown report 'no_such_report'")
 

@@ -154,12 +154,14 @@ def test_audit_log_shows_this_business_only_and_filters(engine: Engine, business
     with session_scope(engine) as session:
         record_event(session, business.id, "login", user="alice", at=now)
         record_event(session, business.id, "export", user="bob", at=now)
+        record_event(session, business.id, "login_failed", user="bob", at=now)
         record_event(session, other.id, "login", user="mallory", at=now)
     at = page("audit_log", admin)
     assert not at.exception
     events = at.dataframe[0].value
     assert set(events["user"]) == {"alice", "bob", "cli"}  # "cli": make_user adds the admin as the operator
     assert "mallory" not in at.multiselect(key="audit_log_user").options
+    assert "Login failed" in at.multiselect(key="audit_log_event_type").options  # a label, not the code
     at.multiselect(key="audit_log_event_type").select("export").run()
     assert list(at.dataframe[0].value["user"]) == ["bob"]
     assert [m.value for m in at.metric][:1] == ["1"]
@@ -205,6 +207,95 @@ def test_admin_page_edits_only_its_business_email_and_never_shows_the_default(
         with session_scope(engine) as session:
             rows = {r.business_id: r.host for r in session.scalars(select(SmtpSettings))}
         assert rows == {None: "default-relay.example"}
+    finally:
+        with session_scope(engine) as session:
+            session.execute(delete(SmtpSettings))
+
+
+# --- issue 13: forms keep what was typed when it is refused ---------------------------------------
+
+ADD_FIELDS = ("username", "name", "email", "password", "repeat")
+
+
+def typed(at: AppTest, prefix: str, fields: tuple[str, ...]) -> dict[str, str]:
+    return {f: str(at.text_input(key=f"{prefix}{f}").value) for f in fields}
+
+
+def test_a_refused_new_user_keeps_what_was_typed_and_an_added_one_clears_it(
+    engine: Engine, business: Business
+) -> None:
+    admin = make_user(engine, business, "admin")
+    at = page("admin", admin)
+    entered = {
+        "username": f"newbie_{business.code}",
+        "name": "New Person",
+        "email": "newbie@example.com",
+        "password": "a-new-password",
+        "repeat": "another-password",
+    }
+    for field, value in entered.items():
+        at.text_input(key=f"admin_new_{field}").input(value)
+    at.selectbox(key="admin_new_role").select("manager")
+    click(at, "Add user")
+    assert "The two passwords differ." in texts(at)
+    assert typed(at, "admin_new_", ADD_FIELDS) == entered
+    assert at.selectbox(key="admin_new_role").value == "manager"
+
+    at.text_input(key="admin_new_username").input(admin)  # taken: refused by accounts.users
+    at.text_input(key="admin_new_repeat").input("a-new-password")
+    click(at, "Add user")
+    assert f"The username {admin!r} is already taken." in texts(at)
+    assert typed(at, "admin_new_", ADD_FIELDS) == {**entered, "username": admin, "repeat": "a-new-password"}
+
+    at.text_input(key="admin_new_username").input(entered["username"])
+    click(at, "Add user")
+    assert f"Added manager {entered['username']}." in texts(at)
+    assert typed(at, "admin_new_", ADD_FIELDS) == dict.fromkeys(ADD_FIELDS, "")  # ready for the next one
+    assert at.selectbox(key="admin_new_role").value == "staff"
+
+
+def test_refused_smtp_settings_keep_what_was_typed(
+    engine: Engine, business: Business, cli_env: Settings
+) -> None:
+    from core.models import SmtpSettings
+
+    admin = make_user(engine, business, "admin")
+    with session_scope(engine) as session:
+        session.execute(delete(SmtpSettings))
+    try:
+        at = page("admin", admin)
+        entered = {
+            "host": "smtp.mine.example",
+            "user": "mailer",
+            "password": "s3cret-pass",
+            "from": "not an address",  # refused by mail.smtp_config
+            "from_name": "Shop reports",
+            "reply_to": "boss@example.com",
+        }
+        for field, value in entered.items():
+            at.text_input(key=f"admin_smtp_{field}").input(value)
+        at.number_input(key="admin_smtp_port").set_value(2525)
+        at.selectbox(key="admin_smtp_security").select("ssl")
+        click(at, "Save SMTP settings")
+        assert at.error, "a bad From address is refused"
+        assert typed(at, "admin_smtp_", tuple(entered)) == entered
+        assert (
+            at.number_input(key="admin_smtp_port").value,
+            at.selectbox(key="admin_smtp_security").value,
+        ) == (
+            2525,
+            "ssl",
+        )
+        with session_scope(engine) as session:
+            assert (
+                session.scalar(select(SmtpSettings.id).where(SmtpSettings.business_id == business.id)) is None
+            )
+
+        at.text_input(key="admin_smtp_from").input("reports@mine.example")
+        click(at, "Save SMTP settings")
+        assert not at.error, [e.value for e in at.error]
+        assert at.text_input(key="admin_smtp_host").value == "smtp.mine.example"
+        assert at.text_input(key="admin_smtp_password").value == ""  # stored encrypted, not kept in the form
     finally:
         with session_scope(engine) as session:
             session.execute(delete(SmtpSettings))

@@ -106,6 +106,21 @@ def test_a_wrong_password_is_refused_and_recorded(engine: Engine, business: Busi
     assert events(engine, business) == [("login_failed", username)]
 
 
+def test_a_wrong_password_keeps_the_username_and_clears_the_password(
+    engine: Engine, business: Business
+) -> None:
+    username = make_user(engine, business, "staff")
+    at = submit(login_form(), username, "not-the-password")
+    assert at.error
+    assert at.text_input(key="auth_username").value == username
+    assert at.text_input(key="auth_password").value == ""
+    # Typing the right password then logs in (the username is still there).
+    at.text_input(key="auth_password").input(PASSWORD)
+    next(b for b in at.button if b.label == "Log in").click()
+    at.run()
+    assert not at.error and [b.label for b in at.sidebar.button] == ["Log out"]
+
+
 def test_a_locked_username_is_refused_even_with_the_right_password(
     engine: Engine, business: Business
 ) -> None:

@@ -122,3 +122,69 @@ def test_empty_table_gives_an_empty_figure() -> None:
     fig = figure(ChartSpec("k", "Revenue", "bar", "t", "name", ("revenue",)), money_table(0), "EUR")
     assert isinstance(fig, go.Figure)
     assert all(len(cast(Any, t).x) == 0 for t in fig.data)
+
+
+# --- partial buckets and clickable charts ----------------------------------------------------------------
+
+
+def trend_table(partial: list[bool] | None) -> Table:
+    months = ["2026-09", "2026-10", "2026-11", "2026-12"]
+    data: dict[str, Any] = {"month": months, "revenue": [Decimal(v) for v in (900, 1000, 1100, 150)]}
+    if partial is not None:
+        data["partial"] = partial
+    cols = [Column("month", "Month", "month"), Column("revenue", "Revenue", "money")]
+    return Table("trend", "Trend", cols, pd.DataFrame(data))
+
+
+TREND = ChartSpec("trend", "Revenue trend", "line", "trend", "month", ("revenue",))
+
+
+def test_a_running_month_is_drawn_dashed_and_labelled_to_date() -> None:
+    fig = figure(TREND, trend_table([False, False, False, True]), "EUR")
+    solid, dashed = fig.data
+    assert isinstance(solid, go.Scatter) and isinstance(dashed, go.Scatter)
+    assert list(solid.x) == ["2026-09", "2026-10", "2026-11"] and solid.line.dash is None
+    # The dashed part runs from the last finished month into the running one.
+    assert list(dashed.x) == ["2026-11", "2026-12"] and list(dashed.y) == [1100.0, 150.0]
+    assert dashed.line.dash == "dash" and dashed.showlegend is False
+    [note] = fig.layout.annotations
+    assert (note.text, note.x, note.y) == ("to date", "2026-12", 150.0)
+
+
+@pytest.mark.parametrize("partial", [None, [False, False, False, False]])
+def test_without_a_running_bucket_the_line_is_one_solid_trace(partial: list[bool] | None) -> None:
+    fig = figure(TREND, trend_table(partial), "EUR")
+    [line] = fig.data
+    assert isinstance(line, go.Scatter) and len(line.x) == 4 and line.line.dash is None
+    assert not fig.layout.annotations
+
+
+def test_a_running_bar_is_faded_and_labelled_to_date() -> None:
+    spec = ChartSpec("trend", "Revenue by month", "bar", "trend", "month", ("revenue",))
+    fig = figure(spec, trend_table([False, False, False, True]), "EUR")
+    [bar] = fig.data
+    assert isinstance(bar, go.Bar)
+    assert list(bar.marker.opacity) == [1.0, 1.0, 1.0, 0.45]
+    assert [a.text for a in fig.layout.annotations] == ["to date"]
+
+
+def test_clickable_bars_carry_their_values() -> None:
+    spec = ChartSpec("k", "Revenue", "bar", "t", "name", ("revenue",))
+    [bar] = figure(spec, money_table(3), "EUR", keys=["a", "b", "c"]).data
+    [plain] = figure(spec, money_table(3), "EUR").data
+    assert isinstance(bar, go.Bar) and isinstance(plain, go.Bar)
+    assert list(bar.customdata) == ["a", "b", "c"]
+    assert plain.customdata is None
+
+
+def test_a_clickable_pie_is_a_ring_whose_sectors_are_its_values() -> None:
+    spec = ChartSpec("k", "Mix", "pie", "t", "name", ("revenue",))
+    fig = figure(spec, money_table(12), "EUR", keys=[f"code_{i}" for i in range(12)])
+    [ring] = fig.data
+    assert isinstance(ring, go.Sunburst)
+    # The total in the middle, the largest slices around it, the rest summed into "Other".
+    assert ring.ids[0] == "__total__" and set(ring.parents[1:]) == {"__total__"}
+    assert list(ring.ids[1:MAX_SLICES]) == [f"code_{i}" for i in range(MAX_SLICES - 1)]
+    assert ring.labels[-1] == "Other" and ring.ids[-1] == "__other__"
+    total = sum(1000 * (12 - i) for i in range(12))
+    assert ring.values[0] == total and sum(ring.values[1:]) == total

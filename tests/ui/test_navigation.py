@@ -154,7 +154,12 @@ def test_report_pages_come_from_the_definitions() -> None:
         # a page is open to the roles that may generate every report on it
         assert set(spec.roles) == set.intersection(*(set(d.roles) for d in defns))
     assert page("audit_log").roles == REGISTRY["audit_log"].roles == ("admin",)
-    assert page("forecast").reports == ("forecast_vs_actual", "forecast_accuracy", "submission_status")
+    assert page("forecast").reports == (
+        "forecast_vs_actual",
+        "forecast_accuracy",
+        "submission_status",
+        "trend_forecast",
+    )
     assert "sales_lines" not in {s for p in pages() for s in p.reports}  # a download, no page
 
 

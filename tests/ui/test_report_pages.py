@@ -36,7 +36,7 @@ REPORT_PAGES = tuple(p.key for p in report_pages() if set(p.roles) == set(ROLES)
 # The tabs after the first on the page files that show several reports (tabs run lazily); the
 # generic report page names its tabs by the reports' titles.
 PAGE_FILE_TABS = {
-    "forecast": ("Accuracy", "Submissions"),
+    "forecast": ("Accuracy", "Submissions", "Statistical forecast"),
     "products": ("Stock & valuation",),
     "payments": ("Credit & aging",),
 }
@@ -266,7 +266,8 @@ def test_download_buttons_one_per_format_generated_on_click(
     engine: Engine, settings: Settings, tiny: Business
 ) -> None:
     at = page("overview", make_user(engine, tiny), custom=(TINY_START, TINY_END))
-    buttons = at.get("download_button")
+    # The report's buttons, not the one-table "CSV" buttons beside its tables (ui/tables.csv_button).
+    buttons = [b for b in at.get("download_button") if not b.proto.help.startswith("Download “")]
     labels = [b.proto.label for b in buttons]
     assert [label.split(" (")[0] for label in labels] == [
         LABELS.get(f, f.upper()) for f in formats_in_order()
@@ -286,7 +287,8 @@ def formats_in_order() -> list[str]:
 
 
 def test_custom_range_starts_from_the_preset_dates(engine: Engine, tiny: Business) -> None:
-    at = page("sales", make_user(engine, tiny))
+    at = page("sales", make_user(engine, tiny))  # it opens on the latest month with sales (a custom range)
+    at.selectbox(key="sales_period").select("last_month").run()
     at.selectbox(key="sales_period").select("custom").run()
     last_month = resolve("last_month", dt.datetime.now(dt.UTC), tiny.timezone)
     assert at.date_input(key="sales_start").value == last_month.start

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import streamlit as st
@@ -159,6 +161,9 @@ def test_the_hourly_limit_is_explained(
     assert at.warning[0].value.startswith(
         "You have generated 1 report in the last hour; the limit is 1. Try again at "
     )
+    # the time to try again is in the business's zone, named (issue 13)
+    zone_name = dt.datetime.now(ZoneInfo(tiny.timezone)).tzname()
+    assert re.search(rf"Try again at \d\d:\d\d {zone_name}\.$", at.warning[0].value), at.warning[0].value
     assert any(c.value.startswith("1 of 1 generations used") for c in at.caption)
 
 
@@ -199,11 +204,11 @@ def test_staff_history_shows_only_their_own_runs(engine: Engine, settings: Setti
 
     at = page("history", staff[1])
     assert not at.exception, at.exception
-    assert list(at.dataframe[0].value["id"]) == [mine.run_id]
+    assert list(at.dataframe[0].value["Run"]) == [mine.run_id]
     assert [s.label for s in at.selectbox] == ["Report", "Status", "Run"]  # no user filter for staff
 
     at = page("history", manager[1])
-    assert sorted(at.dataframe[0].value["id"]) == sorted([mine.run_id, theirs.run_id, managers.run_id])
+    assert sorted(at.dataframe[0].value["Run"]) == sorted([mine.run_id, theirs.run_id, managers.run_id])
     assert "User" in [s.label for s in at.selectbox]
     assert theirs.cached and managers.cached  # the same request over the same data reuses the files
 
@@ -313,7 +318,7 @@ def test_history_opens_the_run_a_link_names(engine: Engine, settings: Settings, 
 
     # Older than the page's list (one run shown): the linked run is still the one opened.
     at = _history_link(manager[1], first.run_id, history_limit=1)
-    assert list(at.dataframe[0].value["id"]) == [second.run_id]
+    assert list(at.dataframe[0].value["Run"]) == [second.run_id]
     assert at.selectbox(key="history_run").value == first.run_id
 
     # A run the user may not see, an unknown one, or nonsense: a warning, no error, nothing leaked.

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import streamlit as st
@@ -100,6 +101,19 @@ def fill_new(at: AppTest, *, subject: str = "{report} for {period}") -> AppTest:
     return click(at, "Create schedule")
 
 
+def next_new_york_0730(now: dt.datetime, skip: int = 0) -> dt.datetime:
+    """The next 07:30 in New York after `now` (`skip` days later), as an aware instant."""
+    new_york = ZoneInfo("America/New_York")
+    local = now.astimezone(new_york)
+    day = local.date() if local.time() < dt.time(7, 30) else local.date() + dt.timedelta(days=1)
+    return dt.datetime.combine(day + dt.timedelta(days=skip), dt.time(7, 30), new_york)
+
+
+def berlin_text(moment: dt.datetime) -> str:
+    here = moment.astimezone(ZoneInfo("Europe/Berlin"))
+    return f"{here:%a %Y-%m-%d %H:%M} {here.tzname()}"
+
+
 def schedules(engine: Engine, business: Business) -> list[Schedule]:
     with make_sessionmaker(engine)() as session:
         rows = list(session.scalars(select(Schedule).where(Schedule.business_id == business.id)).all())
@@ -126,12 +140,16 @@ def test_a_manager_creates_a_daily_schedule_and_sees_its_next_runs(engine: Engin
     )
     table = at.dataframe[0].value
     assert list(table["Name"]) == ["Morning sales"]
-    assert list(table["When"]) == ["Daily at 07:30"]
-    assert table["Next run (local)"][0].endswith("07:30") and list(table["Time zone"]) == ["America/New_York"]
+    # The rule keeps its own zone; the times are in the business's, named (issue 13: one time zone).
+    assert list(table["When"]) == ["Daily at 07:30 (New York)"]
+    assert "Time zone" not in table.columns
+    first = berlin_text(next_new_york_0730(dt.datetime.now(dt.UTC)))
+    assert table["Next run"][0] in (first, berlin_text(next_new_york_0730(dt.datetime.now(dt.UTC), 1)))
     assert at.selectbox(key="schedules_pick").value == row.id  # the new schedule is selected
-    bullets = next(t for t in texts(at) if t.startswith("- ") and ("EST" in t or "EDT" in t))
+    bullets = next(t for t in texts(at) if t.startswith("- ") and " — " not in t)  # not "Next 24 hours"
     times = bullets.splitlines()
-    assert len(times) == 5 and all("07:30" in t for t in times), times
+    assert len(times) == 5 and all(t.endswith((" CET", " CEST")) for t in times), times
+    assert times[0] == "- " + table["Next run"][0]
 
 
 def test_a_line_break_in_the_subject_is_refused(engine: Engine, shop: Business) -> None:
@@ -199,7 +217,8 @@ def test_admin_saves_smtp_settings_with_the_password_encrypted(engine: Engine, s
     admin = make_user(engine, shop, "admin")
     at = open_page("pages/admin.py", admin)
     assert not at.exception, at.exception
-    assert any("SMTP is not set up" in t for t in texts(at)), texts(at)
+    assert any("No mail server is set up" in t for t in texts(at)), texts(at)
+    assert not [t for t in texts(at) if "outbox" in t or "/" in t.replace("://", "")], texts(at)
     assert any("not running" in t for t in texts(at)), texts(at)
     at.text_input(key="admin_smtp_host").input("smtp.example.com")
     at.number_input(key="admin_smtp_port").set_value(587)
@@ -246,13 +265,13 @@ def test_send_test_email_shows_the_answer(engine: Engine, shop: Business, cli_en
     at.text_input(key="admin_test_to").input("me@example.com")
     click(at, "Send test email")
     assert not at.exception, at.exception
-    # without SMTP the test message is written to the outbox folder: not a green "Sent", and it says where
+    # without SMTP the test message is written to the outbox folder: not a green "Sent", and it says so
+    # without the server's folder (issue 15 item 5: no server paths for users)
     assert not at.success, [s.value for s in at.success]
-    assert any(
-        i.value.startswith("Not sent: written to the outbox folder (no SMTP server set)")
-        and str(cli_env.outbox_dir) in i.value
-        for i in at.info
-    ), [i.value for i in at.info]
+    assert any(i.value.startswith("Not sent: no mail server is set up") for i in at.info), [
+        i.value for i in at.info
+    ]
+    assert not [i.value for i in at.info if str(cli_env.outbox_dir) in i.value]
 
 
 def test_account_lists_my_subscriptions(engine: Engine, shop: Business) -> None:
@@ -280,3 +299,24 @@ def test_account_lists_my_subscriptions(engine: Engine, shop: Business) -> None:
     table = at.dataframe[0].value
     assert list(table["Schedule"]) == ["Weekly payments"]  # not the other business's
     assert list(table["When"]) == ["Mondays at 09:00"]
+
+
+@pytest.mark.usefixtures("installation")
+@pytest.mark.parametrize(
+    ("role", "told"),
+    [
+        ("manager", "Ask an administrator to set up email (Admin → Email)."),
+        ("admin", "Set it up in Admin → Email."),
+    ],
+)
+def test_without_email_the_schedules_page_says_who_sets_it_up_and_shows_no_server_path(
+    engine: Engine, shop: Business, cli_env: Settings, role: str, told: str
+) -> None:
+    # issue 15 item 5: a manager cannot open Admin, and the outbox folder is the server's business
+    at = open_page("pages/schedules.py", make_user(engine, shop, role))
+    assert not at.exception, at.exception
+    [notice] = [i.value for i in at.info if "Email is not set up" in i.value]
+    assert notice.endswith(told), notice
+    shown = " ".join(texts(at))
+    assert str(cli_env.outbox_dir) not in shown and str(cli_env.data_dir) not in shown
+    assert "Set the SMTP server in Admin" not in shown
