@@ -48,10 +48,8 @@ WIDTH_SAMPLE = 200  # rows measured for a column's width
 # Long headers over short values read as well shortened; the full label is the column's help.
 SHORT_LABELS = {
     "Share of revenue": "Share",
-    "Share of gross profit": "Share of GP",
     "Cumulative share": "Cum. share",
     "Average order value": "Avg order",
-    "Duration (s)": "Time (s)",
     "Contribution to gross profit": "Contribution",
     "Average unit price": "Avg price",
     "Quantity per day": "Qty per day",

@@ -11,7 +11,7 @@ from core.clock import utc_now
 from core.db import session_scope
 from core.errors import TallyboardError
 from ui.context import PageContext
-from ui.formatting import local_text, without_paths
+from ui.formatting import in_zone, local_text, without_paths
 from ui.tables import plain_table
 
 EXPIRY_DAYS: dict[str, int | None] = {"Never": None, "30 days": 30, "90 days": 90, "1 year": 365}
@@ -120,4 +120,4 @@ def business_tokens(ctx: PageContext) -> None:
 
 
 def _label(token: TokenInfo, tz: str) -> str:
-    return f"{token.name} — {token.username}, made {local_text(token.created_at, tz, '%Y-%m-%d')}"
+    return f"{token.name} — {token.username}, made {in_zone(token.created_at, tz):%Y-%m-%d}"

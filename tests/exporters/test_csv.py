@@ -16,6 +16,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import Engine
@@ -84,6 +85,8 @@ def assert_cell(text: str, value: Any, kind: ColumnKind, key: str = "") -> None:
         assert text == (value.date() if isinstance(value, dt.datetime) else value).isoformat()
     elif kind == "datetime":
         assert dt.datetime.fromisoformat(text) == pd.Timestamp(value).to_pydatetime()
+    elif isinstance(value, (bool, np.bool_)):  # a flag such as a trend's `partial`: true/false
+        assert text == ("true" if value else "false")
     elif isinstance(value, str):
         assert text == ("'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value)
     else:
