@@ -14,10 +14,10 @@ from typing import Any, cast
 
 import plotly.graph_objects as go
 
-from analytics.formatting import currency_symbol
+from analytics.formatting import CHART_PALETTE, SEMANTIC_COLOURS, currency_symbol
 from analytics.report import ChartSpec, Table
 
-PALETTE = ("#1f6feb", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#9c755f")
+PALETTE = CHART_PALETTE
 MAX_BARS = 30  # categories on a bar chart; more are cut (the table keeps them all)
 MAX_PARETO = 60
 MAX_SLICES = 8  # pie slices; the rest are summed into "Other"
@@ -25,30 +25,9 @@ HEIGHT = 360
 PARTIAL = "partial"  # the boolean column marking buckets that are not over yet
 TO_DATE = "to date"
 TOTAL_ID, OTHER_ID = "__total__", "__other__"  # sunburst ids that are no value of the data
-# Colours that mean something keep it on every chart (a method is the same colour in pie and bars).
-SEMANTIC = {
-    "cash": "#59a14f",
-    "card": "#f28e2b",
-    "bank_transfer": "#1f6feb",
-    "mobile": "#b07aa1",
-    "credit_note": "#9c755f",
-    "in_stock": "#59a14f",
-    "low_stock": "#edc948",
-    "out_of_stock": "#e15759",
-    "on_time": "#59a14f",
-    "late": "#edc948",
-    "missing": "#e15759",
-    "bucket_0_30": "#59a14f",
-    "bucket_31_60": "#edc948",
-    "bucket_61_90": "#f28e2b",
-    "bucket_90_plus": "#e15759",
-    "0-30": "#59a14f",
-    "31-60": "#edc948",
-    "61-90": "#f28e2b",
-    "90+": "#e15759",
-    "forecast_qty": "#8a94a6",
-    "actual_qty": "#1f6feb",
-}
+# Colours that mean something keep it on every chart (a method is the same colour in pie and bars):
+# one table for the app, the PDF and the email (analytics/formatting.py).
+SEMANTIC = SEMANTIC_COLOURS
 # Category columns holding snake_case words that read better as "Bank transfer" than "bank_transfer".
 WORD_COLUMNS = frozenset({"method", "segment", "status", "bucket", "direction", "movement", "customer_type"})
 
