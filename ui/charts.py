@@ -17,7 +17,6 @@ import plotly.graph_objects as go
 from analytics.formatting import CHART_PALETTE, SEMANTIC_COLOURS, currency_symbol
 from analytics.report import ChartSpec, Table
 
-PALETTE = CHART_PALETTE
 MAX_BARS = 30  # categories on a bar chart; more are cut (the table keeps them all)
 MAX_PARETO = 60
 MAX_SLICES = 8  # pie slices; the rest are summed into "Other"
@@ -25,9 +24,8 @@ HEIGHT = 360
 PARTIAL = "partial"  # the boolean column marking buckets that are not over yet
 TO_DATE = "to date"
 TOTAL_ID, OTHER_ID = "__total__", "__other__"  # sunburst ids that are no value of the data
-# Colours that mean something keep it on every chart (a method is the same colour in pie and bars):
-# one table for the app, the PDF and the email (analytics/formatting.py).
-SEMANTIC = SEMANTIC_COLOURS
+# Colours: CHART_PALETTE, and SEMANTIC_COLOURS for values that mean something (a method is the same
+# colour in pie and bars) — one table for the app, the PDF and the email (analytics/formatting.py).
 # Category columns holding snake_case words that read better as "Bank transfer" than "bank_transfer".
 WORD_COLUMNS = frozenset({"method", "segment", "status", "bucket", "direction", "movement", "customer_type"})
 
@@ -65,7 +63,7 @@ def figure(chart: ChartSpec, table: Table, currency: str, *, keys: Sequence[Any]
     else:
         custom = data if keys is not None else None
         for i, (key, values) in enumerate(ys.items()):
-            color = SEMANTIC.get(key, PALETTE[i % len(PALETTE)])
+            color = SEMANTIC_COLOURS.get(key, CHART_PALETTE[i % len(CHART_PALETTE)])
             hover = f"%{{x}}<br>{labels.get(key, key)}: {_hover(chart.y_kind, currency)}<extra></extra>"
             if kind == "line":
                 _line(fig, xs, values, marks, labels.get(key, key), color, hover)
@@ -81,8 +79,8 @@ def figure(chart: ChartSpec, table: Table, currency: str, *, keys: Sequence[Any]
                         hovertemplate=hover,
                     )
                 )
-        if len(ys) == 1 and any(str(v) in SEMANTIC for v in raw):
-            fig.update_traces(marker_color=[SEMANTIC.get(str(v), PALETTE[0]) for v in raw])
+        if len(ys) == 1 and any(str(v) in SEMANTIC_COLOURS for v in raw):
+            fig.update_traces(marker_color=[SEMANTIC_COLOURS.get(str(v), CHART_PALETTE[0]) for v in raw])
         _to_date_labels(fig, xs, ys, marks, stacked=kind == "stacked_bar")
         fig.update_layout(
             barmode="stack" if kind == "stacked_bar" else "group",
@@ -185,7 +183,7 @@ def _pie(
     if len(slices) > MAX_SLICES:
         rest = sum(p[2] for p in slices[MAX_SLICES - 1 :])
         slices = [*slices[: MAX_SLICES - 1], ("Other", "", rest, None)]
-    colors = [SEMANTIC.get(p[1], PALETTE[i % len(PALETTE)]) for i, p in enumerate(slices)]
+    colors = [SEMANTIC_COLOURS.get(p[1], CHART_PALETTE[i % len(CHART_PALETTE)]) for i, p in enumerate(slices)]
     if any(p[3] is not None for p in slices):
         # Streamlit reports clicks on sunburst sectors (not on pie slices): a one-ring sunburst around
         # its total looks like the donut and says which slice was clicked (its id).
@@ -234,7 +232,7 @@ def _pareto(
             x=xs,
             y=ys.get(bars_key, []),
             name=labels.get(bars_key, bars_key),
-            marker_color=PALETTE[0],
+            marker_color=CHART_PALETTE[0],
             hovertemplate=f"%{{x}}<br>{_hover(chart.y_kind, currency)}<extra></extra>",
         )
     )
@@ -245,7 +243,7 @@ def _pareto(
             name=labels.get(line_key, line_key),
             yaxis="y2",
             mode="lines+markers" if len(xs) <= 40 else "lines",
-            line={"color": PALETTE[1], "width": 2.5},
+            line={"color": CHART_PALETTE[1], "width": 2.5},
             hovertemplate="%{x}<br>cumulative %{y:.1%}<extra></extra>",
         )
     )

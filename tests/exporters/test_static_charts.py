@@ -60,13 +60,6 @@ def _hatched(fig: Figure) -> list[Rectangle]:
     return [p for p in fig.axes[0].patches if isinstance(p, Rectangle) and p.get_hatch()]
 
 
-def test_the_colours_are_the_apps() -> None:
-    from ui.charts import PALETTE, SEMANTIC
-
-    assert tuple(PALETTE) == CHART_PALETTE
-    assert dict(SEMANTIC) == SEMANTIC_COLOURS
-
-
 def test_payment_methods_keep_their_colours_and_read_as_words() -> None:
     methods = ["card", "bank_transfer", "cash", "mobile"]
     table = Table(
