@@ -1227,16 +1227,17 @@ def weekly_summary(engine: Engine, settings: Settings, now: dt.datetime) -> int:
     since = until - dt.timedelta(days=7)
     year, week, _ = since.isocalendar()
     queued = 0
+    unreachable: list[str] = []
     with session_scope(engine) as s:
         if not _weekly_enabled(s):
             return 0
-        for business in s.scalars(select(Business).order_by(Business.id)).all():
-            to = summary_recipients(s, business.id)
-            if not to:
-                log.warning(
-                    "business %s: no admin or notification address for the weekly summary", business.code
-                )
-                continue
+        businesses = s.execute(
+            select(Business.id, Business.code, Business.name, Business.timezone).order_by(Business.id)
+        ).all()
+    for business in businesses:
+        # One short transaction a business: racing daemons insert the same keys, and the one that
+        # waits should wait for one business's summary, not for the whole loop.
+        with session_scope(engine) as s:
             runs = dict(
                 s.execute(
                     select(Run.status, func.count())
@@ -1268,6 +1269,10 @@ def weekly_summary(engine: Engine, settings: Settings, now: dt.datetime) -> int:
                 ).all()
             )
             if not runs and not windows and not emails:
+                continue  # nothing to say, so no address is needed either
+            to = summary_recipients(s, business.id)
+            if not to:
+                unreachable.append(business.code)
                 continue
             top = s.execute(
                 select(Run.report_slug, func.count().label("n"))
@@ -1318,4 +1323,11 @@ def weekly_summary(engine: Engine, settings: Settings, now: dt.datetime) -> int:
                 key=f"weekly.b{business.id}.{year}-W{week:02d}",  # the week summarised
             )
             queued += len(added)
+    if unreachable:  # one line an hour, however many businesses (a line each once filled the log)
+        log.warning(
+            "no admin or notification address for the weekly summary of %d business%s: %s",
+            len(unreachable),
+            "" if len(unreachable) == 1 else "es",
+            ", ".join(unreachable),
+        )
     return queued

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
-from core.models import OutboxMessage, User
+from core.models import Business, OutboxMessage, User
 from core.settings import Settings
 from mail import delivery
 from mail.delivery import (
@@ -25,6 +25,7 @@ from mail.delivery import (
     weekly_summary,
 )
 from mail.transports import ConnectFailed, MaybeDelivered
+from tests.conftest import new_business
 from tests.mail.mail_fixtures import (
     ADMIN_EMAIL,
     OWNER_EMAIL,
@@ -493,6 +494,25 @@ def test_users_without_admin_role_get_no_weekly_summary(jobs: Jobs, tenant: Tena
             .where(OutboxMessage.business_id == tenant.business_id, OutboxMessage.kind == "weekly_summary")
         )
     assert count == 0
+
+
+def test_the_weekly_summary_step_warns_in_one_line_about_businesses_it_cannot_reach(
+    jobs: Jobs, tenant: Tenant, mail: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The step runs every hour over every business: a business with nothing to report is no news,
+    and those that had activity but no address are named in one line (a warning a business, an
+    hour, once filled the daemon's stderr and stalled it)."""
+    quiet = [new_business(jobs.engine, name=f"Quiet {i}") for i in range(3)]
+    jobs.generate(tenant, now=UTC_NOW.replace(tzinfo=dt.UTC) - dt.timedelta(days=1))  # no admin address
+    with caplog.at_level("WARNING", logger="mail.delivery"):
+        weekly_summary(jobs.engine, mail, dt.datetime(2025, 2, 11, 0, 5))
+    lines = [r.getMessage() for r in caplog.records if r.name == "mail.delivery"]
+    assert len(lines) == 1, lines
+    assert "no admin or notification address" in lines[0] and "weekly summary" in lines[0]
+    assert not any(b.code in lines[0] for b in quiet)
+    with jobs.session() as s:
+        code = s.get(Business, tenant.business_id).code  # type: ignore[union-attr]
+    assert code in lines[0]
 
 
 def test_stats_read_well_in_the_daemon_log() -> None:

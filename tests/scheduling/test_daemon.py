@@ -143,11 +143,43 @@ def run_once(env: dict[str, str], now: dt.datetime, **extra: str) -> subprocess.
     )
 
 
+_STARTED: list[subprocess.Popen[bytes]] = []
+
+
 def start(env: dict[str, str], log: Path, *args: str, **extra: str) -> subprocess.Popen[bytes]:
+    """A daemon subprocess writing to `log` (a file, never an unread pipe: a daemon blocked on a full
+    pipe holds its transaction, and every other daemon waits on it), killed after the test whatever
+    happens (see `no_daemon_left`)."""
     with open(log, "wb") as handle:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             command(*args), cwd=ROOT, env={**env, **extra}, stdout=handle, stderr=subprocess.STDOUT
         )
+    _STARTED.append(proc)
+    return proc
+
+
+@pytest.fixture(autouse=True)
+def no_daemon_left() -> Iterator[None]:
+    """A test that fails half-way must not leave daemons behind to hold locks in the next tests."""
+    yield
+    while _STARTED:
+        proc = _STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=WAIT)
+
+
+def finish(proc: subprocess.Popen[bytes], log: Path) -> str:
+    """Wait for a daemon started with `start`: it must exit 0; returns its log."""
+    try:
+        code = proc.wait(timeout=WAIT)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)  # PYTHONFAULTHANDLER: every thread's stack goes into the log
+        proc.wait(timeout=WAIT)
+        raise AssertionError(f"the daemon did not finish:\n{log.read_text()}") from None
+    text = log.read_text()
+    assert code == 0, text
+    return text
 
 
 def wait_for(check: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
@@ -221,22 +253,16 @@ def assert_exactly_once(jobs: Jobs, ids: list[int], dues: list[dt.datetime]) -> 
 @pytest.mark.slow
 @pytest.mark.parametrize("daemons", [2, 4])
 def test_racing_daemons_deliver_each_window_exactly_once(
-    jobs: Jobs, tenant: Tenant, daemon_env: dict[str, str], mailbox: Mailbox, daemons: int
+    jobs: Jobs, tenant: Tenant, daemon_env: dict[str, str], mailbox: Mailbox, daemons: int, tmp_path: Path
 ) -> None:
     ids = make_schedules(jobs, tenant, 12)
+    logs = [tmp_path / f"d{i}.log" for i in range(daemons)]
     procs = [
-        subprocess.Popen(
-            command("--once", "--now", iso(DUE + dt.timedelta(seconds=10 + i))),
-            cwd=ROOT,
-            env=daemon_env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        for i in range(daemons)
+        start(daemon_env, log, "--once", "--now", iso(DUE + dt.timedelta(seconds=10 + i)))
+        for i, log in enumerate(logs)
     ]
-    for p in procs:
-        _out, err = p.communicate(timeout=WAIT)
-        assert p.returncode == 0, err.decode()
+    for proc, log in zip(procs, logs, strict=True):
+        finish(proc, log)
     assert_exactly_once(jobs, ids, [DUE])
     # another round changes nothing (and delivers anything a daemon left queued)
     assert run_once(daemon_env, DUE + dt.timedelta(minutes=1)).returncode == 0

@@ -30,34 +30,17 @@ from tests.scheduling.test_daemon import (
     RECIPIENTS,
     iso,
     make_schedules,
+    no_daemon_left,  # noqa: F401 - the autouse fixture: every daemon a test starts is killed after it
     report_messages,
     run_once,
     set_clock,
+    start,
     wait_for,
     windows,
 )
-from tests.scheduling.test_daemon import start as start_daemon
 from tests.tenants import Jobs, Tenant, park_leftover_work
 
 WAIT = 90.0
-_STARTED: list[subprocess.Popen[bytes]] = []
-
-
-def start(env: dict[str, str], log: Path, *args: str, **extra: str) -> subprocess.Popen[bytes]:
-    """A daemon subprocess, killed after the test whatever happens (see `no_daemon_left`)."""
-    proc = start_daemon(env, log, *args, **extra)
-    _STARTED.append(proc)
-    return proc
-
-
-@pytest.fixture(autouse=True)
-def no_daemon_left() -> Iterator[None]:
-    yield
-    while _STARTED:
-        proc = _STARTED.pop()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=WAIT)
 
 
 @pytest.fixture(autouse=True)
