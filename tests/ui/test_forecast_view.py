@@ -138,10 +138,12 @@ def _overview_trend(url: str, snapshot_dir: str, business_id: int, pairs: tuple[
 
     preload_in_background().join(timeout=60)  # what the app may start with: the imports, once
     engine = make_engine(url)
-    overview = run_report(engine, Path(snapshot_dir), business_id, "kpi_dashboard", *pairs)
-    forecast = run_report(engine, Path(snapshot_dir), business_id, "trend_forecast", *pairs)
+    try:
+        overview = run_report(engine, Path(snapshot_dir), business_id, "kpi_dashboard", *pairs)
+        forecast = run_report(engine, Path(snapshot_dir), business_id, "trend_forecast", *pairs)
+    finally:
+        engine.dispose()  # an engine left to the garbage collector warns about its open connections
     trend_with_forecast(overview, forecast)
-    engine.dispose()
 
 
 def test_trend_with_forecast_draws_the_chart_and_lists_the_anomalies(
@@ -173,18 +175,21 @@ def _overview_with_context(url: str, data_dir: str, business_id: int, code: str)
 
     settings = Settings(database_url=url, data_dir=Path(data_dir))
     engine = make_engine(url)
-    store = SnapshotStore(engine, settings.snapshot_dir)
-    ctx = PageContext(
-        settings, engine, store, 0, "m", "M", "manager", business_id, code, "Shop", "EUR", "UTC"
-    )
-    params = ReportParams.from_pairs(
-        ["start=2024-12-01", "end=2024-12-31", "region=North", "compare=last_year"],
-        now=dt.datetime(2025, 1, 6, 9, tzinfo=dt.UTC),
-    )
-    overview = run_report(
-        engine, settings.snapshot_dir, business_id, "kpi_dashboard", "start=2024-12-01", "end=2024-12-31"
-    )
-    forecast = overview_forecast(ctx, params)
+    try:
+        store = SnapshotStore(engine, settings.snapshot_dir)
+        ctx = PageContext(
+            settings, engine, store, 0, "m", "M", "manager", business_id, code, "Shop", "EUR", "UTC"
+        )
+        params = ReportParams.from_pairs(
+            ["start=2024-12-01", "end=2024-12-31", "region=North", "compare=last_year"],
+            now=dt.datetime(2025, 1, 6, 9, tzinfo=dt.UTC),
+        )
+        overview = run_report(
+            engine, settings.snapshot_dir, business_id, "kpi_dashboard", "start=2024-12-01", "end=2024-12-31"
+        )
+        forecast = overview_forecast(ctx, params)
+    finally:
+        engine.dispose()  # an engine left to the garbage collector warns about its open connections
     assert forecast is not None and forecast.params.filters == {"region": ("North",)}
     st.caption(f"forecast rows: {len(forecast.tables['forecast'].frame)}")
     trend_with_forecast(overview, forecast)
