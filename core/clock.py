@@ -29,3 +29,16 @@ def local(stored: dt.datetime | None, tz: str) -> dt.datetime | None:
     if stored is None:
         return None
     return stored.replace(tzinfo=dt.UTC).astimezone(zone(tz)).replace(tzinfo=None)
+
+
+def named_time(when: dt.datetime, tz: str, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """An instant (naive = UTC, as stored) as people read it, in time zone `tz` and naming it:
+    '2026-12-04 08:20 CET'. A zone whose short name is only an offset ('+08') is named by its IANA
+    name instead; an unknown zone gives UTC, named."""
+    instant = aware(when)
+    try:
+        local_time = instant.astimezone(zone(tz))
+    except ValueError:  # analytics.periods.PeriodError: not a zone
+        local_time, tz = instant.astimezone(dt.UTC), "UTC"
+    name = local_time.tzname() or ""
+    return f"{local_time.strftime(fmt)} {name if name[:1].isalpha() else tz}"

@@ -27,6 +27,7 @@ from analytics.formatting import is_missing
 from analytics.formatting import plain as _plain
 from analytics.labels import labeller
 from analytics.report import ColumnKind
+from core.clock import named_time
 from core.money import to_cents
 
 # A spreadsheet runs a text cell starting with one of these as a formula (OWASP "CSV Injection").
@@ -53,8 +54,7 @@ def local_time(when: dt.datetime, tz: str) -> dt.datetime:
 
 def time_text(when: dt.datetime, tz: str) -> str:
     """An instant as people read it in the business's time zone, the zone named: '2026-11-21 08:20 CET'."""
-    local = local_time(when, tz)
-    return f"{local:%Y-%m-%d %H:%M} {local.tzname() or tz}"
+    return named_time(when, tz)
 
 
 def neutralise(text: str) -> str:

@@ -47,9 +47,9 @@ from sqlalchemy.orm import Session
 from analytics.formatting import format_cell
 from analytics.kpis import Comparison, comparisons, headline_kpis
 from analytics.labels import column_formatter
-from analytics.periods import Period, zone
+from analytics.periods import Period
 from analytics.report import Column, Report, Table
-from core.clock import aware, utc_naive
+from core.clock import aware, named_time, utc_naive
 from core.db import make_sessionmaker, session_scope
 from core.models import (
     AppSetting,
@@ -989,12 +989,7 @@ def _local_text(value: Any, tz: str) -> str:
             return text
     if not isinstance(value, dt.datetime):
         return ""
-    when = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-    try:
-        local = when.astimezone(zone(tz))
-    except Exception:
-        local = when.astimezone(dt.UTC)
-    return f"{local:%Y-%m-%d %H:%M} {local.tzname() or tz}"
+    return named_time(value, tz)
 
 
 def _footer(row: OutboxMessage, summary: Mapping[str, Any], tz: str) -> str:
@@ -1180,7 +1175,8 @@ def smtp_problem(session: Session, settings: Settings, business_id: int | None) 
     failure = refused_settings(session, route)
     if failure is None:
         return None
-    when = f"{failure.failed_at:%Y-%m-%d %H:%M} UTC"
+    tz = session.scalar(select(Business.timezone).where(Business.id == business_id)) if business_id else None
+    when = named_time(failure.failed_at, tz or "UTC")  # the business's time, as on every page
     if route.source == "own":
         return (
             f"Email is not being sent: the mail server {route.host}:{route.port} refused this business's "

@@ -15,6 +15,7 @@ from typing import Any, cast
 import plotly.graph_objects as go
 
 from analytics.formatting import CHART_PALETTE, SEMANTIC_COLOURS, currency_symbol
+from analytics.labels import label as code_label
 from analytics.report import ChartSpec, Table
 
 MAX_BARS = 30  # categories on a bar chart; more are cut (the table keeps them all)
@@ -27,7 +28,6 @@ TOTAL_ID, OTHER_ID = "__total__", "__other__"  # sunburst ids that are no value 
 # Colours: CHART_PALETTE, and SEMANTIC_COLOURS for values that mean something (a method is the same
 # colour in pie and bars) — one table for the app, the PDF and the email (analytics/formatting.py).
 # Category columns holding snake_case words that read better as "Bank transfer" than "bank_transfer".
-WORD_COLUMNS = frozenset({"method", "segment", "status", "bucket", "direction", "movement", "customer_type"})
 
 
 def figure(chart: ChartSpec, table: Table, currency: str, *, keys: Sequence[Any] | None = None) -> go.Figure:
@@ -40,7 +40,7 @@ def figure(chart: ChartSpec, table: Table, currency: str, *, keys: Sequence[Any]
     kinds = {c.key: c.kind for c in table.columns}
     x_kind = kinds.get(chart.x, "text")
     raw = list(frame[chart.x]) if chart.x in frame else []
-    xs = [_x_value(v, chart.x in WORD_COLUMNS) for v in raw]
+    xs = [_x_value(chart.x, v) for v in raw]
     ys = {y: [_number(v) for v in frame[y]] for y in chart.y if y in frame}
     marks = partial_flags(table)
     data = list(keys) if keys is not None else [None] * len(raw)
@@ -295,9 +295,8 @@ def _number(value: Any) -> float:
         return math.nan
 
 
-def _x_value(value: Any, words: bool) -> Any:
+def _x_value(column: str, value: Any) -> Any:
+    """A category as people read it: a code's label (analytics/labels, as in the tables), '(none)' for none."""
     if value is None:
         return "(none)"
-    if words and isinstance(value, str):
-        return value.replace("_", " ").capitalize()
-    return value
+    return code_label(column, value)

@@ -14,6 +14,7 @@ from typing import Any
 from analytics.formatting import currency_symbol
 from analytics.labels import label
 from analytics.periods import zone
+from core.clock import named_time
 
 MISSING_TIME = "—"
 
@@ -42,8 +43,7 @@ def in_zone(when: dt.datetime, tz: str) -> dt.datetime:
 def zone_abbreviation(tz: str, when: dt.datetime | None = None) -> str:
     """The zone's short name at `when` (default now): 'CET', 'CEST', 'UTC'; its IANA name when the zone
     has no letters for it (a bare offset such as '+08' says less than 'Asia/Manila')."""
-    name = in_zone(when or dt.datetime.now(dt.UTC), tz).tzname() or ""
-    return name if name[:1].isalpha() else tz
+    return named_time(when or dt.datetime.now(dt.UTC), tz, "").strip()
 
 
 def local_text(when: dt.datetime | None, tz: str, fmt: str = "%Y-%m-%d %H:%M") -> str:
@@ -51,8 +51,7 @@ def local_text(when: dt.datetime | None, tz: str, fmt: str = "%Y-%m-%d %H:%M") -
     None reads as '—'."""
     if when is None:
         return MISSING_TIME
-    moment = in_zone(when, tz)
-    return f"{moment.strftime(fmt)} {zone_abbreviation(tz, moment)}"
+    return named_time(when, tz, fmt)
 
 
 def code_label(column: str, value: Any) -> Any:

@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 
 from analytics.formatting import format_value
 from analytics.kpis import PREVIOUS, YEAR_AGO, Comparison, chosen_baseline, comparison, headline_kpis
-from analytics.periods import local_today, zone
+from analytics.periods import local_today
 from analytics.report import ChartSpec, Kpi, ParamError, Report, ReportParams, Scope
 from core.clock import utc_now
 from core.db import make_sessionmaker
@@ -27,6 +27,7 @@ from ui.charts import figure
 from ui.context import PageContext
 from ui.downloads import download_buttons
 from ui.filters import add_filter, for_report, ignored_filters
+from ui.formatting import local_text
 from ui.tables import MAX_ROWS, show_table
 
 DEFAULT_EMPTY = "Nothing to show for this period — try a longer period or fewer filters."
@@ -127,7 +128,7 @@ def is_empty(report: Report, kpi: str | None = None) -> bool:
 
 def header(report: Report, params: ReportParams) -> None:
     """One caption line: period and generation time; then the report's notes."""
-    when = report.generated_at.astimezone(zone(params.tz)).strftime("%H:%M")
+    when = local_text(report.generated_at, params.tz, "%H:%M")  # "08:20 CET"
     ignored = ignored_filters(params, report.slug)
     parts = [report.period_label(), f"{report.title} generated {when}"]
     st.caption(" · ".join(p for p in parts if p))

@@ -26,7 +26,6 @@ from analytics.formatting import currency_symbol, is_highlighted, is_missing
 from analytics.labels import labeller
 from analytics.report import Column, Highlight, Table
 from exporters.csv_export import write_table
-from ui.charts import WORD_COLUMNS
 from ui.formatting import column_format
 
 MAX_ROWS = 5_000  # rows sent to the browser; downloads carry every row
@@ -166,10 +165,6 @@ def _values(series: pd.Series, kind: str, key: str = "") -> pd.Series:
     named = labeller(key)  # a code column: "bank_transfer" reads "Bank transfer" (analytics/labels)
     if named is not None:
         return pd.Series(["" if is_missing(v) else str(named(v)) for v in values], dtype="string")
-    if key in WORD_COLUMNS:  # other snake_case words (aging buckets): as words
-        return pd.Series(
-            ["" if is_missing(v) else str(v).replace("_", " ").capitalize() for v in values], dtype="string"
-        )
     return pd.Series(["" if is_missing(v) else str(v) for v in values], dtype="string")
 
 

@@ -18,8 +18,10 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
+from sqlalchemy import update
 
 from accounts.users import operator
+from core.models import Business
 from core.settings import Settings
 from mail.delivery import DeliveryStats, deliver_due, smtp_problem
 from mail.smtp_config import save_smtp
@@ -157,6 +159,11 @@ def test_a_refused_login_stops_that_server_until_its_settings_change(
         f"Email is not being sent: the mail server 127.0.0.1:{port} refused this business's SMTP settings"
     )
     assert "535" in problem and "changed in Admin" in problem
+    assert "at 2025-02-10 12:00 UTC" in problem  # the business's zone, named (this one is in UTC)
+    with jobs.session() as s:
+        s.execute(update(Business).where(Business.id == tenant.business_id).values(timezone="Europe/Berlin"))
+        s.commit()
+        assert "at 2025-02-10 13:00 CET" in (smtp_problem(s, mail, tenant.business_id) or "")
 
     own_server(jobs, mail, tenant, port, password=PASSWORD)  # the admin fixes the password
     with jobs.session() as s:

@@ -188,3 +188,17 @@ def test_a_clickable_pie_is_a_ring_whose_sectors_are_its_values() -> None:
     assert ring.labels[-1] == "Other" and ring.ids[-1] == "__other__"
     total = sum(1000 * (12 - i) for i in range(12))
     assert ring.values[0] == total and sum(ring.values[1:]) == total
+
+
+def test_chart_categories_read_as_the_tables_labels() -> None:
+    """A chart's categories are the same words as its table's cells (analytics/labels): a product never
+    sold reads "Not sold", an audit event type reads as words, a name stays as it is."""
+    frame = pd.DataFrame(
+        {"movement": ["fast", "none"], "event_type": ["schedule_created", "login"], "products": [3, 1]}
+    )
+    cols = [Column("movement", "Movement"), Column("event_type", "Event"), Column("products", "Products", "int")]
+    table = Table("t", "T", cols, frame)
+    by_movement = figure(ChartSpec("m", "By movement", "bar", "t", "movement", ("products",)), table, "EUR")
+    assert list(by_movement.data[0].x) == ["Fast", "Not sold"]
+    by_event = figure(ChartSpec("e", "By event", "pie", "t", "event_type", ("products",)), table, "EUR")
+    assert "Schedule created" in list(by_event.data[0].labels)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterator
+from zoneinfo import ZoneInfo
 
 import pytest
 import streamlit as st
@@ -128,6 +129,17 @@ def test_page_renders_tiny_example(engine: Engine, tiny: Business, name: str, ta
     assert not at.error, [e.value for e in at.error]
     assert at.metric, "KPI cards expected"
     assert at.dataframe, "tables expected"
+
+
+def test_the_generation_time_names_the_business_time_zone(engine: Engine) -> None:
+    berlin = new_business(engine, "Berlin Traders", timezone="Europe/Berlin")
+    insert_tiny(engine, berlin.id)
+    at = page("sales", make_user(engine, berlin), custom=(TINY_START, TINY_END))
+    captions = [c.value for c in at.caption if " generated " in c.value]
+    assert captions, [c.value for c in at.caption]
+    zone = ZoneInfo("Europe/Berlin")
+    names = {dt.datetime(2025, 1, 15, tzinfo=zone).tzname(), dt.datetime(2025, 7, 15, tzinfo=zone).tzname()}
+    assert any(captions[0].endswith(f" {name}") for name in names), (captions[0], names)
 
 
 @pytest.mark.parametrize(("name", "tab"), VIEWS)
