@@ -196,9 +196,13 @@ def test_chart_categories_read_as_the_tables_labels() -> None:
     frame = pd.DataFrame(
         {"movement": ["fast", "none"], "event_type": ["schedule_created", "login"], "products": [3, 1]}
     )
-    cols = [Column("movement", "Movement"), Column("event_type", "Event"), Column("products", "Products", "int")]
+    cols = [
+        Column("movement", "Movement"),
+        Column("event_type", "Event"),
+        Column("products", "Products", "int"),
+    ]
     table = Table("t", "T", cols, frame)
     by_movement = figure(ChartSpec("m", "By movement", "bar", "t", "movement", ("products",)), table, "EUR")
-    assert list(by_movement.data[0].x) == ["Fast", "Not sold"]
+    assert list(cast(Any, by_movement.data[0]).x) == ["Fast", "Not sold"]
     by_event = figure(ChartSpec("e", "By event", "pie", "t", "event_type", ("products",)), table, "EUR")
-    assert "Schedule created" in list(by_event.data[0].labels)
+    assert "Schedule created" in list(cast(Any, by_event.data[0]).labels)
