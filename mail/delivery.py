@@ -1035,7 +1035,7 @@ def summary_recipients(s: Session, business_id: int) -> list[str]:
 def untold_warning(s: Session, business_id: int) -> str | None:
     """A warning for Schedules and Admin naming who will not be told (failure notices of which
     schedules, the weekly summary) because no address exists for them, or None when every notice
-    has somewhere to go."""
+    has somewhere to go. It states the fact; the page adds what its reader can do about it."""
     if summary_recipients(s, business_id):
         return None  # an admin or the notification address catches every notice
     owners = {
@@ -1062,9 +1062,8 @@ def untold_warning(s: Session, business_id: int) -> str | None:
     return (
         "Nobody will be told about "
         + " and ".join(parts)
-        + ": no admin has an email address and no notification address is set. Add an email address "
-        "to an admin, or set the business's notification address, in Admin."
-    )
+        + ": no admin has an email address and no notification address is set."
+    )  # what to do depends on who reads it: the pages add that (ui/schedule_view, ui/admin_view)
 
 
 def admin_addresses(s: Session, business_id: int) -> list[str]:

@@ -106,7 +106,8 @@ def notices_section(ctx: PageContext) -> None:
         warning = untold_warning(session, ctx.business_id)
         current = users.get_notice_email(session, ctx.business_id)
     if warning:
-        st.warning(warning, icon=":material/notifications_off:")
+        fix = "Add an email address to an admin under Users above, or set the notification address below."
+        st.warning(f"{warning} {fix}", icon=":material/notifications_off:")
     with st.form("admin_notices"):
         left, right = st.columns([3, 1], vertical_alignment="bottom")
         address = left.text_input(

@@ -88,7 +88,13 @@ def heartbeat(ctx: PageContext) -> None:
     if mail_problem:
         st.error(mail_problem, icon=":material/mail_lock:")
     if untold:
-        st.warning(untold, icon=":material/notifications_off:")
+        fix = (
+            "Add an email address to an admin, or set the business's notification address, in Admin."
+            if ctx.role == "admin"
+            else "Ask an admin to add an email address to their account or to set the business's "
+            "notification address."
+        )
+        st.warning(f"{untold} {fix}", icon=":material/notifications_off:")
     if status.running:
         st.caption(f":material/check_circle: {status.text}")
     else:
