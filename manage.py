@@ -171,6 +171,7 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_reports(args: argparse.Namespace, settings: Settings) -> int:
+    from analytics.report import COMPARE_CHOICES
     from reports.registry import REPORTS
 
     for r in REPORTS:
@@ -181,6 +182,11 @@ def cmd_reports(args: argparse.Namespace, settings: Settings) -> int:
         )
         if r.filters:
             params.append("filters: " + ", ".join(f"{f}=a,b" for f in r.filters))
+        if r.compares:
+            params.append(
+                f"compare=previous ({'|'.join(COMPARE_CHOICES)}): what the KPIs are compared with; "
+                "custom takes compare_start=YYYY-MM-DD compare_end=YYYY-MM-DD"
+            )
         for opt in r.options:
             choices = f" ({'|'.join(opt.choices)})" if opt.choices else ""
             params.append(f"{opt.name}={opt.default}{choices}: {opt.help}")

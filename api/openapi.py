@@ -6,8 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 from analytics.periods import RELATIVE_PERIODS
-from analytics.report import DIMENSIONS
-from api.params import COLUMNS_HELP, FORMAT, PERIOD_PARAMETERS, REPORT_FORMATS, TABLE_FORMATS
+from analytics.report import COMPARE_CHOICES, DIMENSIONS
+from api.params import (
+    COLUMNS_HELP,
+    COMPARE_PARAMETERS,
+    FORMAT,
+    PERIOD_PARAMETERS,
+    REPORT_FORMATS,
+    TABLE_FORMATS,
+)
 from exporters import EXPORTERS
 from reports.registry import REPORTS
 from runs.runner import STATUSES
@@ -85,6 +92,16 @@ def report_parameters(formats: tuple[str, ...]) -> list[dict[str, Any]]:
         "now": {"type": "string", "format": "date-time"},
     }
     found = [_query(name, text, schemas[name]) for name, text in PERIOD_PARAMETERS.items()]
+    comparing = ", ".join(r.slug for r in REPORTS if r.compares)
+    compare_schemas: dict[str, dict[str, Any]] = {
+        "compare": {"type": "string", "enum": list(COMPARE_CHOICES)},
+        "compare_start": {"type": "string", "format": "date"},
+        "compare_end": {"type": "string", "format": "date"},
+    }
+    found += [
+        _query(name, f"{text} (reports: {comparing}).", compare_schemas[name])
+        for name, text in COMPARE_PARAMETERS.items()
+    ]
     for dim, what in DIMENSIONS.items():
         takes = [r.slug for r in REPORTS if dim in r.filters]
         found.append(

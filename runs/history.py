@@ -87,7 +87,12 @@ def describe_parameters(parameters: dict[str, Any], slug: str, at: dt.datetime) 
     if defn is None or defn.uses_period:
         try:
             params = ReportParams.from_mapping(parameters)
-            parts.append(params.resolve_period(defn.default_period if defn else "last_month", at).describe())
+            period = params.resolve_period(defn.default_period if defn else "last_month", at)
+            parts.append(period.describe())
+            # The default comparison (the period before) goes unsaid, as on the pages.
+            compared = period.year_before() if params.compare == "last_year" else params.compared_period()
+            if compared is not None:
+                parts.append(f"vs {compared.describe()}")
         except Invalid:
             pass
     for dim, values in (parameters.get("filters") or {}).items():

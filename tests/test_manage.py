@@ -172,6 +172,11 @@ def test_reports_lists_every_slug(cli_env: Settings, capsys: pytest.CaptureFixtu
     out = capsys.readouterr().out
     for slug in REGISTRY:
         assert f"{slug}:" in out
+    dashboard = out.split("kpi_dashboard:")[1].split("sales_summary:")[0]
+    assert "--param compare=previous (previous|last_year|custom)" in dashboard
+    assert "compare_start=YYYY-MM-DD compare_end=YYYY-MM-DD" in dashboard
+    aging = out.split("credit_aging:")[1].split("inventory_valuation:")[0]
+    assert "compare=" not in aging  # only the reports with comparisons take it
 
 
 def test_users_add_reads_password_from_stdin(cli_env: Settings, engine: Engine, business: Business) -> None:

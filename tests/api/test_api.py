@@ -91,6 +91,10 @@ def test_the_openapi_document_needs_no_token(api: Api) -> None:
         "/openapi.json",
     }
     assert doc["components"]["securitySchemes"]["bearerAuth"] == {"type": "http", "scheme": "bearer"}
+    query = {p["name"]: p for p in doc["paths"]["/api/v1/reports/{slug}"]["get"]["parameters"]}
+    assert query["compare"]["schema"]["enum"] == ["previous", "last_year", "custom"]
+    assert "kpi_dashboard" in query["compare"]["description"]
+    assert query["compare_start"]["schema"] == {"type": "string", "format": "date"}
 
 
 @pytest.mark.parametrize("path", ENDPOINTS)

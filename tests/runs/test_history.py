@@ -228,3 +228,13 @@ def test_parameters_in_one_line() -> None:
         )
         == "1–31 Jan 2025 · region: North, South · granularity: day"
     )
+
+
+def test_a_comparison_is_part_of_the_parameters_line() -> None:
+    at = dt.datetime(2025, 2, 10, 12, 0)
+    year = {"start": "2025-01-01", "end": "2025-01-31", "compare": "last_year"}
+    assert describe_parameters(year, "kpi_dashboard", at) == "1–31 Jan 2025 · vs 1–31 Jan 2024"
+    custom = {**year, "compare": "custom", "compare_start": "2024-11-01", "compare_end": "2024-11-30"}
+    assert describe_parameters(custom, "kpi_dashboard", at) == "1–31 Jan 2025 · vs 1–30 Nov 2024"
+    previous = {"start": "2025-01-01", "end": "2025-01-31"}  # the default comparison goes unsaid
+    assert describe_parameters(previous, "kpi_dashboard", at) == "1–31 Jan 2025"
