@@ -48,6 +48,12 @@ LABELS: dict[str, dict[str, str]] = {
     "direction": {"over": "Over", "under": "Under", "exact": "Exact"},
     "item_type": {"product": "Product", "customer": "Customer"},
     "event_type": {},
+    # the report parameter compare= (what KPIs are compared with)
+    "compare": {
+        "previous": "Previous period",
+        "last_year": "Same period last year",
+        "custom": "Custom dates",
+    },
 }
 CODE_COLUMNS = frozenset(LABELS)
 # The report parameter (filter) of the same name holds the same codes.

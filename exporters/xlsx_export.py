@@ -972,7 +972,7 @@ def _parameter_lines(report: Report) -> list[tuple[str, str]]:
     for key, value in params.items():
         if key not in known:
             # a parameter that says how it reads (a compared period's {"start", "end", "text"}) shows that
-            said = value.get("text") if isinstance(value, dict) else None
+            said = value.get("text") if isinstance(value, dict) else label(key, value)
             lines.append(
                 (
                     key.replace("_", " ").capitalize(),

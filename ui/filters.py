@@ -20,6 +20,7 @@ import streamlit as st
 
 from analytics.definition import OptionSpec
 from analytics.dimensions import DIMENSION_LABELS, dimension_values
+from analytics.labels import label
 from analytics.periods import PERIOD_LABELS, RELATIVE_PERIODS, Period, PeriodError, resolve, zone
 from analytics.query import latest_period_with_data
 from analytics.report import DIMENSIONS, ParamError, ReportParams
@@ -36,7 +37,6 @@ SESSION_PERIOD = "dash_period"  # the session's PeriodChoice, shared by the dash
 OPENING_NOTICE = "dash_opening_notice"  # (choice, text) when the default period had no data
 OPTION_LABELS = {"granularity": "Granularity"}
 COMPARE_CHOICES = ("previous", "last_year", CUSTOM)
-COMPARE_LABELS = {"previous": "Previous period", "last_year": "Same period last year", CUSTOM: "Custom dates"}
 COMPARE_KEYS = ("compare", "compare_start", "compare_end")
 PERIOD_KEYS = ("period", "start", "end", "tz")
 
@@ -573,7 +573,7 @@ def _compare_widget(page: str, where: Any, state: _State) -> dict[str, str]:
             "Compare with",
             COMPARE_CHOICES,
             index=0 if state.fresh(key) else COMPARE_CHOICES.index(current),
-            format_func=lambda c: COMPARE_LABELS[c],
+            format_func=lambda c: str(label("compare", c)),
             key=key,
             help="The period the KPI cards compare with: the one before, the same dates a year "
             "earlier, or any dates you choose.",

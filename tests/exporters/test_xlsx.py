@@ -220,6 +220,25 @@ def test_filters_and_options_are_listed(engine: Engine, settings: Settings, tiny
     assert rows["Options"] == "granularity = week"
 
 
+def test_a_comparison_reads_as_words(engine: Engine, settings: Settings, tiny_id: int) -> None:
+    report = run_report(
+        engine,
+        settings.snapshot_dir,
+        tiny_id,
+        "kpi_dashboard",
+        "start=2025-02-01",
+        "end=2025-02-28",
+        "compare=custom",
+        "compare_start=2024-11-01",
+        "compare_end=2024-11-30",
+    )
+    _, wb = _workbook(report)
+    rows = {r[0].value: r[1].value for r in wb["Summary"].iter_rows(min_row=3, max_col=2) if r[0].value}
+    assert rows["Compare"] == "Custom dates"
+    assert (rows["Compare start"], rows["Compare end"]) == ("2024-11-01", "2024-11-30")  # no JSON quotes
+    assert rows["Compared period"] == "1–30 Nov 2024"
+
+
 def test_document_properties(engine: Engine, settings: Settings, tiny_id: int) -> None:
     report = run_report(engine, settings.snapshot_dir, tiny_id, "sales_summary", *PERIOD)
     _, wb = _workbook(report)
