@@ -407,8 +407,7 @@ def report(
     out = [
         f"Run {dt.datetime.now():%Y-%m-%d %H:%M}, `bench/ui.py`: {lines:,} demo sale lines (SQLite, "
         f"a copy of bench/out/reports_1000000.db), `streamlit run app.py` + Chromium on {os.cpu_count()} cores "
-        f"shared with other engineers' work — **load average {load}** during the run, so these "
-        "numbers are pessimistic and must be re-measured on a quiet machine.",
+        f"— **{load}**.",
         "",
         "- snapshot build (once per data version, i.e. the first report after an import waits for it): "
         + f"{snapshot_s:.1f} s",
@@ -510,6 +509,7 @@ def main() -> None:
             "TALLYBOARD_DATA_DIR": str(data_dir),
             "TALLYBOARD_COOKIE_KEY": secrets.token_urlsafe(48),
         }
+        before = os.getloadavg()[0]  # what other work on the machine adds
         snapshot_s = build_snapshot(env)
         generate_s = generation_times(env)
         if args.screenshots:
@@ -537,7 +537,16 @@ def main() -> None:
                         server.stop()
             finally:
                 browser.close()
-    load = f"{min(loads):.1f}–{max(loads):.1f} (1-minute, on {os.cpu_count()} cores)"
+    load = (
+        f"1-minute load average {before:.1f} before the run, {min(loads):.1f}–{max(loads):.1f} during it "
+        "(the bench's own server and browser included)"
+        + (
+            ""
+            if before < 2
+            else "; the machine was busy before the run, so these numbers are pessimistic and must be "
+            "re-measured on a quiet machine"
+        )
+    )
     text_ = report(results, snapshot_s, lines, load, args.repeat, generate_s)
     print(text_)
     if not args.no_write:
