@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from analytics.labels import CODE_FILTERS
+from analytics.labels import label as code_label
 from snapshots.store import Snapshot
 
 # dimension -> SQL over the snapshot giving (value, label) rows in display order.
@@ -21,6 +23,7 @@ _QUERIES: dict[str, str] = {
     "WHERE sales_rep IS NOT NULL AND sales_rep <> '' ORDER BY 1",
     "customer": "SELECT customer_code, customer_code || ' — ' || customer_name FROM customers ORDER BY 1",
     "product": "SELECT sku, sku || ' — ' || product_name FROM products ORDER BY 1",
+    "payment_method": "SELECT DISTINCT method, method FROM payments WHERE method IS NOT NULL ORDER BY 1",
 }
 
 DIMENSION_LABELS: dict[str, str] = {
@@ -31,6 +34,7 @@ DIMENSION_LABELS: dict[str, str] = {
     "sales_rep": "Sales rep",
     "customer": "Customer",
     "product": "Product",
+    "payment_method": "Payment method",
 }
 
 
@@ -40,7 +44,8 @@ def dimension_values(
     """For each dimension, its values in the snapshot's business mapped to a label, in display order.
 
     Values are what ReportParams.filters expect (codes for storefront, customer and product;
-    names otherwise); labels add the name to a code ("C001 — Alpha Ltd"). Empty when no data.
+    names otherwise); labels add the name to a code ("C001 — Alpha Ltd") or say a code in words
+    ("bank_transfer" -> "Bank transfer"). Empty when no data.
     """
     unknown = [d for d in dimensions if d not in _QUERIES]
     if unknown:
@@ -50,7 +55,12 @@ def dimension_values(
         out: dict[str, dict[str, str]] = {}
         for dim in dimensions:
             rows = db.execute(_QUERIES[dim]).fetchall()
-            out[dim] = {str(value): str(label if label is not None else value) for value, label in rows}
+            out[dim] = {
+                str(value): str(
+                    code_label(dim, value) if dim in CODE_FILTERS else label if label is not None else value
+                )
+                for value, label in rows
+            }
         return out
     finally:
         db.close()

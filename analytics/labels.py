@@ -57,7 +57,8 @@ LABELS: dict[str, dict[str, str]] = {
 }
 CODE_COLUMNS = frozenset(LABELS)
 # The report parameter (filter) of the same name holds the same codes.
-CODE_FILTERS = frozenset({"customer_type"})
+CODE_FILTERS = frozenset({"customer_type", "payment_method"})
+LABELS["payment_method"] = LABELS["method"]  # the filter holds the codes of the column
 
 _CODE = re.compile(r"[a-z][a-z0-9]*(?:_[a-z0-9]+)*")
 

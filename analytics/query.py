@@ -27,9 +27,13 @@ FILTER_COLUMNS: dict[str, str] = {
     "sales_rep": "sales_rep",
     "customer": "customer_code",
     "product": "sku",
+    "payment_method": "method",  # payments only
 }
 PRODUCT_DIMENSIONS = frozenset({"category", "product"})
-SALE_DIMENSIONS = frozenset(FILTER_COLUMNS) - PRODUCT_DIMENSIONS
+# A payment's own attribute: only queries over the payments table take it (PAYMENT_TABLE_DIMENSIONS).
+PAYMENT_DIMENSIONS = frozenset({"payment_method"})
+SALE_DIMENSIONS = frozenset(FILTER_COLUMNS) - PRODUCT_DIMENSIONS - PAYMENT_DIMENSIONS
+PAYMENT_TABLE_DIMENSIONS = SALE_DIMENSIONS | PAYMENT_DIMENSIONS
 
 
 @dataclass
@@ -76,7 +80,7 @@ def filter_sql(
     filters: Mapping[str, Sequence[str]],
     alias: str = "",
     *,
-    dims: frozenset[str] = frozenset(FILTER_COLUMNS),
+    dims: frozenset[str] = SALE_DIMENSIONS | PRODUCT_DIMENSIONS,
     prefix: str = "f",
 ) -> tuple[str, dict[str, Any]]:
     """` AND ...` conditions for the filters among `dims`, with their bound parameters."""

@@ -25,6 +25,7 @@ DIMENSIONS: dict[str, str] = {
     "sales_rep": "sales rep names",
     "customer": "customer codes",
     "product": "product SKUs",
+    "payment_method": "payment method codes (cash, card, bank_transfer, mobile, credit_note)",
 }
 
 

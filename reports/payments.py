@@ -10,13 +10,13 @@ import pandas as pd
 from analytics import columns as col
 from analytics.definition import Placement, ReportDefinition
 from analytics.periods import Period
-from analytics.query import SALE_DIMENSIONS, ReportContext, filter_sql, make_report, ratio
+from analytics.query import PAYMENT_TABLE_DIMENSIONS, ReportContext, filter_sql, make_report, ratio
 from analytics.report import ChartSpec, Column, Kpi, Report, ReportParams, Table
 from core.models import PAYMENT_METHODS
 from core.money import from_micros
 from reports.sales import cash_by_method_table, cash_received, revenue_totals
 
-PAYMENT_FILTERS = ("region", "storefront", "customer_type", "sales_rep", "customer")
+PAYMENT_FILTERS = ("region", "storefront", "customer_type", "sales_rep", "customer", "payment_method")
 # Methods that are cash received (SPEC §2: credit notes reduce a balance but are not cash).
 CASH_METHODS = tuple(m for m in PAYMENT_METHODS if m != "credit_note")
 METHOD_LABELS = {"cash": "Cash", "card": "Card", "bank_transfer": "Bank transfer", "mobile": "Mobile"}
@@ -33,7 +33,7 @@ def payment_totals(
     sales that are not void or draft; excluded_void_draft = payments of any method on void or draft
     sales. The three sums add up to every payment dated in the period.
     """
-    fsql, params = filter_sql(filters, "p", dims=SALE_DIMENSIONS)
+    fsql, params = filter_sql(filters, "p", dims=PAYMENT_TABLE_DIMENSIONS)
     row = ctx.one(
         f"""
         SELECT COALESCE(SUM(p.amount_micros) FILTER (WHERE {_COUNTED}), 0),
@@ -57,7 +57,7 @@ def payment_totals(
 def cash_by_day(ctx: ReportContext, period: Period, filters: Mapping[str, Sequence[str]]) -> pd.DataFrame:
     """Cash received per day, one column per cash method plus total and count; every day of the
     period is a row (zeros included) unless the period has no cash payment at all (then no rows)."""
-    fsql, params = filter_sql(filters, "p", dims=SALE_DIMENSIONS)
+    fsql, params = filter_sql(filters, "p", dims=PAYMENT_TABLE_DIMENSIONS)
     method_aggs = ", ".join(
         f"COALESCE(SUM(p.amount_micros) FILTER (WHERE p.method = $m_{m}), 0) AS {m}" for m in CASH_METHODS
     )
@@ -86,7 +86,7 @@ def cash_by_customer(
     ctx: ReportContext, period: Period, filters: Mapping[str, Sequence[str]]
 ) -> pd.DataFrame:
     """Cash received per paying customer in the period, largest first (ties by customer code)."""
-    fsql, params = filter_sql(filters, "p", dims=SALE_DIMENSIONS)
+    fsql, params = filter_sql(filters, "p", dims=PAYMENT_TABLE_DIMENSIONS)
     frame = ctx.frame(
         f"""
         SELECT p.customer_code, any_value(p.customer_name) AS customer_name,
@@ -119,6 +119,7 @@ def build_payments(ctx: ReportContext, params: ReportParams) -> Report:
     cash = cash_received(ctx, period, filters)
     revenue = revenue_totals(ctx, {"cur": period}, filters)["cur"]["revenue"]
     count = totals["payments"]
+    by_method = bool(filters.get("payment_method"))
     kpis = [
         Kpi("cash_received", "Cash received", cash, "money"),
         Kpi("payments", "Payments", count, "int"),
@@ -131,7 +132,14 @@ def build_payments(ctx: ReportContext, params: ReportParams) -> Report:
             "money",
         ),
         Kpi("revenue", "Revenue (invoiced, for comparison)", revenue, "money"),
-        Kpi("cash_to_revenue_pct", "Cash received / revenue", ratio(cash, revenue), "pct"),
+        # An invoice is not paid by one method: with a payment-method filter the ratio compares
+        # unlike things, so it is left empty (the note says why).
+        Kpi(
+            "cash_to_revenue_pct",
+            "Cash received / revenue",
+            None if by_method else ratio(cash, revenue),
+            "pct",
+        ),
     ]
     tables = [
         cash_by_method_table("by_method", ctx, period, filters),
@@ -168,6 +176,11 @@ def build_payments(ctx: ReportContext, params: ReportParams) -> Report:
         "Cash received counts payments dated in the period on orders that are not void or draft "
         "(refunded orders included), without credit notes."
     ]
+    if by_method:
+        notes.append(
+            "Revenue (invoiced) is not split by payment method: it is the revenue of every order under "
+            "the other filters, so cash received / revenue is not shown."
+        )
     return make_report(ctx, "payments", "Payments", params, period, kpis, tables, charts, notes)
 
 

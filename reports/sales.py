@@ -14,6 +14,7 @@ from analytics.definition import OptionSpec, Placement, ReportDefinition, System
 from analytics.kpis import compared_periods, comparison_kpis
 from analytics.periods import Period, month_end, month_start
 from analytics.query import (
+    PAYMENT_TABLE_DIMENSIONS,
     PRODUCT_DIMENSIONS,
     SALE_DIMENSIONS,
     ReportContext,
@@ -99,7 +100,7 @@ def revenue_totals(
 
 def cash_received(ctx: ReportContext, period: Period, filters: Mapping[str, Sequence[str]]) -> Decimal:
     """Payments dated in the period, excluding credit notes and payments on void or draft sales."""
-    fsql, params = filter_sql(filters, "p", dims=SALE_DIMENSIONS)
+    fsql, params = filter_sql(filters, "p", dims=PAYMENT_TABLE_DIMENSIONS)
     row = ctx.one(
         "SELECT COALESCE(SUM(p.amount_micros), 0) FROM payments p "
         "WHERE CAST(p.paid_at AS DATE) BETWEEN $start AND $end "
@@ -388,7 +389,7 @@ def build_kpi_dashboard(ctx: ReportContext, params: ReportParams) -> Report:
 
 def cash_by_method(ctx: ReportContext, period: Period, filters: Mapping[str, Sequence[str]]) -> pd.DataFrame:
     """Cash received per payment method in the period (credit notes and void/draft sales excluded)."""
-    fsql, params = filter_sql(filters, "p", dims=SALE_DIMENSIONS)
+    fsql, params = filter_sql(filters, "p", dims=PAYMENT_TABLE_DIMENSIONS)
     frame = ctx.frame(
         f"""
         SELECT p.method, SUM(p.amount_micros) AS cash_received, COUNT(*) AS payments,

@@ -21,12 +21,12 @@ from typing import Any
 import pandas as pd
 
 from analytics.periods import Period
-from analytics.query import FILTER_COLUMNS, ReportContext, filter_sql
+from analytics.query import PRODUCT_DIMENSIONS, SALE_DIMENSIONS, ReportContext, filter_sql
 
 LOOKBACK_MONTHS = 3
 
 # Forecast rows have customer and product attributes and a rep, but no storefront.
-FORECAST_DIMENSIONS = frozenset(FILTER_COLUMNS) - {"storefront"}
+FORECAST_DIMENSIONS = (SALE_DIMENSIONS | PRODUCT_DIMENSIONS) - {"storefront"}
 
 
 def cycles_in(period: Period) -> tuple[str, str]:

@@ -39,6 +39,7 @@ CLICK_FILTERS = {
     "storefront_name": ("storefront", "storefront_code"),
     "storefront_code": ("storefront", "storefront_code"),
     "sales_rep": ("sales_rep", "sales_rep"),
+    "method": ("payment_method", "method"),
 }
 # The page's own chart of a table the KPI dashboard has without a chart (a slice click filters to the type).
 BY_CUSTOMER_TYPE = ChartSpec(

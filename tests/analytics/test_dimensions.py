@@ -18,6 +18,8 @@ def test_tiny_business_values_and_labels(engine: Engine, settings: Settings) -> 
     values = dimension_values(SnapshotStore(engine, settings.snapshot_dir).current(business.id))
     assert list(values["region"]) == ["East", "North", "South"]
     assert list(values["customer_type"]) == ["retail", "wholesale"]
+    assert values["customer_type"] == {"retail": "Retail", "wholesale": "Wholesale"}  # codes in words
+    assert values["payment_method"]["bank_transfer"] == "Bank transfer"
     assert values["customer"]["A1"] == "A1 — Alma Café"
     assert list(values["customer"]) == ["A1", "B2", "C3", "D4"]
     assert values["storefront"] == {"M": "M — Main Street"}
@@ -38,6 +40,7 @@ def test_values_never_cross_businesses(engine: Engine, settings: Settings) -> No
         "sales_rep",
         "customer",
         "product",
+        "payment_method",
     }
 
 
