@@ -1,5 +1,5 @@
 """Click into a number, in a real browser: a click on a bar or a slice (region, category, customer type,
-storefront) filters the page to it, shown as a removable chip and kept in the URL; a click on a customer's
+storefront, payment method) filters the page to it, shown as a removable chip and kept in the URL; a click on a customer's
 or product's row opens its detail (its figures, trend and sales lines). Figures are checked against the
 command line's JSON for the same parameters; chart drawing of partial buckets is checked on the page."""
 
@@ -128,6 +128,20 @@ def test_a_click_on_a_storefront_bar_filters_sales_by_its_code(tall: Any, site: 
     assert len(chip) == 1 and first["storefront_code"] in chip[0]
     filtered = Cli(site, "sales_summary", storefront=first["storefront_code"]).doc()
     expect(driver.metric(tall, "Revenue")).to_have_text(money(filtered["kpis"]["revenue"]), timeout=WAIT)
+
+
+def test_a_click_on_a_payment_method_slice_filters_payments_to_it(tall: Any, site: Site) -> None:
+    methods = Cli(site, "payments").doc()["tables"]["by_method"]
+    assert len(methods) >= 2, methods  # a slice among others
+    code = str(methods[-1]["method"])  # the smallest slice
+    only = Cli(site, "payments", payment_method=code)
+    open_view(tall, site, f"/payments?start={START}&end={END}")
+    name = {"bank_transfer": "Bank transfer", "card": "Card", "cash": "Cash", "mobile": "Mobile"}[code]
+    driver.click_chart(tall, "Cash received by method", name)
+    assert driver.chips(tall) == [f"Payment method: {name}"]
+    assert driver.query(tall)["payment_method"] == code  # the URL keeps the code, like --param
+    expected = money(only.doc()["kpis"]["cash_received"])
+    expect(driver.metric(tall, "Cash received")).to_have_text(expected, timeout=WAIT)
 
 
 ROW_PX = 35  # the height of a header and of a row in Streamlit's data grid (drawn on a canvas)
