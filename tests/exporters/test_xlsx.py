@@ -204,26 +204,26 @@ def test_summary_sheet_kpis_and_parameters(engine: Engine, settings: Settings, t
     assert NO_DATA not in [c.value for c in ws["A"]]
 
 
+def _summary_lines(
+    engine: Engine, settings: Settings, tiny_id: int, slug: str, *pairs: str
+) -> dict[str, Any]:
+    """The Summary sheet's parameter lines (label -> value) of the report's workbook."""
+    _, wb = _workbook(run_report(engine, settings.snapshot_dir, tiny_id, slug, *pairs))
+    return {str(r[0].value): r[1].value for r in wb["Summary"].iter_rows(min_row=3, max_col=2) if r[0].value}
+
+
 def test_filters_and_options_are_listed(engine: Engine, settings: Settings, tiny_id: int) -> None:
-    report = run_report(
-        engine,
-        settings.snapshot_dir,
-        tiny_id,
-        "sales_summary",
-        *PERIOD,
-        "region=North,South",
-        "granularity=week",
+    rows = _summary_lines(
+        engine, settings, tiny_id, "sales_summary", *PERIOD, "region=North,South", "granularity=week"
     )
-    _, wb = _workbook(report)
-    rows = {r[0].value: r[1].value for r in wb["Summary"].iter_rows(min_row=3, max_col=2) if r[0].value}
     assert rows["Filters"] == "region: North, South"
     assert rows["Options"] == "granularity = week"
 
 
 def test_a_comparison_reads_as_words(engine: Engine, settings: Settings, tiny_id: int) -> None:
-    report = run_report(
+    rows = _summary_lines(
         engine,
-        settings.snapshot_dir,
+        settings,
         tiny_id,
         "kpi_dashboard",
         "start=2025-02-01",
@@ -232,8 +232,6 @@ def test_a_comparison_reads_as_words(engine: Engine, settings: Settings, tiny_id
         "compare_start=2024-11-01",
         "compare_end=2024-11-30",
     )
-    _, wb = _workbook(report)
-    rows = {r[0].value: r[1].value for r in wb["Summary"].iter_rows(min_row=3, max_col=2) if r[0].value}
     assert rows["Compare"] == "Custom dates"
     assert (rows["Compare start"], rows["Compare end"]) == ("2024-11-01", "2024-11-30")  # no JSON quotes
     assert rows["Compared period"] == "1–30 Nov 2024"
