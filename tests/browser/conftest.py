@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import json
 import os
 import secrets
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from sqlalchemy import make_url, text
@@ -49,6 +52,47 @@ class Site:
     env: dict[str, str]  # DATABASE_URL, TALLYBOARD_DATA_DIR, ... for `python manage.py`
     data_dir: Path
     customer_names: dict[str, list[str]]  # business code -> its customers' names
+
+
+class Cli:
+    """`manage.py report SLUG --param KEY=VALUE ...` as JSON, started at once in the background: the
+    independent figures a page must show, computed while the browser works. Whatever a test leaves
+    running is killed after it (`no_cli_left`)."""
+
+    running: ClassVar[list[subprocess.Popen[bytes]]] = []
+
+    def __init__(self, site: Site, slug: str, *, business: str = MAIN, **params: str) -> None:
+        args = [a for k, v in params.items() for a in ("--param", f"{k}={v}")]
+        self.proc = subprocess.Popen(
+            [sys.executable, "manage.py", "report", slug, "--business", business, *args, "--out", "-"],
+            cwd=driver.ROOT,
+            env=site.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        Cli.running.append(self.proc)
+        self._doc: dict[str, Any] | None = None
+
+    def doc(self) -> dict[str, Any]:
+        if self._doc is None:
+            out, err = self.proc.communicate(timeout=120)
+            assert self.proc.returncode == 0, err.decode()
+            self._doc = json.loads(out)
+        return self._doc
+
+    def kpi(self, key: str) -> Any:
+        return self.doc()["kpis"][key]
+
+
+@pytest.fixture(autouse=True)
+def no_cli_left() -> Iterator[None]:
+    """A test that fails before reading its CLI figures leaves no process behind."""
+    yield
+    while Cli.running:
+        proc = Cli.running.pop()
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
 
 
 def require_chromium() -> None:

@@ -14,9 +14,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from analytics.formatting import format_value
 from analytics.periods import Period
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -275,3 +277,8 @@ def query(page: Any) -> dict[str, str]:
     from urllib.parse import parse_qsl, urlsplit
 
     return dict(parse_qsl(urlsplit(page.url).query))
+
+
+def money(value: float | str) -> str:
+    """An amount of the JSON document as the pages show it ("€1,585.00")."""
+    return format_value(Decimal(str(value)), "money", "EUR")

@@ -4,11 +4,7 @@ download, a bad import, logout and tenancy (see conftest.py for the data and use
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
-import subprocess
-import sys
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +14,8 @@ import pytest
 from analytics.formatting import format_value
 from analytics.periods import Period
 from tests.browser import driver
-from tests.browser.conftest import MAIN, OTHER, PASSWORD, Site
+from tests.browser.conftest import MAIN, OTHER, PASSWORD, Cli, Site
+from tests.browser.driver import money
 from ui.navigation import page as page_spec
 from ui.navigation import pages, pages_for
 
@@ -32,31 +29,6 @@ def expect(locator: Any) -> Any:
     from playwright.sync_api import expect as playwright_expect
 
     return playwright_expect(locator)
-
-
-class CliReport:
-    """The CLI's JSON of the KPI dashboard for a period (the figures the page must show), started at
-    once in the background: the browser logs in meanwhile."""
-
-    def __init__(self, site: Site, business: str, start: dt.date, end: dt.date) -> None:
-        args = ["--param", f"start={start.isoformat()}", "--param", f"end={end.isoformat()}", "--out", "-"]
-        self.proc = subprocess.Popen(
-            [sys.executable, "manage.py", "report", "kpi_dashboard", "--business", business, *args],
-            cwd=driver.ROOT,
-            env=site.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-
-    def result(self) -> dict[str, Any]:
-        out, err = self.proc.communicate(timeout=120)
-        assert self.proc.returncode == 0, err.decode()
-        doc: dict[str, Any] = json.loads(out)
-        return doc
-
-
-def money(value: float) -> str:
-    return format_value(Decimal(str(value)), "money", "EUR")
 
 
 def login_as(page: Any, site: Site, username: str) -> None:
@@ -111,10 +83,10 @@ def test_logout_shows_the_login_form_again(page: Any, site: Site) -> None:
 
 
 def test_overview_revenue_equals_the_cli_json(page: Any, site: Site) -> None:
-    report = CliReport(site, MAIN, START, END)
+    report = Cli(site, "kpi_dashboard", start=START.isoformat(), end=END.isoformat())
     login_as(page, site, "admin")
     driver.choose_custom_period(page, START, END)
-    cli = report.result()["kpis"]
+    cli = report.doc()["kpis"]
     expect(driver.metric(page, "Revenue")).to_have_text(money(cli["revenue"]), timeout=WAIT)
     assert money(cli["revenue"]) == "€1,585.00"  # the hand-checked figure of the tiny example
     expect(driver.metric(page, "Gross profit")).to_have_text(money(cli["gross_profit"]))
@@ -123,10 +95,10 @@ def test_overview_revenue_equals_the_cli_json(page: Any, site: Site) -> None:
 
 
 def test_excel_download_holds_the_reports_figures(page: Any, site: Site, tmp_path: Path) -> None:
-    report = CliReport(site, MAIN, START, END)
+    report = Cli(site, "kpi_dashboard", start=START.isoformat(), end=END.isoformat())
     login_as(page, site, "admin")
     driver.choose_custom_period(page, START, END)
-    cli = report.result()
+    cli = report.doc()
     expect(driver.metric(page, "Revenue")).to_have_text(money(cli["kpis"]["revenue"]), timeout=WAIT)
     with page.expect_download(timeout=WAIT) as info:
         page.get_by_test_id("stDownloadButton").get_by_role("button", name="Excel").click()

@@ -6,19 +6,14 @@ command line's JSON for the same parameters; chart drawing of partial buckets is
 from __future__ import annotations
 
 import datetime as dt
-import json
-import subprocess
-import sys
-from collections.abc import Iterator
-from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 
-from analytics.formatting import format_value
 from analytics.periods import Period
 from tests.browser import driver
-from tests.browser.conftest import MAIN, PASSWORD, Site
+from tests.browser.conftest import PASSWORD, Cli, Site
+from tests.browser.driver import money
 
 pytestmark = pytest.mark.browser
 
@@ -34,42 +29,9 @@ def expect(locator: Any) -> Any:
     return playwright_expect(locator)
 
 
-class Cli:
-    """`manage.py report SLUG --param ...` as JSON, started in the background."""
-
-    running: ClassVar[list[subprocess.Popen[bytes]]] = []
-
-    def __init__(self, site: Site, slug: str, **params: str) -> None:
-        params = {"start": START.isoformat(), "end": END.isoformat(), **params}
-        args = [a for k, v in params.items() for a in ("--param", f"{k}={v}")]
-        self.proc = subprocess.Popen(
-            [sys.executable, "manage.py", "report", slug, "--business", MAIN, *args, "--out", "-"],
-            cwd=driver.ROOT,
-            env=site.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        Cli.running.append(self.proc)
-
-    def doc(self) -> dict[str, Any]:
-        out, err = self.proc.communicate(timeout=120)
-        assert self.proc.returncode == 0, err.decode()
-        result: dict[str, Any] = json.loads(out)
-        return result
-
-
-@pytest.fixture(autouse=True)
-def no_cli_left() -> Iterator[None]:
-    yield
-    while Cli.running:
-        proc = Cli.running.pop()
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
-
-
-def money(value: float) -> str:
-    return format_value(Decimal(str(value)), "money", "EUR")
+def cli(site: Site, slug: str, **params: str) -> Cli:
+    """The command line's report over the tiny example's period, unless `params` say otherwise."""
+    return Cli(site, slug, **{"start": START.isoformat(), "end": END.isoformat(), **params})
 
 
 def open_view(page: Any, site: Site, path: str, username: str = "admin") -> None:
@@ -89,7 +51,7 @@ def tall(page: Any) -> Any:
 
 
 def test_a_click_on_a_region_bar_filters_overview_to_it(tall: Any, site: Site) -> None:
-    north = Cli(site, "kpi_dashboard", region="North")
+    north = cli(site, "kpi_dashboard", region="North")
     open_view(tall, site, f"/?start={START}&end={END}")
     expect(driver.metric(tall, "Revenue")).to_have_text(TOTAL, timeout=WAIT)
     driver.click_chart(tall, "Revenue by region", "North")
@@ -106,7 +68,7 @@ def test_a_click_on_a_region_bar_filters_overview_to_it(tall: Any, site: Site) -
 
 
 def test_clicks_on_a_category_bar_and_a_customer_type_slice_add_up(tall: Any, site: Site) -> None:
-    both = Cli(site, "kpi_dashboard", category="Drinks", customer_type="wholesale")
+    both = cli(site, "kpi_dashboard", category="Drinks", customer_type="wholesale")
     open_view(tall, site, f"/?start={START}&end={END}")
     driver.click_chart(tall, "Revenue by category", "Drinks")
     driver.click_chart(tall, "Revenue by customer type", "Wholesale")
@@ -120,21 +82,21 @@ def test_clicks_on_a_category_bar_and_a_customer_type_slice_add_up(tall: Any, si
 
 def test_a_click_on_a_storefront_bar_filters_sales_by_its_code(tall: Any, site: Site) -> None:
     open_view(tall, site, f"/sales?start={START}&end={END}")
-    table = Cli(site, "sales_summary").doc()["tables"]["by_storefront"]
+    table = cli(site, "sales_summary").doc()["tables"]["by_storefront"]
     first = table[0]
     driver.click_chart(tall, "Revenue by storefront", str(first["storefront_name"]))
     assert driver.query(tall)["storefront"] == first["storefront_code"]
     chip = [c for c in driver.chips(tall) if c.startswith("Storefront: ")]
     assert len(chip) == 1 and first["storefront_code"] in chip[0]
-    filtered = Cli(site, "sales_summary", storefront=first["storefront_code"]).doc()
+    filtered = cli(site, "sales_summary", storefront=first["storefront_code"]).doc()
     expect(driver.metric(tall, "Revenue")).to_have_text(money(filtered["kpis"]["revenue"]), timeout=WAIT)
 
 
 def test_a_click_on_a_payment_method_slice_filters_payments_to_it(tall: Any, site: Site) -> None:
-    methods = Cli(site, "payments").doc()["tables"]["by_method"]
+    methods = cli(site, "payments").doc()["tables"]["by_method"]
     assert len(methods) >= 2, methods  # a slice among others
     code = str(methods[-1]["method"])  # the smallest slice
-    only = Cli(site, "payments", payment_method=code)
+    only = cli(site, "payments", payment_method=code)
     open_view(tall, site, f"/payments?start={START}&end={END}")
     name = {"bank_transfer": "Bank transfer", "card": "Card", "cash": "Cash", "mobile": "Mobile"}[code]
     driver.click_chart(tall, "Cash received by method", name)
@@ -162,10 +124,10 @@ def click_row(page: Any, text: str) -> None:
 
 
 def test_a_click_on_a_customer_row_opens_its_detail(tall: Any, site: Site) -> None:
-    top = Cli(site, "kpi_dashboard").doc()["tables"]["top_customers"][0]
+    top = cli(site, "kpi_dashboard").doc()["tables"]["top_customers"][0]
     code, name = top["customer_code"], top["customer_name"]
-    own = Cli(site, "kpi_dashboard", customer=code)
-    lines = Cli(site, "sales_lines", customer=code)
+    own = cli(site, "kpi_dashboard", customer=code)
+    lines = cli(site, "sales_lines", customer=code)
     open_view(tall, site, f"/?start={START}&end={END}")
     doc = own.doc()
     click_row(tall, name)
@@ -185,9 +147,9 @@ def test_a_click_on_a_customer_row_opens_its_detail(tall: Any, site: Site) -> No
 
 
 def test_a_click_on_a_product_row_opens_its_detail(tall: Any, site: Site) -> None:
-    overview = Cli(site, "kpi_dashboard").doc()
+    overview = cli(site, "kpi_dashboard").doc()
     product = overview["tables"]["top_products"][0]
-    own = Cli(site, "kpi_dashboard", product=product["sku"]).doc()
+    own = cli(site, "kpi_dashboard", product=product["sku"]).doc()
     open_view(tall, site, f"/?start={START}&end={END}")
     click_row(tall, product["product_name"])
     dialog = tall.get_by_role("dialog")

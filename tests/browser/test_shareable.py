@@ -7,20 +7,16 @@ the command line's JSON for the same parameters (see conftest.py for the data an
 from __future__ import annotations
 
 import datetime as dt
-import json
-import subprocess
-import sys
-from collections.abc import Iterator
-from decimal import Decimal
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from analytics.formatting import format_change, format_value
+from analytics.formatting import format_change
 from analytics.periods import PERIOD_LABELS, Period, month_end, resolve
 from tests.browser import driver
-from tests.browser.conftest import MAIN, PASSWORD, Site
+from tests.browser.conftest import PASSWORD, Cli, Site
+from tests.browser.driver import money
 from tests.factories import tiny_rows
 from ui.filters import DEFAULT_PERIOD
 
@@ -35,44 +31,6 @@ def expect(locator: Any) -> Any:
     from playwright.sync_api import expect as playwright_expect
 
     return playwright_expect(locator)
-
-
-class Cli:
-    """`manage.py report SLUG --param ...` as JSON, started at once in the background (the independent
-    figures the page must show)."""
-
-    running: ClassVar[list[subprocess.Popen[bytes]]] = []
-
-    def __init__(self, site: Site, slug: str, **params: str) -> None:
-        args = [a for k, v in params.items() for a in ("--param", f"{k}={v}")]
-        self.proc = subprocess.Popen(
-            [sys.executable, "manage.py", "report", slug, "--business", MAIN, *args, "--out", "-"],
-            cwd=driver.ROOT,
-            env=site.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        Cli.running.append(self.proc)
-
-    def kpi(self, key: str) -> Any:
-        out, err = self.proc.communicate(timeout=120)
-        assert self.proc.returncode == 0, err.decode()
-        return json.loads(out)["kpis"][key]
-
-
-@pytest.fixture(autouse=True)
-def no_cli_left() -> Iterator[None]:
-    """A test that fails before reading its CLI figures leaves no process behind."""
-    yield
-    while Cli.running:
-        proc = Cli.running.pop()
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
-
-
-def money(value: float) -> str:
-    return format_value(Decimal(str(value)), "money", "EUR")
 
 
 def login(page: Any, site: Site, username: str = "admin") -> None:
