@@ -31,14 +31,22 @@ def local(stored: dt.datetime | None, tz: str) -> dt.datetime | None:
     return stored.replace(tzinfo=dt.UTC).astimezone(zone(tz)).replace(tzinfo=None)
 
 
+def in_zone(when: dt.datetime, tz: str) -> dt.datetime:
+    """An instant (naive = UTC, as stored) as an aware time in zone `tz`; an unknown zone gives UTC."""
+    try:
+        return aware(when).astimezone(zone(tz))
+    except ValueError:  # analytics.periods.PeriodError: not a zone
+        return aware(when).astimezone(dt.UTC)
+
+
+def zone_name(tz: str, when: dt.datetime) -> str:
+    """The zone's short name at instant `when`: 'CET', 'CEST', 'UTC'; its IANA name when the short name
+    is only an offset ('+08' says less than 'Asia/Manila'); 'UTC' for an unknown zone."""
+    name = in_zone(when, tz).tzname() or ""
+    return name if name[:1].isalpha() else tz
+
+
 def named_time(when: dt.datetime, tz: str, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """An instant (naive = UTC, as stored) as people read it, in time zone `tz` and naming it:
-    '2026-12-04 08:20 CET'. A zone whose short name is only an offset ('+08') is named by its IANA
-    name instead; an unknown zone gives UTC, named."""
-    instant = aware(when)
-    try:
-        local_time = instant.astimezone(zone(tz))
-    except ValueError:  # analytics.periods.PeriodError: not a zone
-        local_time, tz = instant.astimezone(dt.UTC), "UTC"
-    name = local_time.tzname() or ""
-    return f"{local_time.strftime(fmt)} {name if name[:1].isalpha() else tz}"
+    '2026-12-04 08:20 CET' (see `zone_name`)."""
+    return f"{in_zone(when, tz).strftime(fmt)} {zone_name(tz, when)}"

@@ -21,7 +21,6 @@ import re
 from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from analytics.formatting import is_missing
 from analytics.formatting import plain as _plain
@@ -41,15 +40,6 @@ NO_DATA = "No data for this period"
 
 CellText = str | int | float
 ColumnText = Callable[[Sequence[Any]], Sequence[Any]]
-
-
-def local_time(when: dt.datetime, tz: str) -> dt.datetime:
-    """An instant as an aware time in time zone `tz` (naive = UTC; an unknown zone gives UTC)."""
-    aware = when if when.tzinfo is not None else when.replace(tzinfo=dt.UTC)
-    try:
-        return aware.astimezone(ZoneInfo(tz))
-    except (ZoneInfoNotFoundError, ValueError):
-        return aware.astimezone(dt.UTC)
 
 
 def time_text(when: dt.datetime, tz: str) -> str:

@@ -30,7 +30,8 @@ from contextlib import contextmanager
 from typing import IO, Any
 
 from analytics.report import ParamError, Report, Table
-from exporters.cells import NO_DATA, columns_of, csv_cell, csv_column, local_time, neutralise
+from core.clock import in_zone
+from exporters.cells import NO_DATA, columns_of, csv_cell, csv_column, neutralise
 
 SUMMARY_NAME = "summary.csv"
 # A ZIP entry whose size is not known in advance needs ZIP64 headers once it may pass 2 GiB.
@@ -62,7 +63,7 @@ def write_csv(report: Report, out: IO[bytes]) -> None:
 
 def write_zip(report: Report, out: IO[bytes]) -> None:
     """Write the report as a ZIP: summary.csv and one CSV per table (however many tables)."""
-    when = local_time(report.generated_at, report.timezone).timetuple()[:6]
+    when = in_zone(report.generated_at, report.timezone).timetuple()[:6]
 
     def entry(name: str) -> zipfile.ZipInfo:
         info = zipfile.ZipInfo(name, date_time=when)

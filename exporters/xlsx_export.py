@@ -19,7 +19,8 @@ from xlsxwriter.utility import _preserve_whitespace, _utf16_len, xl_col_to_name
 from analytics.formatting import currency_symbol, is_missing
 from analytics.labels import CODE_FILTERS, label, labeller
 from analytics.report import ChartSpec, Column, ColumnKind, Highlight, Kpi, Report, Table
-from exporters.cells import Remembered, columns_of, local_time, neutralise, time_text
+from core.clock import in_zone
+from exporters.cells import Remembered, columns_of, neutralise, time_text
 
 # Excel's sheet holds 1,048,576 rows: the header plus this many data rows.
 MAX_DATA_ROWS = 1_048_575
@@ -558,7 +559,7 @@ class _Book:
         ws.hide_gridlines(2)
         self.print_setup(ws, report.title, repeat_header=False, portrait=True)
         parameters = _parameter_lines(report)
-        generated = local_time(report.generated_at, self.tz)
+        generated = in_zone(report.generated_at, self.tz)
         generated_label = f"Generated at ({self.tz})"
         # The label column fits its longest label (bold, so a little wider than its characters);
         # the third column takes what is left of a portrait page (it holds the row counts).

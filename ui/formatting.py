@@ -14,7 +14,7 @@ from typing import Any
 from analytics.formatting import currency_symbol
 from analytics.labels import label
 from analytics.periods import zone
-from core.clock import named_time
+from core.clock import named_time, zone_name
 
 MISSING_TIME = "—"
 
@@ -43,7 +43,7 @@ def in_zone(when: dt.datetime, tz: str) -> dt.datetime:
 def zone_abbreviation(tz: str, when: dt.datetime | None = None) -> str:
     """The zone's short name at `when` (default now): 'CET', 'CEST', 'UTC'; its IANA name when the zone
     has no letters for it (a bare offset such as '+08' says less than 'Asia/Manila')."""
-    return named_time(when or dt.datetime.now(dt.UTC), tz, "").strip()
+    return zone_name(tz, when or dt.datetime.now(dt.UTC))
 
 
 def local_text(when: dt.datetime | None, tz: str, fmt: str = "%Y-%m-%d %H:%M") -> str:
