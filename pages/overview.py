@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from reports.sales import HEADLINE_CARDS, YTD_LINE
 from ui import detail_view, forecast_view
 from ui import report_view as view
 from ui.context import page_context
@@ -16,20 +17,8 @@ if report is None:
     st.stop()
 
 view.header(report, params)
-view.kpi_cards(
-    report,
-    [
-        "revenue",
-        "gross_profit",
-        "margin_pct",
-        "orders",
-        "avg_order_value",
-        "cash_received",
-        "outstanding",
-        "forecast_submission_rate",
-    ],
-)
-view.ytd_line(report, ["revenue_ytd", "gross_profit_ytd", "orders_ytd"])
+view.kpi_cards(report, HEADLINE_CARDS)
+view.ytd_line(report, YTD_LINE)
 if view.is_empty(report, "orders"):
     view.empty_state("No sales in this period — try a longer period, such as Last month or Year to date.")
     st.stop()

@@ -411,6 +411,19 @@ def _months_back(day: dt.date, months: int) -> dt.date:
     return dt.date(index // 12, index % 12 + 1, 1)
 
 
+# The dashboard's headline cards in the order Overview shows them, then its year-to-date line.
+HEADLINE_CARDS = (
+    "revenue",
+    "gross_profit",
+    "margin_pct",
+    "orders",
+    "avg_order_value",
+    "cash_received",
+    "outstanding",
+    "forecast_submission_rate",
+)
+YTD_LINE = ("revenue_ytd", "gross_profit_ytd", "orders_ytd")
+
 KPI_DASHBOARD = ReportDefinition(
     slug="kpi_dashboard",
     title="KPI dashboard",
