@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
 
 from core.db import make_engine, session_scope
 from core.models import (
@@ -205,9 +206,60 @@ def raw_frames(engine: Engine, business_id: int) -> dict[str, pd.DataFrame]:
     return tables
 
 
+def add_one_line_sale(
+    s: Session,
+    business_id: int,
+    *,
+    order_id: str,
+    day: dt.date,
+    customer_id: int,
+    product_id: int,
+    net: int,
+    cost: int,
+    **fields: Any,
+) -> Sale:
+    """A completed sale of one line (quantity 1 at `net` micros, costing `cost`), added and flushed;
+    `fields` set other columns of the sale (storefront_id, sales_rep, status)."""
+    sale = Sale(
+        business_id=business_id,
+        order_id=order_id,
+        order_date=day,
+        customer_id=customer_id,
+        **{"sales_rep": "ana", "status": "completed", **fields},
+        net_micros=net,
+        cost_micros=cost,
+    )
+    s.add(sale)
+    s.flush()
+    s.add(
+        SaleLine(
+            business_id=business_id,
+            sale_id=sale.id,
+            line_no=1,
+            product_id=product_id,
+            quantity=1.0,
+            unit_price_micros=net,
+            unit_cost_micros=cost,
+            discount=0.0,
+            net_micros=net,
+            cost_micros=cost,
+        )
+    )
+    return sale
+
+
 def money(value: Any) -> Decimal:
     """A JSON or Decimal money value as Decimal rounded to cents (for comparisons)."""
     return Decimal(str(value)).quantize(Decimal("0.01"))
 
 
-__all__ = ["TINY_DIR", "TINY_ENTITIES", "insert_tiny", "make_engine", "money", "raw_frames", "tiny_rows"]
+__all__ = [
+    "TINY_DIR",
+    "TINY_ENTITIES",
+    "add_one_line_sale",
+    "insert_tiny",
+    "make_engine",
+    "money",
+    "raw_frames",
+    "tiny_rows",
+]

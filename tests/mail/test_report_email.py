@@ -24,12 +24,13 @@ from sqlalchemy import Engine, select
 from accounts.users import operator
 from analytics.formatting import format_change
 from core.db import bump_data_version, session_scope
-from core.models import Customer, Product, Sale, SaleLine, Storefront
+from core.models import Customer, Product, Storefront
 from core.money import to_micros
 from core.settings import Settings
 from mail.delivery import deliver_due
 from mail.smtp_config import save_smtp
 from reports.registry import generate
+from tests.factories import add_one_line_sale
 from tests.mail.mail_fixtures import (
     UTC_NOW,
     clean_installation,  # noqa: F401 - autouse: no SMTP settings or pending mail from other tests
@@ -100,33 +101,16 @@ def add_sale(engine: Engine, business_id: int, order_id: str, day: dt.date, pric
         product = s.scalars(select(Product).where(Product.business_id == business_id)).first()
         front = s.scalars(select(Storefront).where(Storefront.business_id == business_id)).first()
         assert customer is not None and product is not None and front is not None
-        net, line_cost = to_micros(Decimal(price)), to_micros(Decimal(cost))
-        sale = Sale(
-            business_id=business_id,
+        add_one_line_sale(
+            s,
+            business_id,
             order_id=order_id,
-            order_date=day,
+            day=day,
             customer_id=customer.id,
+            product_id=product.id,
+            net=to_micros(Decimal(price)),
+            cost=to_micros(Decimal(cost)),
             storefront_id=front.id,
-            sales_rep="ana",
-            status="completed",
-            net_micros=net,
-            cost_micros=line_cost,
-        )
-        s.add(sale)
-        s.flush()
-        s.add(
-            SaleLine(
-                business_id=business_id,
-                sale_id=sale.id,
-                line_no=1,
-                product_id=product.id,
-                quantity=1.0,
-                unit_price_micros=net,
-                unit_cost_micros=line_cost,
-                discount=0.0,
-                net_micros=net,
-                cost_micros=line_cost,
-            )
         )
         bump_data_version(s, business_id)
 

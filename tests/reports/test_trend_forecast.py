@@ -19,14 +19,14 @@ from sqlalchemy import Engine
 
 from analytics import forecasting
 from core.db import bump_data_version, session_scope
-from core.models import Business, Customer, Product, Sale, SaleLine
+from core.models import Business, Customer, Product
 from core.money import to_micros
 from core.settings import Settings
 from exporters import EXPORTERS
 from exporters.json_export import report_document
 from ingest.demo import load_demo
 from tests.conftest import new_business
-from tests.factories import raw_frames
+from tests.factories import add_one_line_sale, raw_frames
 from tests.reports.reporting import run_report
 
 Doc = dict[str, Any]
@@ -169,33 +169,16 @@ def insert_daily(engine: Engine, business_id: int, days: Sequence[tuple[dt.date,
         s.add_all([customer, product])
         s.flush()
         for n, (day, revenue) in enumerate(days):
-            net = to_micros(revenue)
-            cost = to_micros((revenue * Decimal("0.6")).quantize(Decimal("0.01")))
-            sale = Sale(
-                business_id=business_id,
+            add_one_line_sale(
+                s,
+                business_id,
                 order_id=f"G{n}",
-                order_date=day,
+                day=day,
                 customer_id=customer.id,
+                product_id=product.id,
+                net=to_micros(revenue),
+                cost=to_micros((revenue * Decimal("0.6")).quantize(Decimal("0.01"))),
                 sales_rep="gen",
-                status="completed",
-                net_micros=net,
-                cost_micros=cost,
-            )
-            s.add(sale)
-            s.flush()
-            s.add(
-                SaleLine(
-                    business_id=business_id,
-                    sale_id=sale.id,
-                    line_no=1,
-                    product_id=product.id,
-                    quantity=1.0,
-                    unit_price_micros=net,
-                    unit_cost_micros=cost,
-                    discount=0.0,
-                    net_micros=net,
-                    cost_micros=cost,
-                )
             )
         bump_data_version(s, business_id)
 
