@@ -34,7 +34,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -220,47 +220,43 @@ def child_csv_sqlite(db_file: str) -> dict[str, Any]:
 
 
 def child_xlsx_ceiling(snapshot_path: str, pairs: list[str]) -> dict[str, Any]:
-    import xlsxwriter
+
+    import xlsxwriter  # noqa: F401  (imported before the clock starts, as ours is)
 
     import reports.registry  # noqa: F401  (the same imports as ours, for comparable memory)
 
     started = start_clock()
     cur = _same_rows_cursor(snapshot_path, pairs)
-    path = FILES / "ceiling.xlsx"
-    book = xlsxwriter.Workbook(str(path), {"constant_memory": True})
-    sheet = book.add_worksheet("Lines")
-    sheet.write_row(0, 0, [d[0] for d in cur.description])
-    row = 1
-    while batch := cur.fetchmany(10_000):
-        for values in batch:
-            sheet.write_row(row, 0, values)
-            row += 1
-    book.close()
-    return {
-        "seconds": time.perf_counter() - started,
-        "rows": row - 1,
-        "file_mb": path.stat().st_size / 2**20,
-        **usage(),
-    }
+    header = [d[0] for d in cur.description]
+    return _bare_loop(FILES / "ceiling.xlsx", header, iter(lambda: cur.fetchmany(10_000), []), started)
 
 
 def child_xlsx_bare(url: str, snapdir: str, pairs: list[str]) -> dict[str, Any]:
     """The XLSX target: a bare XlsxWriter constant_memory loop (write_row, no formats, no labels,
     no widths) over the very rows ours writes: the same report generated the same way, its rows
     read through the same stream. Ours / this = what our per-cell work costs."""
-    import xlsxwriter
+
+    import xlsxwriter  # noqa: F401  (imported before the clock starts, as ours is)
 
     import reports.registry  # noqa: F401  (the same imports as ours, for comparable memory)
 
     started = start_clock()
-    report = _report(url, snapdir, pairs)
-    table = report.tables["lines"]
-    path = FILES / "bare.xlsx"
+    table = _report(url, snapdir, pairs).tables["lines"]
+    return _bare_loop(FILES / "bare.xlsx", [c.key for c in table.columns], table.batches(), started)
+
+
+def _bare_loop(
+    path: Path, header: list[str], batches: Iterable[Sequence[Any]], started: float
+) -> dict[str, Any]:
+    """XlsxWriter constant_memory `write_row` over `batches` of rows, nothing else; the figures of the
+    run begun at `started`."""
+    import xlsxwriter
+
     book = xlsxwriter.Workbook(str(path), {"constant_memory": True})
     sheet = book.add_worksheet("Lines")
-    sheet.write_row(0, 0, [c.key for c in table.columns])
+    sheet.write_row(0, 0, header)
     row = 1
-    for batch in table.batches():
+    for batch in batches:
         for values in batch:
             sheet.write_row(row, 0, values)
             row += 1
