@@ -42,11 +42,16 @@ def in_zone(when: dt.datetime, tz: str) -> dt.datetime:
 def zone_name(tz: str, when: dt.datetime) -> str:
     """The zone's short name at instant `when`: 'CET', 'CEST', 'UTC'; its IANA name when the short name
     is only an offset ('+08' says less than 'Asia/Manila'); 'UTC' for an unknown zone."""
-    name = in_zone(when, tz).tzname() or ""
-    return name if name[:1].isalpha() else tz
+    return _name(in_zone(when, tz), tz)
 
 
 def named_time(when: dt.datetime, tz: str, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """An instant (naive = UTC, as stored) as people read it, in time zone `tz` and naming it:
     '2026-12-04 08:20 CET' (see `zone_name`)."""
-    return f"{in_zone(when, tz).strftime(fmt)} {zone_name(tz, when)}"
+    local_time = in_zone(when, tz)  # converted once, for the time and its zone name
+    return f"{local_time.strftime(fmt)} {_name(local_time, tz)}"
+
+
+def _name(local_time: dt.datetime, tz: str) -> str:
+    name = local_time.tzname() or ""
+    return name if name[:1].isalpha() else tz
