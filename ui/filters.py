@@ -359,7 +359,9 @@ def report_params(
     applied = False  # the URL changed under the page and was applied in this run
     if synced:
         ours = {k: v for k, v in _query().items() if k in url_keys}
-        if ours != st.session_state.get(url_key):
+        # A page just entered (the menu, Back/Forward from another page) lost its widgets' state with the
+        # page it left: its URL is applied even when it is the one it last wrote.
+        if ours != st.session_state.get(url_key) or entered(page):
             view = view_from_query(ours, dims, options, compare=compare, choices=dimension_choices(ctx))
             _apply_view(
                 state,

@@ -25,6 +25,7 @@ from manage import main
 from reports.registry import REPORTS
 from runs.access import allowed_reports
 from tests.api.conftest import MAIN, NOW, OTHER, Api, server_log
+from ui.browser_history import SCRIPT
 
 ENDPOINTS = [
     "/reports",
@@ -512,6 +513,32 @@ def test_the_dashboard_is_served_on_the_same_port(api: Api) -> None:
     assert requests.get(f"{api.url}/_stcore/health", timeout=30).text == "ok"
     page = requests.get(f"{api.url}/", timeout=30)
     assert page.status_code == 200 and "<html" in page.text.lower()
+
+
+def test_every_page_address_carries_the_history_guard_first(api: Api) -> None:
+    """The browser-history guard (ui/browser_history) is in the page before Streamlit's own script, on
+    every page address, also when the browser asks for gzip and names the copy it cached."""
+    plain = requests.get(f"{api.url}/", headers={"Accept": "*/*"}, timeout=30)  # not a browser page load
+    assert SCRIPT not in plain.content and plain.headers.get("ETag")
+    browser = {
+        "Accept": "text/html,application/xhtml+xml,*/*;q=0.8",
+        "Accept-Encoding": "gzip, deflate",
+        "If-None-Match": plain.headers["ETag"],
+        "If-Modified-Since": plain.headers["Last-Modified"],
+    }
+    for path in ("/", "/sales", "/history?run=12"):
+        page = requests.get(f"{api.url}{path}", headers=browser, timeout=30)
+        assert page.status_code == 200, path  # never "304: keep your copy without the guard"
+        body = page.content
+        assert body.count(SCRIPT) == 1 and body.index(SCRIPT) < body.index(b"<script", body.index(SCRIPT) + 1)
+        assert body.find(b"<head>") + len(b"<head>") == body.index(SCRIPT)
+        assert int(page.headers["Content-Length"]) == len(body) == len(plain.content) + len(SCRIPT)
+        assert "Content-Encoding" not in page.headers and "ETag" not in page.headers
+    # The API and the page's own files are left as they are.
+    answer = api.get("/reports", "admin")
+    assert answer.status_code == 200 and SCRIPT not in answer.content
+    openapi = requests.get(f"{api.url}/api/v1/openapi.json", headers=browser, timeout=30)
+    assert openapi.status_code == 200 and openapi.json()["openapi"].startswith("3.1")
 
 
 def test_every_report_answers_for_every_role_that_may_run_it(api: Api) -> None:

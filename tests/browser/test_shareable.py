@@ -7,6 +7,7 @@ the command line's JSON for the same parameters (see conftest.py for the data an
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -53,6 +54,9 @@ def shows_view(page: Any, caption: str, chips: list[str], revenue: str) -> None:
         timeout=WAIT
     )
     expect(driver.metric(page, "Revenue")).to_have_text(revenue, timeout=WAIT)
+    deadline = time.monotonic() + WAIT / 1000  # a rerun may be redrawing the chips
+    while driver.chips(page) != chips and time.monotonic() < deadline:
+        page.wait_for_timeout(200)
     assert driver.chips(page) == chips
 
 
@@ -111,10 +115,16 @@ def test_choices_go_into_the_url_and_a_reload_keeps_them(page: Any, site: Site) 
 
 def test_a_wrong_value_in_a_link_is_named_and_left_out(page: Any, site: Site) -> None:
     login(page, site)
+    before = page.url
     open_url(page, site, f"/sales?start={START}&end={END}&region=Atlantis&period=someday")
     expect(page.get_by_text("Region Atlantis is not in your data").first).to_be_visible(timeout=WAIT)
     shows_view(page, CAPTION, [], money(1585))
     assert "region" not in driver.query(page)
+    # The link was tidied in place: Back returns to the page before it (not to the untidy link, which
+    # would tidy itself again and leave the user where they were).
+    page.go_back()
+    driver.settle(page, 1000)
+    assert page.url == before
 
 
 # --- Back and Forward ------------------------------------------------------------------------------------
@@ -138,6 +148,45 @@ def test_back_and_forward_walk_through_the_views(page: Any, site: Site) -> None:
     driver.settle(page, 1000)
     shows_view(page, CAPTION, ["Region: North"], with_north)
     assert driver.query(page)["region"] == "North"
+
+
+def history_length(page: Any) -> int:
+    return int(page.evaluate("() => window.history.length"))
+
+
+def test_one_back_from_another_page_returns_to_the_filtered_view(page: Any, site: Site) -> None:
+    """A click in the menu is one step in the browser's history: Back returns to Overview as it was
+    (its filter included), Forward to Sales on the same period; no in-between entry."""
+    north = Cli(site, "kpi_dashboard", start=START.isoformat(), end=END.isoformat(), region="North")
+    login(page, site)
+    open_url(page, site, f"/?start={START}&end={END}&region=North")
+    with_north = money(north.kpi("revenue"))
+    shows_view(page, CAPTION, ["Region: North"], with_north)
+    overview_url, entries = page.url, history_length(page)
+
+    driver.open_page(page, "Sales")
+    assert urlsplit(page.url).path == "/sales"
+    assert driver.query(page) == {"start": START.isoformat(), "end": END.isoformat()}
+    assert history_length(page) == entries + 1  # one entry for the click, not two
+    sales_url = page.url
+
+    page.go_back()
+    driver.settle(page, 1000)
+    expect(page.get_by_role("heading", name="Overview", exact=True).first).to_be_visible(timeout=WAIT)
+    assert page.url == overview_url
+    shows_view(page, CAPTION, ["Region: North"], with_north)
+
+    page.go_forward()
+    driver.settle(page, 1000)
+    expect(page.get_by_role("heading", name="Sales", exact=True).first).to_be_visible(timeout=WAIT)
+    assert page.url == sales_url
+    shows_view(page, CAPTION, [], money(1585))
+
+    # Back, Back: Overview, then the page before it (the filtered Overview is one entry, not two).
+    page.go_back()
+    driver.settle(page, 1000)
+    assert page.url == overview_url
+    assert history_length(page) == entries + 1  # walking through history adds nothing
 
 
 # --- Copy link, and a colleague opening it ---------------------------------------------------------------
