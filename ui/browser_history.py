@@ -11,15 +11,19 @@ write. Two kinds of write left a step too many:
 The guard makes every `history.pushState` after the first of the same action a `replaceState`; an
 action begins with a pointer press, a key press or typed text. Writes made while a page loads or
 while Back/Forward shows an entry (popstate) add no entry of their own: they tidy the address the
-user is on. It has to be in place before Streamlit's own script runs (a page's first run writes the
+user is on. Nor does the login form's address (`?next=`, a link opened before logging in): the page
+it opens after the login takes its place, so Back leaves for where the user was before the link. It has to be in place before Streamlit's own script runs (a page's first run writes the
 URL before any component of that run is mounted), so `HistoryGuard`, an ASGI middleware of app.py,
 puts it at the top of the app's HTML page.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+
+from ui.context import NEXT_PAGE
 
 GUARD_JS = """(function () {
   if (window.__tbHistoryGuard) { return; }
@@ -34,12 +38,18 @@ GUARD_JS = """(function () {
   });
   window.addEventListener('popstate', function () { added = true; }, true);
   history.pushState = function (state, unused, url) {
-    if (added) { return replace(state, unused, url); }
+    // The login form's address (it names the page to open after the login) gives way to that page.
+    var leavingLogin = new URLSearchParams(window.location.search).has(NEXT_PAGE);
+    if (added || leavingLogin) { return replace(state, unused, url); }
     added = true;
     return push(state, unused, url);
   };
 })();"""
-SCRIPT = f'<script data-tallyboard="history-guard">{GUARD_JS}</script>'.encode()
+SCRIPT = (
+    '<script data-tallyboard="history-guard">'
+    + GUARD_JS.replace("NEXT_PAGE", json.dumps(NEXT_PAGE))
+    + "</script>"
+).encode()
 
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]

@@ -135,14 +135,16 @@ def nav_titles(page: Any) -> list[str]:
     return [link.inner_text().strip().splitlines()[-1].strip() for link in links.all()]
 
 
-def login(page: Any, base_url: str, username: str, password: str, *, attempts: int = 3) -> None:
-    """Open the app and log in; returns once the navigation shows.
+def login(page: Any, base_url: str | None, username: str, password: str, *, attempts: int = 3) -> None:
+    """Open the app (`base_url`; None: the form already shown) and log in; returns once the
+    navigation shows.
 
     A submit that lands while the page is still rerunning after its load (the cookie component
     reports back) can be dropped by Streamlit; then the form comes back empty and we try again."""
     from playwright.sync_api import expect
 
-    page.goto(base_url)
+    if base_url is not None:
+        page.goto(base_url)
     for _ in range(attempts):
         settle(page)
         if nav(page).is_visible():

@@ -235,12 +235,20 @@ def test_a_copied_link_names_the_period_even_when_it_is_the_default(page: Any, s
 
 def test_a_link_opened_before_the_login_lands_on_its_view_after_it(page: Any, site: Site) -> None:
     cli = Cli(site, "sales_summary", start=START.isoformat(), end=END.isoformat(), region="North")
+    before = f"{site.url}/_stcore/health"  # where the user was before opening the link
+    page.goto(before)
     open_url(page, site, f"/sales?start={START}&end={END}&region=North")
     expect(page.get_by_role("textbox", name="Password")).to_be_visible(timeout=WAIT)
-    driver.login(page, page.url, "staff", PASSWORD)  # the form on the link's own URL
+    entries = history_length(page)
+    driver.login(page, None, "staff", PASSWORD)  # the form on the link's own URL
     expect(page.get_by_role("heading", name="Sales", exact=True)).to_be_visible(timeout=WAIT)
-    shows_view(page, CAPTION, ["Region: North"], money(cli.kpi("revenue")))
+    revenue = money(cli.kpi("revenue"))
+    shows_view(page, CAPTION, ["Region: North"], revenue)
     assert urlsplit(page.url).path == "/sales"
+    # The login form's address gave way to the view: Back leaves for where the user was before.
+    assert history_length(page) == entries
+    page.go_back()
+    page.wait_for_url(before, timeout=WAIT)
 
 
 def test_a_wrong_password_keeps_the_username(page: Any, site: Site) -> None:
