@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
-from analytics.formatting import format_change
+from analytics.formatting import format_cell, format_change
 from analytics.periods import Period
 from analytics.query import change
 from analytics.report import ColumnKind, Kpi, Report, ReportParams
@@ -191,3 +191,81 @@ def chosen_comparison(report: Report, kpi: Kpi) -> Comparison | None:
     """The KPI's change against what the user chose to compare with (`compare=`): the previous
     period, the same period last year or the custom dates."""
     return comparison(report, kpi, chosen_baseline(report.params))
+
+
+@dataclass(frozen=True)
+class SideBySideRow:
+    """One headline KPI: its figure in the report's period, in each compared period, and the changes."""
+
+    kpi: Kpi
+    before: tuple[Kpi | None, ...]  # the figure in each compared period (None: not compared there)
+    changes: tuple[Comparison | None, ...]  # the change against each (None: nothing to compare with)
+
+
+@dataclass(frozen=True)
+class SideBySide:
+    """Period-vs-period: the headline KPIs of the report's period beside the same KPIs in each
+    compared period — first the one the user chose (`compare=`), then the others — with the
+    change. One reading for Overview, the PDF and the Excel summary."""
+
+    period: Period
+    baselines: tuple[Baseline, ...]
+    periods: tuple[Period, ...]  # the compared periods, in the order of `baselines`
+    rows: tuple[SideBySideRow, ...]
+
+    @property
+    def headings(self) -> list[str]:
+        """The dates of the report's period and of each compared period ('1–30 Nov 2026', ...)."""
+        return [dates_of(p) for p in (self.period, *self.periods)]
+
+    @property
+    def columns(self) -> list[str]:
+        """Column headings as people read them: 'Key figure', the period's dates, then for each
+        compared period its dates and 'Change vs <dates>'."""
+        now, *before = self.headings
+        return ["Key figure", now, *(h for dates in before for h in (dates, f"Change vs {dates}"))]
+
+    def texts(self, currency: str) -> list[list[str]]:
+        """Each row's cells as text, in the order of `columns` ('—' where there is no figure or
+        nothing to compare with)."""
+        out = []
+        for row in self.rows:
+            cells = [row.kpi.label, format_cell(row.kpi.value, row.kpi.kind, currency)]
+            for before, moved in zip(row.before, row.changes, strict=True):
+                cells.append(format_cell(before.value, before.kind, currency) if before is not None else "—")
+                cells.append(moved.text if moved is not None else "—")
+            out.append(cells)
+        return out
+
+
+def dates_of(period: Period) -> str:
+    """The period's dates alone, without the name it was resolved from: '1–30 Nov 2026'."""
+    return Period(period.start, period.end).describe()
+
+
+def side_by_side(report: Report, *, every: bool = False, chosen_only: bool = False) -> SideBySide | None:
+    """The report's headline KPIs side by side with the compared periods (None for a report
+    without comparisons); with `chosen_only`, with the one the user chose alone. A compared period
+    with the same dates as one before it is left out; so are the KPIs no period compares, unless
+    `every`."""
+    if report.period is None or not report.compared:
+        return None
+    chosen = chosen_baseline(report.params)
+    seen = {(report.period.start, report.period.end)}
+    baselines: list[Baseline] = []
+    order = (chosen,) if chosen_only else (chosen, *(b for b in BASELINES if b is not chosen))
+    for baseline in order:
+        period = report.compared.get(baseline.suffix)
+        if period is not None and (period.start, period.end) not in seen:
+            seen.add((period.start, period.end))
+            baselines.append(baseline)
+    by_key = {k.key: k for k in report.kpis}
+    rows = []
+    for kpi in headline_kpis(report):
+        before = tuple(by_key.get(f"{kpi.key}_{b.suffix}") for b in baselines)
+        if every or any(b is not None for b in before):
+            rows.append(SideBySideRow(kpi, before, tuple(comparison(report, kpi, b) for b in baselines)))
+    if not baselines or not any(any(b is not None for b in r.before) for r in rows):
+        return None
+    periods = tuple(report.compared[b.suffix] for b in baselines)
+    return SideBySide(report.period, tuple(baselines), periods, tuple(rows))

@@ -22,6 +22,7 @@ view.ytd_line(report, YTD_LINE)
 if view.is_empty(report, "orders"):
     view.empty_state("No sales in this period — try a longer period, such as Last month or Year to date.")
     st.stop()
+view.side_by_side(report)
 
 # The revenue trend continues as the statistical forecast (dashed, 80 % band); anomalies marked and listed.
 forecast_view.trend_with_forecast(report, forecast_view.overview_forecast(ctx, params))

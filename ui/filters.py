@@ -580,16 +580,18 @@ def _compare_widget(page: str, where: Any, state: _State) -> dict[str, str]:
             help="The period the KPI cards compare with: the one before, the same dates a year "
             "earlier, or any dates you choose.",
         )
-        if kind != CUSTOM:
-            return {"compare": str(kind)}
-        start_key, end_key = f"{key}_start", f"{key}_end"
-        if start_key not in st.session_state or end_key not in st.session_state:
-            today = dt.date.today()
-            state.set(start_key, st.session_state.get(start_key, today.replace(year=today.year - 1, day=1)))
-            state.set(end_key, st.session_state.get(end_key, today.replace(year=today.year - 1)))
-        dates = st.columns(2)
-        start = dates[0].date_input("Compare from", "today", key=start_key, format="YYYY-MM-DD")
-        end = dates[1].date_input("Compare to", "today", key=end_key, format="YYYY-MM-DD")
+    if kind != CUSTOM:
+        return {"compare": str(kind)}
+    start_key, end_key = f"{key}_start", f"{key}_end"
+    if start_key not in st.session_state or end_key not in st.session_state:
+        today = dt.date.today()
+        state.set(start_key, st.session_state.get(start_key, today.replace(year=today.year - 1, day=1)))
+        state.set(end_key, st.session_state.get(end_key, today.replace(year=today.year - 1)))
+    # A row of their own under the period's From and To (inside the box's column they were cut to "2026").
+    dates = st.columns([2, 1.5, 1.5, 5.5], vertical_alignment="bottom")
+    dates[0].caption("Compared with these dates:")
+    start = dates[1].date_input("Compare from", "today", key=start_key, format="YYYY-MM-DD")
+    end = dates[2].date_input("Compare to", "today", key=end_key, format="YYYY-MM-DD")
     if not isinstance(start, dt.date) or not isinstance(end, dt.date) or end < start:
         st.warning(
             "Pick comparison dates with the end on or after the start; comparing with the previous period."

@@ -12,11 +12,21 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 
+import pandas as pd
 import streamlit as st
 from sqlalchemy import Engine
 
 from analytics.formatting import format_value
-from analytics.kpis import PREVIOUS, YEAR_AGO, Comparison, chosen_baseline, comparison, headline_kpis
+from analytics.kpis import (
+    COMPARED,
+    PREVIOUS,
+    YEAR_AGO,
+    Comparison,
+    chosen_baseline,
+    comparison,
+    headline_kpis,
+)
+from analytics.kpis import side_by_side as period_vs_period
 from analytics.periods import local_today
 from analytics.report import ChartSpec, Kpi, ParamError, Report, ReportParams, Scope
 from core.clock import utc_now
@@ -28,7 +38,7 @@ from ui.context import PageContext
 from ui.downloads import download_buttons
 from ui.filters import add_filter, for_report, ignored_filters
 from ui.formatting import local_text
-from ui.tables import MAX_ROWS, show_table
+from ui.tables import MAX_ROWS, plain_table, show_table
 
 DEFAULT_EMPTY = "Nothing to show for this period — try a longer period or fewer filters."
 # A chart's x column -> (the filter a click on its bar or slice sets, the table column with its value).
@@ -156,6 +166,22 @@ def ytd_line(report: Report, keys: Sequence[str]) -> None:
     """Secondary KPIs on one caption line: 'Revenue, year to date €1,234.00 · ...'."""
     found = [report.kpi(k) for k in keys if any(x.key == k for x in report.kpis)]
     st.caption(" · ".join(f"{k.label}: **{format_value(k.value, k.kind, report.currency)}**" for k in found))
+
+
+def side_by_side(report: Report) -> None:
+    """Period-vs-period under the cards: each KPI in the report's period beside the period the user
+    chose to compare with, and the change (the cards show the other comparison too). Open when the
+    user chose dates to compare with."""
+    found = period_vs_period(report, chosen_only=True)
+    if found is None:
+        return
+    chosen = chosen_baseline(report.params)
+    title = f"Side by side: {found.headings[0]} and {found.headings[1]}"
+    with st.expander(title, expanded=chosen is COMPARED, icon=":material/compare_arrows:"):
+        frame = pd.DataFrame(found.texts(report.currency), columns=found.columns)
+        plain_table(
+            frame, key=f"side_by_side_{report.slug}", right=found.columns[1:], fixed=found.columns[1:]
+        )
 
 
 def _card(report: Report, kpi: Kpi) -> None:

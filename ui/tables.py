@@ -300,9 +300,11 @@ def plain_table(
     caps: Mapping[str, int] | None = None,
     helps: Mapping[str, str] | None = None,
     fixed: Iterable[str] = (),
+    right: Iterable[str] = (),
 ) -> None:
     """A table of plain display values (texts, numbers) whose columns fit the page: widths from
-    `plain_widths`, whole numbers with thousands separators, `helps` as column help."""
+    `plain_widths`, whole numbers with thousands separators, `helps` as column help; the text
+    columns in `right` (figures already formatted) align right."""
     widths = plain_widths(frame, cap=cap, caps=caps, fixed=fixed)
     config: dict[str, Any] = {}
     for name in frame.columns:
@@ -315,6 +317,8 @@ def plain_table(
         elif pd.api.types.is_numeric_dtype(series):
             config[key_name] = st.column_config.NumberColumn(**extra)
         else:
+            if key_name in set(right):
+                extra["alignment"] = "right"
             config[key_name] = st.column_config.TextColumn(**extra)
     st.dataframe(frame, hide_index=True, width="stretch", key=key, column_config=config)
 

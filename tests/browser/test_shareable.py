@@ -360,6 +360,18 @@ def test_compare_with_custom_dates_round_trips_through_the_url(page: Any, site: 
     expect(card_delta(page, "Revenue")).to_contain_text(change, timeout=WAIT)
     card = page.get_by_test_id("stMetric").filter(has=page.get_by_text("Revenue", exact=True)).first
     expect(card).to_contain_text(f"vs {jan.describe()}")
+    # Both periods side by side with the change, open since the user chose the dates
+    side = page.get_by_test_id("stExpander").filter(has_text="Side by side")
+    expect(side).to_contain_text(f"Side by side: {feb.describe()} and {jan.describe()}", timeout=WAIT)
+    grid = side.get_by_test_id("stDataFrame")
+    expect(grid.locator("th")).to_have_text(
+        ["Key figure", feb.describe(), jan.describe(), f"Change vs {jan.describe()}"], timeout=WAIT
+    )
+    row = [money(cli.kpi("revenue")), money(cli.kpi("revenue_compared")), change]
+    orders = [str(cli.kpi("orders")), str(cli.kpi("orders_compared"))]
+    texts = grid.locator("td").all_inner_texts()
+    assert texts[:4] == ["Revenue", *row], texts
+    assert texts[12:15] == ["Orders", *orders], texts
     page.reload()
     driver.settle(page, 1000)
     expect(page.get_by_role("combobox", name="Compare with")).to_have_value("Custom dates", timeout=WAIT)

@@ -27,6 +27,7 @@ from analytics.kpis import (
     comparison,
     comparisons,
     headline_kpis,
+    side_by_side,
 )
 from analytics.periods import Period, resolve
 from analytics.query import latest_period_with_data
@@ -219,6 +220,60 @@ def test_compare_custom_puts_both_periods_side_by_side(engine: Engine, settings:
         "gross_profit_ytd",
         "orders_ytd",
     ]
+
+
+def test_side_by_side_lines_up_each_kpi_in_every_period_with_the_change(
+    engine: Engine, settings: Settings, book: int
+) -> None:
+    """What Overview, the PDF and the Excel summary show: the chosen dates first, then the previous
+    period and a year before; hand-worked from BOOK (a rate changes in points)."""
+    report = build(engine, settings, book, "kpi_dashboard", *MTD, *CUSTOM)
+    table = side_by_side(report)
+    assert table is not None
+    assert table.columns == [
+        "Key figure",
+        "1–4 Dec 2026",
+        "27–30 Nov 2026",
+        "Change vs 27–30 Nov 2026",
+        "1–4 Nov 2026",
+        "Change vs 1–4 Nov 2026",
+        "1–4 Dec 2025",
+        "Change vs 1–4 Dec 2025",
+    ]
+    assert table.texts(report.currency) == [
+        ["Revenue", "€1,000.00", "€505.05", "+98.0 %", "€1,000.00", "+0.0 %", "€800.00", "+25.0 %"],
+        ["Gross profit", "€500.00", "€305.05", "+63.9 %", "€600.00", "-16.7 %", "€400.00", "+25.0 %"],
+        ["Margin", "50.0 %", "60.4 %", "-10.4 pp", "60.0 %", "-10.0 pp", "50.0 %", "+0.0 pp"],
+        ["Orders", "2", "1", "+100.0 %", "2", "+0.0 %", "1", "+100.0 %"],
+        ["Average order value", "€500.00", "€505.05", "-1.0 %", "€500.00", "+0.0 %", "€800.00", "-37.5 %"],
+        ["Cash received", "€0.00", "€0.00", "—", "€0.00", "—", "€0.00", "—"],  # no payments in BOOK
+    ]
+    # every=True keeps the KPIs no period compares (the Excel summary lists them all), with blanks
+    every = side_by_side(report, every=True)
+    assert every is not None
+    assert [r.kpi.key for r in every.rows][6:] == ["outstanding", "forecast_submission_rate", "revenue_ytd",
+                                                   "gross_profit_ytd", "orders_ytd"]  # fmt: skip
+    assert every.texts(report.currency)[6][2:] == ["—"] * 6
+
+    last_year = side_by_side(build(engine, settings, book, "gross_profit", *MTD, "compare=last_year"))
+    assert last_year is not None
+    assert last_year.columns[1:4] == ["1–4 Dec 2026", "1–4 Dec 2025", "Change vs 1–4 Dec 2025"]
+    assert [r.kpi.key for r in last_year.rows] == ["gross_profit", "margin_pct"]
+    # custom dates equal to the previous period are one column, not two
+    same = side_by_side(
+        build(
+            engine,
+            settings,
+            book,
+            "customer_performance",
+            *MTD,
+            "compare=custom",
+            "compare_start=2026-11-01",
+            "compare_end=2026-11-04",
+        )
+    )
+    assert same is not None and same.columns[2::2] == ["1–4 Nov 2026", "1–4 Dec 2025"]
+    assert side_by_side(build(engine, settings, book, "sales_summary", *MTD)) is None
 
 
 def test_compare_last_year_chooses_the_year_before(engine: Engine, settings: Settings, book: int) -> None:
