@@ -219,6 +219,18 @@ class SideBySide:
         return [dates_of(p) for p in (self.period, *self.periods)]
 
     @property
+    def covered(self) -> set[str]:
+        """The keys of the comparison KPIs the rows show (their figures and changes): what a
+        renderer showing this table leaves out of its list of KPIs."""
+        return {
+            key
+            for row in self.rows
+            for baseline, before in zip(self.baselines, row.before, strict=True)
+            if before is not None
+            for key in (before.key, f"{row.kpi.key}_{baseline.change_suffix}")
+        }
+
+    @property
     def columns(self) -> list[str]:
         """Column headings as people read them: 'Key figure', the period's dates, then for each
         compared period its dates and 'Change vs <dates>'."""

@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 import matplotlib
+import pandas as pd
 from fpdf import FPDF
 from fpdf.enums import Align, PageMode, XPos, YPos
 from fpdf.fonts import TTFFont
 
 from analytics.formatting import format_cell, is_highlighted
+from analytics.kpis import SideBySide, side_by_side
 from analytics.labels import CODE_FILTERS, column_formatter
 from analytics.labels import label as code_label
 from analytics.report import Column, ColumnKind, Highlight, Kpi, Report, Table
@@ -249,10 +251,16 @@ def _parameters(doc: _Document, report: Report) -> None:
 
 def _summary(doc: _Document, report: Report) -> None:
     _parameters(doc, report)
+    compared = side_by_side(report)
+    covered = compared.covered if compared is not None else set()
     if report.kpis:
         doc.start_section("Key figures")
         doc.heading("Key figures")
-        _kpi_cards(doc, report.kpis, report.currency)
+        _kpi_cards(doc, [k for k in report.kpis if k.key not in covered], report.currency)
+    if compared is not None:
+        table = _side_by_side_table(compared, report.currency)
+        figures = [c.key for c in table.columns[1:]]
+        _table(doc, report, table, DEFAULT_MAX_TABLE_ROWS, right=figures)
     if report.notes:
         doc.need(12)
         doc.set_font(FONT, "B", 9)
@@ -263,6 +271,14 @@ def _summary(doc: _Document, report: Report) -> None:
             doc.multi_cell(doc.epw, 3.8, f"•  {note}", align=Align.L, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
         doc.set_text_color(*INK)
         doc.ln(2)
+
+
+def _side_by_side_table(compared: SideBySide, currency: str) -> Table:
+    """The KPIs beside each compared period, as text (each row formats its own kind)."""
+    names = [f"c{i}" for i in range(len(compared.columns))]
+    columns = [Column(n, label) for n, label in zip(names, compared.columns, strict=True)]
+    frame = pd.DataFrame(compared.texts(currency), columns=names)
+    return Table("side_by_side", "Compared with other periods", columns, frame)
 
 
 def _kpi_cards(doc: _Document, kpis: Sequence[Kpi], currency: str) -> None:
@@ -339,14 +355,16 @@ class _Layout:
         return max(len(lines) for lines in self.header) * self.size * 0.3528 * 1.25 + 2.2
 
 
-def _table(doc: _Document, report: Report, table: Table, max_rows: int) -> None:
+def _table(doc: _Document, report: Report, table: Table, max_rows: int, *, right: Sequence[str] = ()) -> None:
+    """Draw `table` under its title (after `max_rows` rows a notice); text columns in `right`
+    (figures already formatted) align right like numbers."""
     total = table.row_count
     columns = table.columns
     formats = [column_formatter(c, report.currency) for c in columns]
     flags = [(i, h) for h in table.highlights for i, c in enumerate(columns) if c.key == h.column]
     batches = _formatted_batches(table, formats, flags, max_rows) if total and max_rows else iter([])
     first = next(batches, [])
-    layout = _layout(doc, columns, first)
+    layout = _layout(doc, columns, first, right)
 
     title_height = 11 * 0.3528 + 6.0
     body = (
@@ -426,10 +444,12 @@ def _chain(first: list[_Row], rest: Iterator[list[_Row]]) -> Iterator[list[_Row]
     yield from rest
 
 
-def _layout(doc: _Document, columns: Sequence[Column], sample: Sequence[_Row]) -> _Layout:
+def _layout(
+    doc: _Document, columns: Sequence[Column], sample: Sequence[_Row], also_right: Sequence[str] = ()
+) -> _Layout:
     """Font size and column widths that fit the page: headers may wrap, long text is cut."""
     per_pt = 1 / 1000 / doc.k  # mm per unit per point
-    right = [c.kind in NUMERIC_KINDS for c in columns]
+    right = [c.kind in NUMERIC_KINDS or c.key in also_right for c in columns]
     data = [0.0] * len(columns)
     for cells, _ in sample:
         for i, text in enumerate(cells):

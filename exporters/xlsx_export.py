@@ -17,6 +17,7 @@ import xlsxwriter
 from xlsxwriter.utility import _preserve_whitespace, _utf16_len, xl_col_to_name
 
 from analytics.formatting import currency_symbol, is_missing
+from analytics.kpis import side_by_side
 from analytics.labels import CODE_FILTERS, label, labeller
 from analytics.report import ChartSpec, Column, ColumnKind, Highlight, Kpi, Report, Table
 from core.clock import in_zone
@@ -563,12 +564,21 @@ class _Book:
         generated_label = f"Generated at ({self.tz})"
         # The label column fits its longest label (bold, so a little wider than its characters);
         # the third column takes what is left of a portrait page (it holds the row counts).
+        # With comparisons the key figures are a grid: each KPI beside each compared period and the
+        # change (landscape, a column per figure); the comparison KPIs are not listed again.
+        compared = side_by_side(report, every=True)
+        covered = compared.covered if compared is not None else set()
+        listed = [k for k in report.kpis if k.key not in covered]
         labels = [key for key, _ in parameters] + [generated_label, "Key figures", "Tables", "Notes"]
-        labels += [kpi.label for kpi in report.kpis]
+        labels += [kpi.label for kpi in listed]
         first = min(80.0, max(24.0, max(len(t) for t in labels) * 1.05 + 2))
         ws.set_column(0, 0, first)
         ws.set_column(1, 1, 24)
         ws.set_column(2, 2, max(12.0, 104 - first - 24))
+        if compared is not None:
+            for col, heading in enumerate(compared.columns[2:], start=2):
+                ws.set_column(col, col, max(16.0 if col == 2 else 12.0, len(heading) * 1.05 + 2))
+            ws.set_landscape()
         label = self.fmt(bold=True, font_color="#404040")
         text = self.fmt(None, text_wrap=True, valign="top")
         section = self.fmt(None, bold=True, font_size=12, font_color=_HEADER_BLUE, bottom=1)
@@ -604,12 +614,38 @@ class _Book:
 
         if report.kpis:
             ws.write_string(row, 0, "Key figures", section)
-            ws.write_blank(row, 1, None, section)
-            ws.write_blank(row, 2, None, section)
+            headings = compared.columns[1:] if compared is not None else ["", ""]
+            right = self.fmt(None, bold=True, font_size=10, font_color=_HEADER_BLUE, bottom=1, align="right")
+            for col, heading in enumerate(headings, start=1):
+                if heading:
+                    ws.write_string(row, col, heading, right)
+                else:
+                    ws.write_blank(row, col, None, section)
             row += 1
-            for kpi in report.kpis:
+            grid = {r.kpi.key: r for r in compared.rows} if compared is not None else {}
+            for kpi in listed:
                 ws.write_string(row, 0, _safe(kpi.label), label)
-                self.write_kpi(ws, row, kpi, grey)
+                self.write_kpi(ws, row, kpi, grey, align="right" if grid else "left")
+                found = grid.get(kpi.key)
+                for i, (before, moved) in enumerate(
+                    zip(found.before, found.changes, strict=True) if found else ()
+                ):
+                    if before is not None:
+                        self.write_kpi(ws, row, before, grey, col=2 + 2 * i, align="right")
+                    if moved is not None:
+                        # a change in percentage points is written as the difference of the rates
+                        change_fmt = (
+                            '+0.0" pp";-0.0" pp";0.0" pp"' if moved.unit == "pp" else "+0.0%;-0.0%;0.0%"
+                        )
+                        x = moved.change * 100 if moved.unit == "pp" else moved.change
+                        ws.write_number(row, 3 + 2 * i, x, self.fmt(change_fmt, align="right"))
+                    elif before is not None:
+                        ws.write_string(
+                            row,
+                            3 + 2 * i,
+                            "n/a",
+                            self.fmt(None, italic=True, font_color="#808080", align="right"),
+                        )
                 row += 1
             row += 1
 
@@ -645,13 +681,17 @@ class _Book:
                 ws.set_row(row, 15 * max(1, math.ceil(len(note) / 120)))
                 row += 1
 
-    def write_kpi(self, ws: Any, row: int, kpi: Kpi, missing_fmt: Any) -> None:
+    def write_kpi(
+        self, ws: Any, row: int, kpi: Kpi, missing_fmt: Any, *, col: int = 1, align: str = "left"
+    ) -> None:
+        """The KPI's value in cell (row, col), typed by its kind (left-aligned in the list of key
+        figures, right-aligned in the grid of compared periods)."""
         value: Any = kpi.value
-        left = {"align": "left"}
+        left = {"align": align}
         if kpi.kind == "money":
             x = money_value(value)
             if x is not None:
-                ws.write_number(row, 1, x, self.fmt(self.kind_formats["money"], **left))
+                ws.write_number(row, col, x, self.fmt(self.kind_formats["money"], **left))
                 return
         elif kpi.kind in ("int", "quantity", "number", "pct"):
             x = number_value(value)
@@ -659,22 +699,22 @@ class _Book:
                 num_format = self.kind_formats[kpi.kind]
                 if kpi.kind == "quantity" and not x.is_integer():
                     num_format = "#,##0.000"
-                ws.write_number(row, 1, x, self.fmt(num_format, **left))
+                ws.write_number(row, col, x, self.fmt(num_format, **left))
                 return
         elif kpi.kind in ("date", "month", "datetime"):
             when = {"date": date_value, "month": month_value, "datetime": datetime_value}[kpi.kind](value)
             if when is not None:
-                ws.write_datetime(row, 1, when, self.fmt(self.kind_formats[kpi.kind], **left))
+                ws.write_datetime(row, col, when, self.fmt(self.kind_formats[kpi.kind], **left))
                 return
         else:
             t = text_value(value)
             if isinstance(t, bool):
-                ws.write_boolean(row, 1, t, self.fmt(BOOL_FORMAT, **left))
+                ws.write_boolean(row, col, t, self.fmt(BOOL_FORMAT, **left))
                 return
             if t is not None:
-                ws.write_string(row, 1, t)
+                ws.write_string(row, col, t)
                 return
-        ws.write_string(row, 1, "n/a", missing_fmt)
+        ws.write_string(row, col, "n/a", missing_fmt)
 
     # --- table sheets ---------------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 from sqlalchemy import Engine
 
+from analytics.kpis import side_by_side
 from analytics.periods import Period
 from analytics.report import ChartSpec, Column, ColumnKind, Highlight, Kpi, Report, ReportParams, Table
 from core.settings import Settings
@@ -182,8 +183,35 @@ def test_summary_sheet_kpis_and_parameters(engine: Engine, settings: Settings, t
     generated = rows["Generated at (UTC)"]
     assert isinstance(generated.value, dt.datetime)
     assert generated.value == report.generated_at.astimezone(dt.UTC).replace(tzinfo=None)
+    # The key figures are a grid: each KPI beside the previous period and a year before, with the
+    # changes; a comparison KPI is a cell of its KPI's row, not a row of its own.
+    compared = side_by_side(report, every=True)
+    assert compared is not None
+    head = next(r for r in ws.iter_rows(min_row=3) if r[0].value == "Key figures")
+    headings = [c.value for c in head[1 : len(compared.columns)]]
+    assert headings == [
+        "1 Jan – 31 Mar 2025",
+        "1 Oct – 31 Dec 2024",
+        "Change vs 1 Oct – 31 Dec 2024",
+        "1 Jan – 31 Mar 2024",
+        "Change vs 1 Jan – 31 Mar 2024",
+    ]
+    grid = {
+        (r[0].value, h): cell
+        for r in ws.iter_rows(min_row=head[0].row + 1, max_row=head[0].row + len(compared.rows))
+        for h, cell in zip(headings, r[1:], strict=False)
+    }
+    cells = {kpi.key: rows[kpi.label] for kpi in report.kpis if kpi.key not in compared.covered}
+    for row in compared.rows:
+        for i, before in enumerate(row.before):
+            if before is not None:
+                cells[before.key] = grid[(row.kpi.label, headings[1 + 2 * i])]
+    changes = ("_change_pct", "_yoy_pct")  # a cell beside each figure, checked below
+    assert set(cells) == {k.key for k in report.kpis if not k.key.endswith(changes)}
     for kpi in report.kpis:
-        cell = rows[kpi.label]
+        if kpi.key not in cells:
+            continue
+        cell = cells[kpi.key]
         want = json_value(kpi.value, kpi.kind)
         if want is None:
             assert cell.value == "n/a"
@@ -197,6 +225,14 @@ def test_summary_sheet_kpis_and_parameters(engine: Engine, settings: Settings, t
             assert cell.number_format == "#,##0"
     assert rows["Revenue"].value == 1585.0
     assert rows["Orders"].value == 4
+    # the changes: a fraction (+233.7 %), points for a rate, n/a where a year before had no sales
+    revenue = report.kpi("revenue_change_pct").value
+    assert grid[("Revenue", headings[2])].value == pytest.approx(revenue, rel=1e-15)
+    assert grid[("Revenue", headings[2])].number_format == "+0.0%;-0.0%;0.0%"
+    margin, before = report.kpi("margin_pct").value, report.kpi("margin_pct_previous").value
+    assert isinstance(margin, float) and isinstance(before, float)
+    assert grid[("Margin", headings[2])].value == pytest.approx((margin - before) * 100, rel=1e-12)
+    assert grid[("Revenue", headings[4])].value == "n/a"
     # one row per table, linking to its sheet
     links = {c.value: c.hyperlink.location for c in ws["B"] if c.hyperlink}
     assert links["By region"] == "'By region'!A1"
@@ -593,14 +629,19 @@ def test_fast_rows_need_only_the_pinned_internals() -> None:
 
 
 def test_summary_labels_fit_their_column(engine: Engine, settings: Settings, tiny_id: int) -> None:
-    """The longest KPI label ("Average order value change vs previous period") is not cut: the label
-    column is at least as wide as its longest label in characters (bold text needs a little more)."""
+    """The longest KPI label ("Forecast submission rate") is not cut: the label column is at least
+    as wide as its longest label in characters (bold text needs a little more); nor is a heading of
+    the compared periods' grid ("Change vs 1 Oct – 31 Dec 2024")."""
     report = run_report(engine, settings.snapshot_dir, tiny_id, "kpi_dashboard", *PERIOD)
     _, wb = _workbook(report)
     ws = wb["Summary"]
     longest = max(len(str(c.value)) for c in ws["A"][2:] if c.value and c.font.bold)
-    assert longest >= len("Average order value change vs previous period")
+    assert longest >= len("Forecast submission rate")
     assert ws.column_dimensions["A"].width >= longest * 1.05
+    head = next(r for r in ws.iter_rows(min_row=3) if r[0].value == "Key figures")
+    for cell in head[2:]:
+        if cell.value:
+            assert ws.column_dimensions[cell.column_letter].width >= len(cell.value), cell.value
 
 
 def test_codes_read_as_words_and_the_zone_is_named(engine: Engine, settings: Settings, tiny_id: int) -> None:

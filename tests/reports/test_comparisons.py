@@ -321,18 +321,22 @@ def test_exports_show_the_compared_kpis_and_their_dates(
         assert 'kpi,revenue_compared,"Revenue, 27–30 Nov 2026",505.05' in text
         assert 'kpi,revenue_previous,"Revenue, previous period (1–4 Nov 2026)",1000.00' in text
         assert "parameter,compared_period.text,compared_period.text,27–30 Nov 2026" in text
-    elif fmt == "xlsx":
+    elif fmt == "xlsx":  # the key figures side by side: the chosen dates, the previous period, a year before
         text = xlsx_text(out.getvalue())
-        assert '"Revenue, 27–30 Nov 2026"\t505.05' in text
-        assert '"Revenue change vs 1–4 Nov 2026"\t0' in text
+        head = '"Key figures"\t"1–4 Dec 2026"\t"27–30 Nov 2026"\t"Change vs 27–30 Nov 2026"\t"1–4 Nov 2026"'
+        assert head in text
+        assert '"Revenue"\t1000\t505.05\t0.98000198000198\t1000\t0\t800\t0.25\n' in text
+        assert '"Orders"\t2\t1\t1\t2\t0\t1\t1\n' in text
+        assert '"Revenue, 27–30 Nov 2026"' not in text  # not listed a second time
     else:
         text = " ".join(pdf_text(out.getvalue()).split())
         for words in (
-            "Revenue, 27–30 Nov 2026 €505.05",
-            "previous period (1–4 Nov",
-            "vs 27–30 Nov 2026 98.0 %",
+            "Compared with other periods",
+            "Revenue €1,000.00 €505.05 +98.0 % €1,000.00 +0.0 % €800.00 +25.0 %",
+            "Margin 50.0 % 60.4 % -10.4 pp 60.0 % -10.0 pp 50.0 % +0.0 pp",
         ):
             assert words in text, words
+        assert "Revenue, 27–30 Nov 2026" not in text
 
 
 # --- (3) partial buckets and trends by day ------------------------------------------------------
