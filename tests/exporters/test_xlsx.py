@@ -196,9 +196,10 @@ def test_summary_sheet_kpis_and_parameters(engine: Engine, settings: Settings, t
         "1 Jan – 31 Mar 2024",
         "Change vs 1 Jan – 31 Mar 2024",
     ]
+    first = int(head[0].row or 0) + 1
     grid = {
         (r[0].value, h): cell
-        for r in ws.iter_rows(min_row=head[0].row + 1, max_row=head[0].row + len(compared.rows))
+        for r in ws.iter_rows(min_row=first, max_row=first + len(compared.rows) - 1)
         for h, cell in zip(headings, r[1:], strict=False)
     }
     cells = {kpi.key: rows[kpi.label] for kpi in report.kpis if kpi.key not in compared.covered}
@@ -229,9 +230,9 @@ def test_summary_sheet_kpis_and_parameters(engine: Engine, settings: Settings, t
     revenue = report.kpi("revenue_change_pct").value
     assert grid[("Revenue", headings[2])].value == pytest.approx(revenue, rel=1e-15)
     assert grid[("Revenue", headings[2])].number_format == "+0.0%;-0.0%;0.0%"
-    margin, before = report.kpi("margin_pct").value, report.kpi("margin_pct_previous").value
-    assert isinstance(margin, float) and isinstance(before, float)
-    assert grid[("Margin", headings[2])].value == pytest.approx((margin - before) * 100, rel=1e-12)
+    margin, earlier = report.kpi("margin_pct").value, report.kpi("margin_pct_previous").value
+    assert isinstance(margin, float) and isinstance(earlier, float)
+    assert grid[("Margin", headings[2])].value == pytest.approx((margin - earlier) * 100, rel=1e-12)
     assert grid[("Revenue", headings[4])].value == "n/a"
     # one row per table, linking to its sheet
     links = {c.value: c.hyperlink.location for c in ws["B"] if c.hyperlink}
@@ -641,7 +642,7 @@ def test_summary_labels_fit_their_column(engine: Engine, settings: Settings, tin
     head = next(r for r in ws.iter_rows(min_row=3) if r[0].value == "Key figures")
     for cell in head[2:]:
         if cell.value:
-            assert ws.column_dimensions[cell.column_letter].width >= len(cell.value), cell.value
+            assert ws.column_dimensions[cell.column_letter].width >= len(str(cell.value)), cell.value
 
 
 def test_codes_read_as_words_and_the_zone_is_named(engine: Engine, settings: Settings, tiny_id: int) -> None:
