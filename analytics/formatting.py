@@ -230,4 +230,5 @@ def format_change(value: float | None, unit: str = "%") -> str | None:
     """A signed change: '+12.3 %' for relative changes, '+1.2 pp' for percentage points; None if unknown."""
     if value is None:
         return None
-    return f"{value * 100:+.1f} {unit}"
+    shown = round(value * 100, 1) + 0.0  # + 0.0: a change that rounds to nothing reads "+0.0", never "-0.0"
+    return f"{shown:+.1f} {unit}"

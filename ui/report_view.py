@@ -186,21 +186,27 @@ def side_by_side(report: Report) -> None:
 
 def _card(report: Report, kpi: Kpi) -> None:
     previous, year_ago = _deltas(report, kpi)
+    flat = previous is not None and previous[2] == "flat"  # rounds to +0.0: no colour, no arrow
     with st.container(border=True, height="stretch"):
         st.metric(
             kpi.label,
             format_value(kpi.value, kpi.kind, report.currency),
             delta=previous[0] if previous else None,
             delta_description=previous[1] if previous else None,
+            delta_color="off" if flat else "normal",
+            delta_arrow="off" if flat else "auto",
         )
         if year_ago:
-            change, against = year_ago
-            color = "red" if change.startswith("-") else "green"
-            arrow = "↓" if change.startswith("-") else "↑"
-            st.caption(f":{color}[{arrow} {change}] {against}")
+            change, against, direction = year_ago
+            color = {"down": "red", "up": "green", "flat": "gray"}[direction]
+            arrow = {"down": "↓ ", "up": "↑ ", "flat": ""}[direction]
+            st.caption(f":{color}[{arrow}{change}] {against}")
 
 
-def _deltas(report: Report, kpi: Kpi) -> tuple[tuple[str, str] | None, tuple[str, str] | None]:
+Delta = tuple[str, str, str]  # '+12.3 %', 'vs 1–30 Sep 2026', its direction (up, down, flat)
+
+
+def _deltas(report: Report, kpi: Kpi) -> tuple[Delta | None, Delta | None]:
     """The card's two changes ('+12.3 %', rates in '+1.2 pp'), each with the dates it compares with
     ('vs 1–30 Sep 2026'): first against what the user chose to compare with (`compare=`), then against
     a year before (or, when that was the choice, the previous period)."""
@@ -209,10 +215,11 @@ def _deltas(report: Report, kpi: Kpi) -> tuple[tuple[str, str] | None, tuple[str
     return _delta(comparison(report, kpi, chosen)), _delta(comparison(report, kpi, other))
 
 
-def _delta(found: Comparison | None) -> tuple[str, str] | None:
+def _delta(found: Comparison | None) -> Delta | None:
     if found is None:
         return None
-    return found.text, f"vs {found.period.describe()}" if found.period is not None else found.label
+    against = f"vs {found.period.describe()}" if found.period is not None else found.label
+    return found.text, against, found.direction
 
 
 def chart(

@@ -10,7 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.formatting import currency_symbol, format_cell, format_value, is_highlighted, is_missing
+from analytics.formatting import (
+    currency_symbol,
+    format_cell,
+    format_change,
+    format_value,
+    is_highlighted,
+    is_missing,
+)
 from analytics.report import Highlight
 from exporters.static_charts import axis_formatter
 from exporters.xlsx_export import money_format
@@ -116,3 +123,21 @@ def test_is_missing(value: Any, missing: bool) -> None:
 )
 def test_highlight_rule(value: Any, highlight: Highlight, flagged: bool) -> None:
     assert is_highlighted(value, highlight) is flagged
+
+
+@pytest.mark.parametrize(
+    ("value", "unit", "text"),
+    [
+        (0.109, "%", "+10.9 %"),
+        (-0.0123, "pp", "-1.2 pp"),
+        (-0.0004, "pp", "+0.0 pp"),  # a margin 0.04 points lower reads as no change, not "-0.0 pp"
+        (-0.00049, "%", "+0.0 %"),
+        (-0.0005001, "%", "-0.1 %"),
+        (0.0, "%", "+0.0 %"),
+        (None, "%", None),
+    ],
+)
+def test_a_change_that_rounds_to_nothing_has_no_minus_sign(
+    value: float | None, unit: str, text: str | None
+) -> None:
+    assert format_change(value, unit) == text

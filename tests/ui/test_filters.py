@@ -248,3 +248,24 @@ def test_without_sales_in_the_default_period_the_page_opens_on_the_latest_month_
     # Once the user picks a period, the notice goes.
     at.selectbox(key="overview_period").select("year_to_date").run()
     assert not any("latest month with sales" in i.value for i in at.info)
+
+
+def test_compared_with_the_same_dates_every_card_reads_no_change_without_colour(
+    engine: Engine, settings: Settings, tiny: Business
+) -> None:
+    """A change that rounds to nothing is "+0.0 %" in grey with no arrow (not a red "-0.0 pp"); Side
+    by side has nothing to put beside the period's own dates."""
+    at = app_test("overview")
+    at.session_state["authentication_status"] = True
+    at.session_state["username"] = make_user(engine, tiny)
+    for key, value in {"start": "2025-01-01", "end": "2025-03-31", "compare": "custom"}.items():
+        at.query_params[key] = value
+    at.query_params["compare_start"], at.query_params["compare_end"] = "2025-01-01", "2025-03-31"
+    at.run()
+    assert not at.exception, at.exception
+    cards = {m.label: m.proto for m in at.metric if m.proto.delta}
+    assert {"Revenue", "Gross profit", "Margin", "Orders"} <= set(cards)
+    for label, card in cards.items():
+        assert card.delta in ("+0.0 %", "+0.0 pp"), (label, card.delta)
+        assert card.color == card.MetricColor.GRAY and card.direction == card.MetricDirection.NONE, label
+    assert not [e for e in at.expander if e.label.startswith("Side by side")]
