@@ -86,7 +86,7 @@ def figure(chart: ChartSpec, table: Table, currency: str, *, keys: Sequence[Any]
             barmode="stack" if kind == "stacked_bar" else "group",
             bargap=0.6 if len(xs) <= 2 else 0.2,  # one or two fat bars look like a wall
         )
-        _value_axis(fig, chart.y_kind, currency)
+        _value_axis(fig, chart.y_kind, currency, _highest(ys, stacked=kind == "stacked_bar"))
     fig.update_layout(
         title={"text": title, "font": {"size": 16}},
         template="plotly_white",
@@ -247,7 +247,7 @@ def _pareto(
             hovertemplate="%{x}<br>cumulative %{y:.1%}<extra></extra>",
         )
     )
-    _value_axis(fig, chart.y_kind, currency)
+    _value_axis(fig, chart.y_kind, currency, _highest({bars_key: ys.get(bars_key, [])}))
     fig.update_layout(
         yaxis2={
             "overlaying": "y",
@@ -265,7 +265,23 @@ def _pareto(
         )
 
 
-def _value_axis(fig: go.Figure, kind: str, currency: str) -> None:
+# Counts up to this high get a tick on every whole number: left alone, plotly ticks 0.5 steps, which
+# ",.0f" labels "0 1 1 2 2 3 3" (the Audit log's events by day).
+WHOLE_TICKS_UP_TO = 8
+
+
+def _highest(ys: dict[str, list[float]], *, stacked: bool = False) -> float:
+    """The highest bar (stacked: the highest stack); 0 without numbers."""
+    columns = [[v for v in values if not math.isnan(v)] for values in ys.values()]
+    if stacked:
+        tops = [sum(max(v, 0) for v in row if not math.isnan(v)) for row in zip(*ys.values(), strict=False)]
+        return max(tops, default=0.0)
+    return max((v for values in columns for v in values), default=0.0)
+
+
+def _value_axis(fig: go.Figure, kind: str, currency: str, top: float = 0.0) -> None:
+    if kind in ("int", "quantity") and 0 < top <= WHOLE_TICKS_UP_TO:
+        fig.update_yaxes(tick0=0, dtick=1)
     if kind == "money":
         fig.update_yaxes(tickprefix=currency_symbol(currency), tickformat=",.0f", separatethousands=True)
     elif kind == "pct":

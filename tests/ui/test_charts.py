@@ -206,3 +206,17 @@ def test_chart_categories_read_as_the_tables_labels() -> None:
     assert list(cast(Any, by_movement.data[0]).x) == ["Fast", "Not sold"]
     by_event = figure(ChartSpec("e", "By event", "pie", "t", "event_type", ("products",)), table, "EUR")
     assert "Schedule created" in list(cast(Any, by_event.data[0]).labels)
+
+
+def count_table(values: list[int]) -> Table:
+    frame = pd.DataFrame({"day": [f"D{i}" for i in range(len(values))], "events": values})
+    return Table("t", "T", [Column("day", "Day"), Column("events", "Events", "int")], frame)
+
+
+@pytest.mark.parametrize(("values", "dtick"), [([3, 2, 0, 3], 1), ([1], 1), ([40, 12], None), ([0, 0], None)])
+def test_small_counts_tick_on_whole_numbers(values: list[int], dtick: int | None) -> None:
+    """A count up to 8 ticks 0, 1, 2, 3 — not 0, 0.5, 1, ... labelled "0 1 1 2 2 3 3"."""
+    spec = ChartSpec("k", "Events by day", "bar", "t", "day", ("events",), "int")
+    axis = figure(spec, count_table(values), "EUR").layout.yaxis
+    assert axis.dtick == dtick
+    assert axis.tickformat == ",.0f"
