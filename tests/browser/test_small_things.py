@@ -30,7 +30,7 @@ DESKTOP, PHONE = 1440, 390
 
 # Every table on the page: its box, and the scroll area inside it (glide-data-grid's .dvn-scroller).
 TABLES_JS = """() => [...document.querySelectorAll('[data-testid="stDataFrame"]')]
-  .filter(el => el.offsetParent !== null)
+  .filter(el => el.offsetParent !== null && !el.closest('details:not([open])'))  // not in a closed expander
   .map(el => {
     const s = el.querySelector('.dvn-scroller');
     const box = el.getBoundingClientRect();
@@ -110,9 +110,17 @@ def test_tables_fit_the_page_at_1440_and_keep_search_and_download(page: Any, sit
     found = tables(page)
     assert [t["heads"].split("|")[0] for t in found] == ["Customer", "Product"], found
     assert all(fits(t) for t in found), found  # Margin % is no longer cut off on the right
+    # and, opened, Side by side (each KPI beside the previous period) fits too
+    page.get_by_test_id("stExpander").filter(has_text="Side by side").locator("summary").click()
+    expect(page.get_by_test_id("stDataFrame").filter(has_text="Key figure")).to_be_visible(timeout=WAIT)
+    driver.settle(page)
+    found = tables(page)
+    assert [t["heads"].split("|")[0] for t in found] == ["Key figure", "Customer", "Product"], found
+    assert all(fits(t) for t in found), found
 
     # st.dataframe's own toolbar: search and CSV download, on hover
-    products = page.locator('[data-testid="stElementContainer"]:has([data-testid="stDataFrame"])').nth(1)
+    grids = page.locator('[data-testid="stElementContainer"]:has([data-testid="stDataFrame"])')
+    products = grids.filter(has=page.locator("th", has_text="Qty"))
     products.hover()
     expect(products.get_by_role("button", name="Search")).to_be_visible(timeout=WAIT)
     expect(products.get_by_role("button", name="Download as CSV")).to_be_visible(timeout=WAIT)
