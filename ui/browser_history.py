@@ -12,7 +12,8 @@ The guard makes every `history.pushState` after the first of the same action a `
 action begins with a pointer press, a key press or typed text. Writes made while a page loads or
 while Back/Forward shows an entry (popstate) add no entry of their own: they tidy the address the
 user is on. Nor does the login form's address (`?next=`, a link opened before logging in): the page
-it opens after the login takes its place, so Back leaves for where the user was before the link. It has to be in place before Streamlit's own script runs (a page's first run writes the
+it opens after the login takes its place (also when Streamlit first drops `next` from the address,
+then pushes the page), so Back leaves for where the user was before the link. It has to be in place before Streamlit's own script runs (a page's first run writes the
 URL before any component of that run is mounted), so `HistoryGuard`, an ASGI middleware of app.py,
 puts it at the top of the app's HTML page.
 """
@@ -32,15 +33,18 @@ GUARD_JS = """(function () {
   var push = history.pushState.bind(history);
   var replace = history.replaceState.bind(history);
   var added = true;  // has the current action added its entry? Loading a page adds none.
-  var newAction = function () { added = false; };
+  var onLogin = function () { return new URLSearchParams(window.location.search).has(NEXT_PAGE); };
+  // Did the current action start on the login form's address? Streamlit may drop `next` from the
+  // address (a replace) before it pushes the page the login opens: that push is the same step.
+  var fromLogin = false;
+  var newAction = function () { added = false; fromLogin = onLogin(); };
   ['pointerdown', 'keydown', 'input'].forEach(function (type) {
     window.addEventListener(type, newAction, true);
   });
-  window.addEventListener('popstate', function () { added = true; }, true);
+  window.addEventListener('popstate', function () { added = true; fromLogin = false; }, true);
   history.pushState = function (state, unused, url) {
     // The login form's address (it names the page to open after the login) gives way to that page.
-    var leavingLogin = new URLSearchParams(window.location.search).has(NEXT_PAGE);
-    if (added || leavingLogin) { return replace(state, unused, url); }
+    if (added || fromLogin || onLogin()) { return replace(state, unused, url); }
     added = true;
     return push(state, unused, url);
   };
