@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import streamlit as st
+from streamlit.runtime.state import get_session_state
 
 from analytics.definition import OptionSpec
 from analytics.dimensions import DIMENSION_LABELS, dimension_values
@@ -277,7 +278,12 @@ def _query() -> dict[str, list[str]]:
 
 class _State:
     """Writes to widget keys before the widgets are drawn, remembering which were written in this run:
-    such a widget gets no default of its own (with both, Streamlit logs a warning with a stack trace)."""
+    such a widget gets no default of its own (with both, Streamlit logs a warning with a stack trace).
+
+    Every other widget gets its current value as its default. Streamlit sends a value written to a
+    widget's key to the browser only in the run that wrote it; when the browser draws the widget first
+    from a later run (a rerun right after the login that opened a link did that), it would start from
+    the widget's default and send that back: the link's region filter was dropped after the login."""
 
     def __init__(self) -> None:
         self.written: set[str] = set()
@@ -288,7 +294,15 @@ class _State:
             self.written.add(key)
 
     def fresh(self, key: str) -> bool:
-        return key in self.written
+        """Written in this run: here, or by a callback or other code before the widgets (a chip's ✕, a
+        click on a bar, a template); Streamlit's own test for a value set through session state."""
+        return key in self.written or get_session_state().is_new_state_value(key)
+
+    def default(self, key: str, fallback: Any = None) -> Any:
+        """The widget's default: none when written in this run, else its value (`fallback` without one)."""
+        if self.fresh(key):
+            return None
+        return st.session_state.get(key, fallback)
 
 
 def _apply_period(state: _State, page: str, choice: PeriodChoice) -> None:
@@ -385,7 +399,9 @@ def report_params(
         spec.name: top[3 + i].selectbox(
             OPTION_LABELS.get(spec.name, spec.name.replace("_", " ").capitalize()),
             spec.choices,
-            index=0 if state.fresh(f"{page}_o_{spec.name}") else _default_index(spec, defaults[spec.name]),
+            index=0
+            if state.fresh(f"{page}_o_{spec.name}")
+            else _default_index(spec, state.default(f"{page}_o_{spec.name}", defaults[spec.name])),
             format_func=str.capitalize,
             help=spec.help,
             key=f"{page}_o_{spec.name}",
@@ -393,7 +409,7 @@ def report_params(
         for i, spec in enumerate(options)
     }
     compared = _compare_widget(page, top[3 + len(options)], state) if compare else {}
-    filters = _filters(ctx, page, dims)
+    filters = _filters(ctx, page, dims, state)
     if choice is None:
         st.stop()
     if shared:
@@ -543,8 +559,8 @@ def _period_widgets(
         shown = resolve(st.session_state.get(last_key, default), now, tz or ctx.timezone)
         state.set(start_key, st.session_state.get(start_key, shown.start))
         state.set(end_key, st.session_state.get(end_key, shown.end))
-    start = top[1].date_input("From", "today", key=start_key, format="YYYY-MM-DD")
-    end = top[2].date_input("To", "today", key=end_key, format="YYYY-MM-DD")
+    start = top[1].date_input("From", _date_default(state, start_key), key=start_key, format="YYYY-MM-DD")
+    end = top[2].date_input("To", _date_default(state, end_key), key=end_key, format="YYYY-MM-DD")
     if not isinstance(start, dt.date) or not isinstance(end, dt.date):
         st.info("Pick both a start and an end date.")
         return None
@@ -590,8 +606,10 @@ def _compare_widget(page: str, where: Any, state: _State) -> dict[str, str]:
     # A row of their own under the period's From and To (inside the box's column they were cut to "2026").
     dates = st.columns([2, 1.5, 1.5, 5.5], vertical_alignment="bottom")
     dates[0].caption("Compared with these dates:")
-    start = dates[1].date_input("Compare from", "today", key=start_key, format="YYYY-MM-DD")
-    end = dates[2].date_input("Compare to", "today", key=end_key, format="YYYY-MM-DD")
+    start = dates[1].date_input(
+        "Compare from", _date_default(state, start_key), key=start_key, format="YYYY-MM-DD"
+    )
+    end = dates[2].date_input("Compare to", _date_default(state, end_key), key=end_key, format="YYYY-MM-DD")
     if not isinstance(start, dt.date) or not isinstance(end, dt.date) or end < start:
         st.warning(
             "Pick comparison dates with the end on or after the start; comparing with the previous period."
@@ -625,6 +643,12 @@ def _options(specs: Sequence[OptionSpec]) -> list[OptionSpec]:
         if spec.choices and spec.name not in seen and spec.name not in COMPARE_KEYS:
             seen[spec.name] = spec
     return list(seen.values())
+
+
+def _date_default(state: _State, key: str) -> dt.date | str:
+    """A date box's default (see `_State`): "today" stands for none (Streamlit's own default)."""
+    value = state.default(key)
+    return value if isinstance(value, dt.date) else "today"
 
 
 def _default_index(spec: OptionSpec, default: str) -> int:
@@ -663,7 +687,7 @@ def remove_filter(page: str, dim: str, value: str) -> None:
     st.session_state[key] = [v for v in st.session_state.get(key) or [] if v != value]
 
 
-def _filters(ctx: PageContext, page: str, dims: Sequence[str]) -> dict[str, tuple[str, ...]]:
+def _filters(ctx: PageContext, page: str, dims: Sequence[str], state: _State) -> dict[str, tuple[str, ...]]:
     if not dims:
         return {}
     choices = dimension_choices(ctx)
@@ -692,10 +716,11 @@ def _filters(ctx: PageContext, page: str, dims: Sequence[str]) -> dict[str, tupl
             key = f"{page}_f_{dim}"
             # A value no longer in the data (or from another business's link) would make the widget fail.
             if any(v not in values for v in st.session_state.get(key) or []):
-                st.session_state[key] = [v for v in st.session_state[key] if v in values]
+                state.set(key, [v for v in st.session_state[key] if v in values])
             picked = cols[i % len(cols)].multiselect(
                 DIMENSION_LABELS[dim],
                 list(values),
+                default=state.default(key),
                 format_func=_labeller(values),
                 placeholder="All",
                 key=key,

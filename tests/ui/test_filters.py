@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 
 from analytics.definition import OptionSpec
 from analytics.formatting import format_value
+from analytics.periods import PERIOD_LABELS
 from core.models import Business
 from core.settings import Settings
 from tests.conftest import new_business
@@ -214,6 +215,35 @@ def test_a_page_opened_with_a_query_shows_that_view(
     at.multiselect(key="sales_f_region").select("South").run()
     assert at.query_params["region"] == "North,South"
     assert at.query_params["start"] == "2025-01-01"
+
+
+def test_the_view_of_a_link_is_every_widgets_default_in_the_runs_after_it(
+    engine: Engine, tiny: Business
+) -> None:
+    """Streamlit sends a value written to a widget's key to the browser only in the run that wrote it.
+    A browser that draws the widget first from a later run (the rerun right after a login that opened
+    a link did) starts from the widget's default and sends that back: the link's region was dropped
+    after the login (tests/browser/test_shareable). In every later run, each widget's default is the
+    view."""
+    at = app_test("sales")
+    at.session_state["authentication_status"] = True
+    at.session_state["username"] = make_user(engine, tiny)
+    link = {"start": "2025-01-01", "end": "2025-03-31", "region": "North", "granularity": "week"}
+    for key, value in link.items():
+        at.query_params[key] = value
+    at.run()
+    assert at.multiselect(key="sales_f_region").proto.set_value  # the run that applied the link
+    at.run()  # a rerun of the same view (the login cookie's component reports back)
+    assert not at.exception, at.exception
+    region = at.multiselect(key="sales_f_region")
+    assert not region.proto.set_value
+    assert [region.options[i] for i in region.proto.default] == ["North"]
+    dates = [at.date_input(key=f"sales_{k}").proto.default for k in ("start", "end")]
+    assert dates == [["2025-01-01"], ["2025-03-31"]]
+    period = at.selectbox(key="sales_period")
+    assert period.options[period.proto.default] == PERIOD_LABELS[CUSTOM]
+    buckets = at.selectbox(key="sales_o_granularity")
+    assert buckets.options[buckets.proto.default] == "Week"
 
 
 def test_a_page_at_its_defaults_keeps_a_bare_url(engine: Engine) -> None:
