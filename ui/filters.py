@@ -277,32 +277,37 @@ def _query() -> dict[str, list[str]]:
 
 
 class _State:
-    """Writes to widget keys before the widgets are drawn, remembering which were written in this run:
-    such a widget gets no default of its own (with both, Streamlit logs a warning with a stack trace).
+    """Writes to widget keys before the widgets are drawn. A widget whose key was written in this run
+    gets no default of its own (with both, Streamlit logs a warning with a stack trace).
 
     Every other widget gets its current value as its default. Streamlit sends a value written to a
     widget's key to the browser only in the run that wrote it; when the browser draws the widget first
     from a later run (a rerun right after the login that opened a link did that), it would start from
     the widget's default and send that back: the link's region filter was dropped after the login."""
 
-    def __init__(self) -> None:
-        self.written: set[str] = set()
-
     def set(self, key: str, value: Any) -> None:
         if key not in st.session_state or st.session_state[key] != value:
             st.session_state[key] = value
-            self.written.add(key)
 
     def fresh(self, key: str) -> bool:
-        """Written in this run: here, or by a callback or other code before the widgets (a chip's ✕, a
+        """Written in this run: by `set`, a callback or other code before the widgets (a chip's ✕, a
         click on a bar, a template); Streamlit's own test for a value set through session state."""
-        return key in self.written or get_session_state().is_new_state_value(key)
+        return get_session_state().is_new_state_value(key)
 
     def default(self, key: str, fallback: Any = None) -> Any:
         """The widget's default: none when written in this run, else its value (`fallback` without one)."""
         if self.fresh(key):
             return None
         return st.session_state.get(key, fallback)
+
+    def index(self, key: str, choices: Sequence[str], fallback: str) -> int:
+        """A select box's default position (see `default`): 0, its own default, when written in this
+        run; a value not among `choices` stands for `fallback`."""
+        value = self.default(key, fallback)
+        if value is None:
+            return 0
+        chosen = value if value in choices else fallback
+        return list(choices).index(chosen) if chosen in choices else 0
 
 
 def _apply_period(state: _State, page: str, choice: PeriodChoice) -> None:
@@ -399,9 +404,7 @@ def report_params(
         spec.name: top[3 + i].selectbox(
             OPTION_LABELS.get(spec.name, spec.name.replace("_", " ").capitalize()),
             spec.choices,
-            index=0
-            if state.fresh(f"{page}_o_{spec.name}")
-            else _default_index(spec, state.default(f"{page}_o_{spec.name}", defaults[spec.name])),
+            index=state.index(f"{page}_o_{spec.name}", spec.choices, defaults[spec.name]),
             format_func=str.capitalize,
             help=spec.help,
             key=f"{page}_o_{spec.name}",
@@ -533,12 +536,11 @@ def _period_widgets(
         f"{page}_{k}" for k in ("period", "last_preset", "start", "end")
     )
     options = [*RELATIVE_PERIODS, CUSTOM]
-    current = st.session_state.get(period_key, default)
     with top[0]:
         preset = st.selectbox(
             "Period",
             options,
-            index=0 if state.fresh(period_key) else options.index(current if current in options else default),
+            index=state.index(period_key, options, default),
             format_func=lambda p: PERIOD_LABELS.get(p, p),
             key=period_key,
             on_change=_prefill_custom,
@@ -585,12 +587,11 @@ def _prefill_custom(page: str, tz: str, default: str) -> None:
 def _compare_widget(page: str, where: Any, state: _State) -> dict[str, str]:
     """The "Compare with" box (previous period, same period last year, custom dates) and its dates."""
     key = f"{page}_compare"
-    current = st.session_state.get(key, "previous")
     with where:
         kind = st.selectbox(
             "Compare with",
             COMPARE_CHOICES,
-            index=0 if state.fresh(key) else COMPARE_CHOICES.index(current),
+            index=state.index(key, COMPARE_CHOICES, "previous"),
             format_func=lambda c: str(label("compare", c)),
             key=key,
             help="The period the KPI cards compare with: the one before, the same dates a year "
@@ -649,10 +650,6 @@ def _date_default(state: _State, key: str) -> dt.date | str:
     """A date box's default (see `_State`): "today" stands for none (Streamlit's own default)."""
     value = state.default(key)
     return value if isinstance(value, dt.date) else "today"
-
-
-def _default_index(spec: OptionSpec, default: str) -> int:
-    return spec.choices.index(default) if default in spec.choices else 0
 
 
 def _labeller(labels: Mapping[str, str]) -> Callable[[str], str]:
