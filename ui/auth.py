@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 
 import streamlit as st
 import streamlit_authenticator as stauth
+from streamlit.delta_generator import DeltaGenerator
 from streamlit_authenticator.utilities import LoginError
 
 from accounts import users
@@ -85,6 +86,17 @@ def authenticator() -> Any:
     )
 
 
+def cookie_writes() -> DeltaGenerator:
+    """Where this run's cookie writes draw: called once per run, just after `authenticator()`.
+
+    Writing or deleting the cookie draws elements of the cookie component (a login run and a logout
+    run do, the runs after them do not). Drawn in this container, they leave everything after it at
+    the same place in both runs; drawn in line, they pushed the login form (after a logout) or the page
+    (after a login) one or two places down in that run, and the browser, which keeps the previous
+    run's elements until a run ends, showed two forms or two pages meanwhile."""
+    return st.container()
+
+
 def client_ip() -> str:
     """The browser's IP address ("" on localhost, where Streamlit does not tell)."""
     ip = st.context.ip_address
@@ -126,7 +138,7 @@ def cookie_login(token: object) -> bool:
     return True
 
 
-def _set_cookie(auth: Any) -> None:
+def _set_cookie(auth: Any, writes: DeltaGenerator) -> None:
     """Write this session's login cookie (username + session epoch, signed with the cookie key)."""
     settings = resources.settings()
     now = dt.datetime.now(dt.UTC)
@@ -138,7 +150,8 @@ def _set_cookie(auth: Any) -> None:
         now=now,
     )
     expires = dt.datetime.now() + dt.timedelta(days=settings.cookie_expiry_days)
-    auth.cookie_controller.cookie_model.cookie_manager.set(COOKIE_NAME, token, expires_at=expires)
+    with writes:
+        auth.cookie_controller.cookie_model.cookie_manager.set(COOKIE_NAME, token, expires_at=expires)
 
 
 def renew_session(epoch: int) -> None:
@@ -255,15 +268,16 @@ def _show_login(auth: Any) -> NoReturn:
     st.stop()
 
 
-def _forget(auth: Any, notice: str = "") -> None:
+def _forget(auth: Any, writes: DeltaGenerator, notice: str = "") -> None:
     """Clear this browser's login: session state and cookie."""
     st.session_state.pop(SESSION_EPOCH, None)
-    if logged_in():
-        auth.logout(location="unrendered")  # clears the state and deletes the cookie
-    else:
-        _clear_auth_state()
-        st.session_state["logout"] = True  # the library then ignores the cookie until the next login
-        auth.cookie_controller.delete_cookie()
+    with writes:
+        if logged_in():
+            auth.logout(location="unrendered")  # clears the state and deletes the cookie
+        else:
+            _clear_auth_state()
+            st.session_state["logout"] = True  # the library then ignores the cookie until the next login
+            auth.cookie_controller.delete_cookie()
     if notice:
         st.session_state[_NOTICE] = notice
 
@@ -276,8 +290,9 @@ def logout_button() -> None:
     st.button("Log out", key="auth_logout", icon=":material/logout:", on_click=_request_logout)
 
 
-def require_user(auth: Any) -> tuple[User, Business]:
+def require_user(auth: Any, writes: DeltaGenerator) -> tuple[User, Business]:
     """The logged-in, active user and their business; otherwise shows the login page and stops.
+    The cookie's writes draw in `writes` (see `cookie_writes`).
 
     Runs first on every run: handles a requested logout, a cookie re-login, the login form, and
     logs out at once a user who was disabled or deleted since logging in.
@@ -286,7 +301,7 @@ def require_user(auth: Any) -> tuple[User, Business]:
         username = str(st.session_state.get("username") or "")
         with session_scope(resources.engine()) as session:
             users.record_logout(session, username, ip=client_ip())  # ends its cookies everywhere
-        _forget(auth, "You are logged out.")
+        _forget(auth, writes, "You are logged out.")
     if not logged_in():
         token = st.context.cookies.get(COOKIE_NAME)
         if token is not None and not cookie_login(token):
@@ -298,11 +313,12 @@ def require_user(auth: Any) -> tuple[User, Business]:
         ended = st.session_state.pop(SESSION_ENDED, False) and found is None
         _forget(
             auth,
+            writes,
             "Your session has ended (a logout, or a change of your password or role). Please log in again."
             if ended
             else "Your account is disabled. Ask an administrator of your business to enable it.",
         )
         _show_login(auth)
     if st.session_state.pop(_SET_COOKIE, False):
-        _set_cookie(auth)
+        _set_cookie(auth, writes)
     return found

@@ -125,6 +125,28 @@ def settle(page: Any, quiet_ms: int = 750, timeout_ms: int = WAIT_MS) -> None:
     page.wait_for_function(_SETTLED_JS, arg=quiet_ms, polling=100, timeout=timeout_ms)
 
 
+# Keeps, in window.__tbMost, the most elements `selector` matched (whose text is `text`, when given) at any
+# one moment from now on: the browser keeps the previous run's elements until a run ends, so a page drawn
+# at another place in the next run shows twice for a while (a slow machine sees it).
+_WATCH_MOST_JS = """([selector, text]) => {
+  const count = () => [...document.querySelectorAll(selector)]
+    .filter((el) => text === null || el.textContent.trim() === text).length;
+  window.__tbMost = count();
+  new MutationObserver(() => { window.__tbMost = Math.max(window.__tbMost, count()); })
+    .observe(document.body, {subtree: true, childList: true, characterData: true, attributes: true});
+}"""
+
+
+def watch_most(page: Any, selector: str, text: str | None = None) -> None:
+    """Start counting `selector`'s elements (with this text) at every change of the page; `most` reads
+    the highest count seen since."""
+    page.evaluate(_WATCH_MOST_JS, [selector, text])
+
+
+def most(page: Any) -> int:
+    return int(page.evaluate("() => window.__tbMost"))
+
+
 def nav(page: Any) -> Any:
     return page.get_by_test_id("stSidebarNav")
 

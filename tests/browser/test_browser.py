@@ -63,12 +63,26 @@ def test_forbidden_page_by_url_is_refused(page: Any, site: Site, username: str) 
         assert title not in driver.nav_titles(page)
 
 
+def test_logging_in_shows_the_first_page_once(page: Any, site: Site) -> None:
+    """The login run writes the cookie, the next run does not: the page must not show twice meanwhile."""
+    page.goto(site.url)
+    driver.settle(page)
+    driver.watch_most(page, "h1", "Overview")
+    driver.login(page, None, "manager", PASSWORD)
+    driver.wait_for_login_cookie(page)
+    driver.settle(page, 1000)
+    assert driver.most(page) == 1
+
+
 def test_logout_shows_the_login_form_again(page: Any, site: Site) -> None:
     login_as(page, site, "staff")
     driver.wait_for_login_cookie(page)
+    driver.watch_most(page, "input[type=password]")
     page.get_by_role("button", name="Log out").click()
     expect(page.get_by_role("textbox", name="Password")).to_be_visible(timeout=WAIT)
     expect(page.get_by_text("You are logged out.")).to_be_visible()
+    driver.settle(page, 1000)
+    assert driver.most(page) == 1, "one login form at a time, through the logout run and the next"
     expect(driver.nav(page)).to_have_count(0)
     # The cookie is deleted too (by the cookie component, just after the logout run), so a fresh
     # load of a page asks for the login again.

@@ -5,12 +5,15 @@ database without users."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import streamlit as st
 from sqlalchemy import Engine, select
 from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.element_tree import Block
 
 from accounts.users import (
     cookie_key,
@@ -188,6 +191,56 @@ def test_logout_returns_to_the_form_and_is_audited(engine: Engine, business: Bus
     assert events(engine, business) == [("logout", username)]
     at.run()  # on the login page, a rerun goes through dashboard.py
     assert shows_login_form(at)  # still logged out on the next run
+
+
+def place(node: Block, found: Callable[[Any], bool]) -> list[int] | None:
+    """Where in `node` the first element `found` accepts is drawn: its indices, block by block."""
+    for index, child in node.children.items():
+        if found(child):
+            return [index]
+        if isinstance(child, Block):
+            inner = place(child, found)
+            if inner is not None:
+                return [index, *inner]
+    return None
+
+
+def _password_box(element: Any) -> bool:
+    return getattr(element, "type", "") == "text_input" and element.key == "auth_password"
+
+
+@needs_every_page
+def test_the_login_form_keeps_its_place_in_the_logout_run_and_after_it(
+    engine: Engine, business: Business
+) -> None:
+    """The browser keeps an element drawn at another place in the previous run until the run ends: the
+    logout run's form and the next run's form must be drawn at one place, or a slow machine shows two
+    login forms at once (CI did, and a strict locator met two Password boxes)."""
+    at = logged_in(APP, make_user(engine, business, "staff"))
+    at.button(key="auth_logout").click()
+    rerun_app(at)
+    assert shows_login_form(at)
+    where = place(at.main, _password_box)
+    at.run()  # the cookie component's report reruns the page at once in a browser
+    assert shows_login_form(at)
+    assert where is not None and place(at.main, _password_box) == where
+
+
+@needs_every_page
+def test_the_first_page_keeps_its_place_in_the_login_run_and_after_it(
+    engine: Engine, business: Business
+) -> None:
+    """The login run writes the cookie; the page it shows must be drawn where the next run draws it."""
+    username = make_user(engine, business, "manager")
+    at = submit(login_form(), username, PASSWORD)
+    assert at.session_state["authentication_status"] is True
+
+    def heading(element: Any) -> bool:
+        return getattr(element, "type", "") == "title" and element.value == "Overview"
+
+    where = place(at.main, heading)
+    rerun_app(at)
+    assert where is not None and place(at.main, heading) == where
 
 
 def test_without_any_user_the_app_says_how_to_create_one(
