@@ -86,17 +86,6 @@ def authenticator() -> Any:
     )
 
 
-def cookie_writes() -> DeltaGenerator:
-    """Where this run's cookie writes draw: called once per run, just after `authenticator()`.
-
-    Writing or deleting the cookie draws elements of the cookie component (a login run and a logout
-    run do, the runs after them do not). Drawn in this container, they leave everything after it at
-    the same place in both runs; drawn in line, they pushed the login form (after a logout) or the page
-    (after a login) one or two places down in that run, and the browser, which keeps the previous
-    run's elements until a run ends, showed two forms or two pages meanwhile."""
-    return st.container()
-
-
 def client_ip() -> str:
     """The browser's IP address ("" on localhost, where Streamlit does not tell)."""
     ip = st.context.ip_address
@@ -290,13 +279,19 @@ def logout_button() -> None:
     st.button("Log out", key="auth_logout", icon=":material/logout:", on_click=_request_logout)
 
 
-def require_user(auth: Any, writes: DeltaGenerator) -> tuple[User, Business]:
+def require_user(auth: Any) -> tuple[User, Business]:
     """The logged-in, active user and their business; otherwise shows the login page and stops.
-    The cookie's writes draw in `writes` (see `cookie_writes`).
 
     Runs first on every run: handles a requested logout, a cookie re-login, the login form, and
     logs out at once a user who was disabled or deleted since logging in.
+
+    Writing or deleting the cookie draws elements of the cookie component (a login run and a logout
+    run do, the runs after them do not); they draw in a container made here on every run, so that
+    everything after it stays at one place in both runs. Drawn in line, they pushed the login form
+    (after a logout) or the page (after a login) one or two places down in that run, and the browser,
+    which keeps the previous run's elements until a run ends, showed two forms or two pages meanwhile.
     """
+    writes = st.container()
     if st.session_state.pop(_LOGOUT_REQUESTED, False) and logged_in():
         username = str(st.session_state.get("username") or "")
         with session_scope(resources.engine()) as session:

@@ -25,15 +25,13 @@ def main() -> None:
     except AccountError as exc:  # an unusable cookie key: say how to fix it
         st.error(str(exc))
         st.stop()
-    cookie_writes = auth.cookie_writes()  # the login and logout runs' cookie elements, at one place
 
     problem = auth.key_problem()  # a secret key that does not open the stored passwords: refuse to run
     if problem:
         st.error(problem)
         st.stop()
 
-    # Stops with the login form unless logged in and active.
-    user, business = auth.require_user(authenticator, cookie_writes)
+    user, business = auth.require_user(authenticator)  # stops with the login form unless logged in and active
 
     sections: dict[str, list[st.Page]] = {}
     for spec in pages_for(user.role):

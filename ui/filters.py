@@ -276,50 +276,47 @@ def _query() -> dict[str, list[str]]:
     return {key: st.query_params.get_all(key) for key in st.query_params}
 
 
-class _State:
-    """Writes to widget keys before the widgets are drawn. A widget whose key was written in this run
-    gets no default of its own (with both, Streamlit logs a warning with a stack trace).
-
-    Every other widget gets its current value as its default. Streamlit sends a value written to a
-    widget's key to the browser only in the run that wrote it; when the browser draws the widget first
-    from a later run (a rerun right after the login that opened a link did that), it would start from
-    the widget's default and send that back: the link's region filter was dropped after the login."""
-
-    def set(self, key: str, value: Any) -> None:
-        if key not in st.session_state or st.session_state[key] != value:
-            st.session_state[key] = value
-
-    def fresh(self, key: str) -> bool:
-        """Written in this run: by `set`, a callback or other code before the widgets (a chip's ✕, a
-        click on a bar, a template); Streamlit's own test for a value set through session state."""
-        return get_session_state().is_new_state_value(key)
-
-    def default(self, key: str, fallback: Any = None) -> Any:
-        """The widget's default: none when written in this run, else its value (`fallback` without one)."""
-        if self.fresh(key):
-            return None
-        return st.session_state.get(key, fallback)
-
-    def index(self, key: str, choices: Sequence[str], fallback: str) -> int:
-        """A select box's default position (see `default`): 0, its own default, when written in this
-        run; a value not among `choices` stands for `fallback`."""
-        value = self.default(key, fallback)
-        if value is None:
-            return 0
-        chosen = value if value in choices else fallback
-        return list(choices).index(chosen) if chosen in choices else 0
+# Widget keys are written before their widgets are drawn. A widget whose key was written in this run gets
+# no default of its own (with both, Streamlit logs a warning with a stack trace). Every other widget gets
+# its current value as its default: Streamlit sends a value written to a widget's key to the browser only
+# in the run that wrote it, and when the browser draws the widget first from a later run (a rerun right
+# after the login that opened a link did that), it would start from the widget's default and send that
+# back (the link's region filter was dropped after the login).
 
 
-def _apply_period(state: _State, page: str, choice: PeriodChoice) -> None:
-    state.set(f"{page}_period", choice.period)
+def _set_widget(key: str, value: Any) -> None:
+    if key not in st.session_state or st.session_state[key] != value:
+        st.session_state[key] = value
+
+
+def _widget_default(key: str, fallback: Any = None) -> Any:
+    """The widget's default: none when its key was written in this run (by `_set_widget`, a callback or
+    other code before the widgets: a chip's ✕, a click on a bar, a template — Streamlit's own test for a
+    value set through session state), else its value (`fallback` without one)."""
+    if get_session_state().is_new_state_value(key):
+        return None
+    return st.session_state.get(key, fallback)
+
+
+def _widget_index(key: str, choices: Sequence[str], fallback: str) -> int:
+    """A select box's default position (see `_widget_default`): 0, its own default, when written in this
+    run; a value not among `choices` stands for `fallback`."""
+    value = _widget_default(key, fallback)
+    if value is None:
+        return 0
+    chosen = value if value in choices else fallback
+    return list(choices).index(chosen) if chosen in choices else 0
+
+
+def _apply_period(page: str, choice: PeriodChoice) -> None:
+    _set_widget(f"{page}_period", choice.period)
     if choice.period == CUSTOM and choice.start and choice.end:
-        state.set(f"{page}_start", choice.start)
-        state.set(f"{page}_end", choice.end)
+        _set_widget(f"{page}_start", choice.start)
+        _set_widget(f"{page}_end", choice.end)
     st.session_state[f"{page}_tz"] = choice.tz
 
 
 def _apply_view(
-    state: _State,
     page: str,
     view: View,
     dims: Sequence[str],
@@ -332,18 +329,18 @@ def _apply_view(
     """Set the page's widgets to what its URL says. What the URL leaves out is the default, except the
     period of a page just entered from another one (see `report_params`)."""
     if view.period is not None:
-        _apply_period(state, page, view.period)
+        _apply_period(page, view.period)
     elif not entering:
-        _apply_period(state, page, PeriodChoice(default_period))
+        _apply_period(page, PeriodChoice(default_period))
     for dim in dims:
-        state.set(f"{page}_f_{dim}", list(view.filters.get(dim, ())))
+        _set_widget(f"{page}_f_{dim}", list(view.filters.get(dim, ())))
     for spec in options:
-        state.set(f"{page}_o_{spec.name}", view.options.get(spec.name, option_defaults[spec.name]))
+        _set_widget(f"{page}_o_{spec.name}", view.options.get(spec.name, option_defaults[spec.name]))
     compare = dict(view.compare) or {"compare": "previous"}
-    state.set(f"{page}_compare", compare["compare"])
+    _set_widget(f"{page}_compare", compare["compare"])
     if compare["compare"] == CUSTOM:
-        state.set(f"{page}_compare_start", dt.date.fromisoformat(compare["compare_start"]))
-        state.set(f"{page}_compare_end", dt.date.fromisoformat(compare["compare_end"]))
+        _set_widget(f"{page}_compare_start", dt.date.fromisoformat(compare["compare_start"]))
+        _set_widget(f"{page}_compare_end", dt.date.fromisoformat(compare["compare_end"]))
 
 
 def report_params(
@@ -373,7 +370,6 @@ def report_params(
     default_period = DEFAULT_PERIOD if shared else defns[0].default_period
     synced = keeps_url(page)
     url_keys = _url_keys(dims, options, compare)
-    state = _State()
     url_key = f"{page}_url"
     applied = False  # the URL changed under the page and was applied in this run
     if synced:
@@ -383,7 +379,6 @@ def report_params(
         if ours != st.session_state.get(url_key) or entered(page):
             view = view_from_query(ours, dims, options, compare=compare, choices=dimension_choices(ctx))
             _apply_view(
-                state,
                 page,
                 view,
                 dims,
@@ -395,24 +390,24 @@ def report_params(
             st.session_state[f"{page}_problems"] = view.problems
             applied = True
     if f"{page}_period" not in st.session_state:
-        _apply_period(state, page, session_period(ctx) if shared else PeriodChoice(default_period))
+        _apply_period(page, session_period(ctx) if shared else PeriodChoice(default_period))
 
     widths = [2, 1.5, 1.5, *([1.3] * len(options)), *([2] if compare else []), 1.4]
     top = st.columns([*widths, max(0.1, 10.5 - sum(widths))], vertical_alignment="bottom")
-    choice = _period_widgets(ctx, page, top, state, default_period)
+    choice = _period_widgets(ctx, page, top, default_period)
     chosen_options = {
         spec.name: top[3 + i].selectbox(
             OPTION_LABELS.get(spec.name, spec.name.replace("_", " ").capitalize()),
             spec.choices,
-            index=state.index(f"{page}_o_{spec.name}", spec.choices, defaults[spec.name]),
+            index=_widget_index(f"{page}_o_{spec.name}", spec.choices, defaults[spec.name]),
             format_func=str.capitalize,
             help=spec.help,
             key=f"{page}_o_{spec.name}",
         )
         for i, spec in enumerate(options)
     }
-    compared = _compare_widget(page, top[3 + len(options)], state) if compare else {}
-    filters = _filters(ctx, page, dims, state)
+    compared = _compare_widget(page, top[3 + len(options)]) if compare else {}
+    filters = _filters(ctx, page, dims)
     if choice is None:
         st.stop()
     if shared:
@@ -528,9 +523,7 @@ def link_query(page: str) -> dict[str, str]:
     return dict(found) if isinstance(found, dict) else {}
 
 
-def _period_widgets(
-    ctx: PageContext, page: str, top: Sequence[Any], state: _State, default: str
-) -> PeriodChoice | None:
+def _period_widgets(ctx: PageContext, page: str, top: Sequence[Any], default: str) -> PeriodChoice | None:
     """The Period box and its From/To dates; None (after saying why) when a custom range is unusable."""
     period_key, last_key, start_key, end_key = (
         f"{page}_{k}" for k in ("period", "last_preset", "start", "end")
@@ -540,7 +533,7 @@ def _period_widgets(
         preset = st.selectbox(
             "Period",
             options,
-            index=state.index(period_key, options, default),
+            index=_widget_index(period_key, options, default),
             format_func=lambda p: PERIOD_LABELS.get(p, p),
             key=period_key,
             on_change=_prefill_custom,
@@ -559,10 +552,10 @@ def _period_widgets(
         return PeriodChoice(preset, tz=tz)
     if start_key not in st.session_state or end_key not in st.session_state:
         shown = resolve(st.session_state.get(last_key, default), now, tz or ctx.timezone)
-        state.set(start_key, st.session_state.get(start_key, shown.start))
-        state.set(end_key, st.session_state.get(end_key, shown.end))
-    start = top[1].date_input("From", _date_default(state, start_key), key=start_key, format="YYYY-MM-DD")
-    end = top[2].date_input("To", _date_default(state, end_key), key=end_key, format="YYYY-MM-DD")
+        _set_widget(start_key, st.session_state.get(start_key, shown.start))
+        _set_widget(end_key, st.session_state.get(end_key, shown.end))
+    start = top[1].date_input("From", _date_default(start_key), key=start_key, format="YYYY-MM-DD")
+    end = top[2].date_input("To", _date_default(end_key), key=end_key, format="YYYY-MM-DD")
     if not isinstance(start, dt.date) or not isinstance(end, dt.date):
         st.info("Pick both a start and an end date.")
         return None
@@ -584,14 +577,14 @@ def _prefill_custom(page: str, tz: str, default: str) -> None:
     st.session_state[f"{page}_end"] = shown.end
 
 
-def _compare_widget(page: str, where: Any, state: _State) -> dict[str, str]:
+def _compare_widget(page: str, where: Any) -> dict[str, str]:
     """The "Compare with" box (previous period, same period last year, custom dates) and its dates."""
     key = f"{page}_compare"
     with where:
         kind = st.selectbox(
             "Compare with",
             COMPARE_CHOICES,
-            index=state.index(key, COMPARE_CHOICES, "previous"),
+            index=_widget_index(key, COMPARE_CHOICES, "previous"),
             format_func=lambda c: str(label("compare", c)),
             key=key,
             help="The period the KPI cards compare with: the one before, the same dates a year "
@@ -602,15 +595,13 @@ def _compare_widget(page: str, where: Any, state: _State) -> dict[str, str]:
     start_key, end_key = f"{key}_start", f"{key}_end"
     if start_key not in st.session_state or end_key not in st.session_state:
         today = dt.date.today()
-        state.set(start_key, st.session_state.get(start_key, today.replace(year=today.year - 1, day=1)))
-        state.set(end_key, st.session_state.get(end_key, today.replace(year=today.year - 1)))
+        _set_widget(start_key, st.session_state.get(start_key, today.replace(year=today.year - 1, day=1)))
+        _set_widget(end_key, st.session_state.get(end_key, today.replace(year=today.year - 1)))
     # A row of their own under the period's From and To (inside the box's column they were cut to "2026").
     dates = st.columns([2, 1.5, 1.5, 5.5], vertical_alignment="bottom")
     dates[0].caption("Compared with these dates:")
-    start = dates[1].date_input(
-        "Compare from", _date_default(state, start_key), key=start_key, format="YYYY-MM-DD"
-    )
-    end = dates[2].date_input("Compare to", _date_default(state, end_key), key=end_key, format="YYYY-MM-DD")
+    start = dates[1].date_input("Compare from", _date_default(start_key), key=start_key, format="YYYY-MM-DD")
+    end = dates[2].date_input("Compare to", _date_default(end_key), key=end_key, format="YYYY-MM-DD")
     if not isinstance(start, dt.date) or not isinstance(end, dt.date) or end < start:
         st.warning(
             "Pick comparison dates with the end on or after the start; comparing with the previous period."
@@ -646,9 +637,9 @@ def _options(specs: Sequence[OptionSpec]) -> list[OptionSpec]:
     return list(seen.values())
 
 
-def _date_default(state: _State, key: str) -> dt.date | str:
-    """A date box's default (see `_State`): "today" stands for none (Streamlit's own default)."""
-    value = state.default(key)
+def _date_default(key: str) -> dt.date | str:
+    """A date box's default (see `_widget_default`): "today" stands for none (Streamlit's own default)."""
+    value = _widget_default(key)
     return value if isinstance(value, dt.date) else "today"
 
 
@@ -684,7 +675,7 @@ def remove_filter(page: str, dim: str, value: str) -> None:
     st.session_state[key] = [v for v in st.session_state.get(key) or [] if v != value]
 
 
-def _filters(ctx: PageContext, page: str, dims: Sequence[str], state: _State) -> dict[str, tuple[str, ...]]:
+def _filters(ctx: PageContext, page: str, dims: Sequence[str]) -> dict[str, tuple[str, ...]]:
     if not dims:
         return {}
     choices = dimension_choices(ctx)
@@ -713,11 +704,11 @@ def _filters(ctx: PageContext, page: str, dims: Sequence[str], state: _State) ->
             key = f"{page}_f_{dim}"
             # A value no longer in the data (or from another business's link) would make the widget fail.
             if any(v not in values for v in st.session_state.get(key) or []):
-                state.set(key, [v for v in st.session_state[key] if v in values])
+                _set_widget(key, [v for v in st.session_state[key] if v in values])
             picked = cols[i % len(cols)].multiselect(
                 DIMENSION_LABELS[dim],
                 list(values),
-                default=state.default(key),
+                default=_widget_default(key),
                 format_func=_labeller(values),
                 placeholder="All",
                 key=key,
